@@ -1,0 +1,66 @@
+# Every target installs what it needs on first use, so each is one command on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+# Function Compute's runtime layer is Python 3.10: the suite runs on it as well, where it is
+# installed (on PATH, or as a pyenv version that is not the selected one).
+FIND_PY310 := import sys; print(sys.executable)
+PYTHON_FC ?= $(shell (python3.10 -c '$(FIND_PY310)' || PYENV_VERSION="$$(pyenv versions --bare | grep '^3\.10' | tail -1)" python3.10 -c '$(FIND_PY310)') 2>/dev/null)
+VENV_FC := .venv-py310
+PAGE := frontend/static/index.html
+PAGE_SOURCES := $(shell find vue-app/src -type f) vue-app/index.html vue-app/vite.config.js vue-app/package-lock.json
+
+.PHONY: install page run test test-fc-python lint bench clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "dingpass needs Python 3.10 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+vue-app/node_modules/.package-lock.json: vue-app/package-lock.json
+	cd vue-app && npm ci --no-audit --no-fund
+
+page: $(PAGE)
+
+$(PAGE): $(PAGE_SOURCES) vue-app/node_modules/.package-lock.json
+	cd vue-app && npm run --silent build
+	cd vue-app && npm run --silent size
+
+FUN := tools/fun-validate/node_modules/.package-lock.json
+
+$(FUN): tools/fun-validate/package-lock.json
+	cd tools/fun-validate && npm ci --ignore-scripts --no-audit --no-fund --silent
+
+run: $(INSTALLED) $(PAGE)
+	$(BIN)/dingpass dev
+
+test: lint $(PAGE) $(FUN)
+	$(BIN)/python -m pytest
+	@if [ -n "$(PYTHON_FC)" ]; then $(MAKE) --no-print-directory test-fc-python PYTHON_FC="$(PYTHON_FC)"; \
+	else echo "NOTE: no python3.10 here: the suite did not run on Function Compute's Python"; fi
+
+$(VENV_FC)/.installed: pyproject.toml
+	$(PYTHON_FC) -m venv $(VENV_FC)
+	$(VENV_FC)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_FC)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+test-fc-python: $(VENV_FC)/.installed $(PAGE) $(FUN)
+	$(VENV_FC)/bin/python -m pytest -p no:cacheprovider
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/license_bench.py
+	$(BIN)/python bench/e2e_latency.py
+
+clean:
+	rm -rf $(VENV) $(VENV_FC) var test-artifacts frontend/static vue-app/node_modules tools/fun-validate/node_modules

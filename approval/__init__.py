@@ -1,0 +1,1 @@
+"""DingTalk events in: callback crypto, Stream mode client, event -> dispatcher."""

@@ -1,0 +1,1 @@
+"""The core: applications, storage, DingTalk client, jobs and plugins, mail, CLI."""

@@ -1,0 +1,72 @@
+"""The backend function's Flask app: the core API behind the frontend."""
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Flask, g, request
+
+from backend import defaults, errors, lifecycle, signed_requests
+from backend.applications import api as applications_api
+from backend.applications.service import Applications, Limits
+from backend.approvals.wiring import instance_opener
+from backend.catalogue import Catalogue, load_catalogue
+from backend.clock import utc_now
+from backend.config import Config
+from backend.exceptions import ConfigError
+from backend.fulfillment.wiring import runner
+from backend.jobs.kick import configured_kick
+from backend.storage.database import Database
+
+EXTENSION = "dingpass"
+UNSIGNED = {
+    "/healthz",
+    *lifecycle.HOOKS,
+}  # FC calls the hooks; nothing else is unsigned
+
+
+def create_app(config: Config, *, clock: Callable[[], datetime] | None = None,
+               catalogue: Catalogue | None = None, kick: Callable[[], None] | None = None) -> Flask:  # fmt: skip
+    """Build the backend app for ``config``; the entry points are the only callers."""
+    if not config.proxy_secret:
+        raise ConfigError(
+            "PROXY_SECRET is not set: the backend would accept no request"
+        )
+    app = Flask("backend")
+    app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_BODY
+    app.extensions[EXTENSION] = config
+    database = Database(config.database)
+    clock = clock or utc_now
+    products = (
+        catalogue if catalogue is not None else load_catalogue(config.catalogue_file)
+    )
+    opener = instance_opener(config, database, products, clock)
+    limits = Limits(
+        config.rate_limit_per_ip, config.rate_limit_per_email, config.rate_limit_window
+    )
+    app.extensions["database"] = database
+    kick = kick or configured_kick(config.fc_runner_function, config.fc_endpoint)
+    jobs = runner(config, database, products, opener, clock, kick or (lambda: None))
+    app.extensions["opener"] = opener
+    app.extensions["runner"] = jobs
+    app.extensions["applications"] = Applications(
+        database, products, limits, config.public_base_url, clock, run_now=lambda job_id: jobs.run_one(only=job_id),
+    )  # fmt: skip
+    _require_signatures(app, config.proxy_secret.encode())
+    lifecycle.register(app, database)
+    errors.register(app)
+    app.register_blueprint(applications_api.bp)
+    app.add_url_rule("/healthz", "health", lambda: {"status": "ok"})
+    return app
+
+
+def _require_signatures(app: Flask, secret: bytes) -> None:
+    @app.before_request
+    def check_signature() -> None:
+        if request.path in UNSIGNED:
+            return
+        path = request.full_path.rstrip("?")
+        g.client_ip = signed_requests.check(
+            secret, request.method, path, dict(request.headers), request.get_data(),
+            time.time(), defaults.SIGNATURE_MAX_AGE,
+        )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Approvals: DingTalk instances for applications, and the decisions that come back."""

@@ -1,0 +1,89 @@
+"""Recovering lost approval events: a lost event delays a result but never loses it."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from backend.approvals.dispatcher import Dispatcher, Outcome
+from backend.approvals.events import ApprovalEvent, from_fields
+from backend.dingtalk.client import DingTalkClient, InstanceState
+from backend.dingtalk.errors import DingTalkError
+from backend.storage.applications import pending_since
+from backend.storage.database import Database
+
+log = logging.getLogger(__name__)
+MAX_FAILED_BATCHES = 50  # 200 events each; the rest waits for the next run
+
+
+@dataclass
+class Report:
+    """What one reconciliation did."""
+
+    checked: int = 0
+    recovered: list[str] = field(default_factory=list)
+    drained: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Reconciler:
+    """Asks DingTalk about approvals pending too long and drains its failed-callback list."""
+
+    def __init__(self, database: Database, client: DingTalkClient, dispatcher: Dispatcher,
+                 after: timedelta, clock: Callable[[], datetime]) -> None:  # fmt: skip
+        self.database, self.client, self.dispatcher = database, client, dispatcher
+        self.after, self.clock = after, clock
+
+    def run(self) -> Report:
+        """One pass: failed pushes first (they are cleared once read), then stale instances."""
+        report = Report()
+        self._drain(report)
+        with self.database.transaction() as connection:
+            stale = pending_since(connection, self.clock() - self.after)
+        for instance_id in stale:
+            report.checked += 1
+            self._check(instance_id, report)
+        return report
+
+    def _drain(self, report: Report) -> None:
+        for _ in range(MAX_FAILED_BATCHES):
+            try:
+                events, more = self.client.failed_callbacks()
+            except DingTalkError as err:
+                report.errors.append(str(err))
+                return
+            for fields in events:
+                event = from_fields(fields, "reconcile")
+                if event is not None:
+                    report.drained += 1
+                    self._dispatch(event, report)
+            if not more:
+                return
+
+    def _check(self, instance_id: str, report: Report) -> None:
+        try:
+            state = self.client.get_instance(instance_id)
+        except DingTalkError as err:
+            report.errors.append(f"{instance_id}: {err}")
+            return
+        event = _as_event(state)
+        if event is not None:
+            self._dispatch(event, report)
+
+    def _dispatch(self, event: ApprovalEvent, report: Report) -> None:
+        if self.dispatcher.dispatch(event) is Outcome.MOVED:
+            report.recovered.append(event.instance_id)
+            log.info(
+                "reconciler recovered %s: %s/%s",
+                event.instance_id,
+                event.kind,
+                event.result,
+            )
+
+
+def _as_event(state: InstanceState) -> ApprovalEvent | None:
+    if state.status == "COMPLETED":
+        return ApprovalEvent(state.instance_id, "finish", state.result, "reconcile")
+    if state.status == "TERMINATED":
+        return ApprovalEvent(state.instance_id, "terminate", None, "reconcile")
+    return None

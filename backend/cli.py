@@ -1,0 +1,72 @@
+"""The `dingpass` command: Flask's click CLI with the project's command groups."""
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy.exc import OperationalError
+
+from backend import defaults
+from backend.commands import approvals as approval_commands
+from backend.commands import config as config_commands
+from backend.commands import db as db_commands
+from backend.commands import dev as dev_commands
+from backend.commands import jobs as job_commands
+from backend.commands import license as license_commands
+from backend.commands import sandbox as sandbox_commands
+from backend.commands import stream as stream_commands
+from backend.commands.context import script_info
+from backend.config import Config
+from backend.exceptions import ConfigError, DingpassError
+
+COMMANDS = (
+    config_commands.group, license_commands.group, db_commands.group, dev_commands.dev,
+    approval_commands.group, approval_commands.reconcile, sandbox_commands.sandbox,
+    stream_commands.stream, job_commands.runner, job_commands.group,
+)  # fmt: skip
+
+
+def build_cli() -> click.Group:
+    """The root group with every command registered.
+
+    Flask's AppGroup rather than FlaskGroup: no command needs a Flask app, so --help
+    never builds one, and Flask's run/shell/routes would only mislead (`dingpass dev`
+    runs everything).
+    """
+    group = AppGroup(
+        name="dingpass",
+        help="dingpass: DingTalk approvals in, signed licenses and changes out.",
+    )
+    click.version_option(package_name="dingpass")(group)
+    for command in COMMANDS:
+        group.add_command(command)
+    return group
+
+
+cli = build_cli()
+
+
+def main() -> None:
+    """Entry point of the console script: read the environment once, then run."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = Config.from_env(os.environ, Path(defaults.DOTENV_FILE))
+    except ConfigError as err:
+        click.echo(f"dingpass: {err}", err=True)
+        sys.exit(2)
+    try:
+        cli.main(prog_name="dingpass", obj=script_info(config))
+    except DingpassError as err:  # ours carry a message that says what to do
+        click.echo(f"dingpass: {err}", err=True)
+        sys.exit(1)
+    except OperationalError as err:
+        click.echo(
+            f"dingpass: the database cannot be reached ({err.orig}); check DATABASE_URL",
+            err=True,
+        )
+        sys.exit(1)

@@ -1,0 +1,163 @@
+"""`dingpass config check`: what is set, what production still needs, and no secrets."""
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend import defaults, signing
+from backend.approvals.wiring import dingtalk_client, missing_dingtalk_settings
+from backend.catalogue import load_catalogue
+from backend.clock import utc_now
+from backend.commands.context import pass_config
+from backend.config import Config
+from backend.dingtalk.errors import DingTalkError
+from backend.exceptions import ConfigError
+from backend.storage import migrate
+from backend.storage.database import Database, make_engine
+from backend.storage.schema import metadata
+
+
+@click.group("config", help="Inspect the configuration.")
+def group() -> None:
+    """The `config` command group."""
+
+
+@group.command("check")
+@pass_config
+def check(config: Config) -> None:
+    """Print each setting (secrets hidden), check what can be checked, list what is missing."""
+    click.echo(f"dingpass configuration ({config.environment})")
+    for item in dataclasses.fields(config):
+        click.echo(f"  {item.metadata['env']:<32} {_shown(config, item)}")
+    failures = _run_checks(config)
+    missing = [
+        item
+        for item in dataclasses.fields(config)
+        if _missing_for_production(config, item)
+    ]
+    if missing:
+        click.echo("\nMissing for production:")
+        for item in missing:
+            click.echo(f"  {item.metadata['env']:<32} {item.metadata['doc']}")
+    if failures or (config.production and missing):
+        raise SystemExit(1)
+
+
+def _shown(config: Config, item: dataclasses.Field[object]) -> str:
+    value = getattr(config, item.name)
+    if value is None or value == ():
+        return "not set"
+    if item.metadata["secret"]:
+        return "set (hidden)"
+    shown = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    return f"{shown} (default)" if value == item.default else shown
+
+
+def _missing_for_production(config: Config, item: dataclasses.Field[object]) -> bool:
+    # A production setting left at its development default (None, or a loopback URL) is unset.
+    value = getattr(config, item.name)
+    return bool(item.metadata["production"]) and value in (None, (), item.default)
+
+
+def _run_checks(config: Config) -> int:
+    click.echo("\nChecks:")
+    failures = 0
+    for name, probe in _checks(config):
+        try:
+            detail = probe()
+        except ConfigError as err:
+            click.echo(f"  FAIL  {name}: {err}")
+            failures += 1
+        else:
+            click.echo(f"  ok    {name}: {detail}")
+    return failures
+
+
+def _checks(config: Config) -> list[tuple[str, Callable[[], str]]]:
+    return [
+        ("signing key", lambda: _signing_key(config)),
+        ("public key ring", lambda: _ring(config)),
+        ("catalogue", lambda: _catalogue(config)),
+        ("dingtalk", lambda: _dingtalk(config)),
+        ("dingtalk events", lambda: _events(config)),
+        ("database", lambda: _database(config)),
+    ]
+
+
+def _catalogue(config: Config) -> str:
+    products = load_catalogue(config.catalogue_file)
+    return f"{config.catalogue_file}: {len(products)} products ({', '.join(products)})"
+
+
+def _database(config: Config) -> str:
+    url = make_url(config.database)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        return f"{url.database} is made by `dingpass db upgrade` (or `make run`)"
+    try:
+        revision = migrate.current(make_engine(config.database))
+    except SQLAlchemyError as err:
+        raise ConfigError(
+            f"DATABASE_URL: cannot connect ({err.__class__.__name__}: {err.args[0]})"
+        ) from None
+    if revision is None:
+        raise ConfigError("the database has no schema: run `dingpass db upgrade`")
+    return f"reachable, schema revision {revision}"
+
+
+def _signing_key(config: Config) -> str:
+    if not config.license_signing_key and not config.production:
+        path = signing.dev_key_path(config)
+        state = "exists" if path.exists() else "made on first use"
+        return f"development key {path} ({state})"
+    return f"loads, key id {signing.issuer(config).key_id}"
+
+
+def _ring(config: Config) -> str:
+    uses_dev_key = not (config.license_signing_key or config.production)
+    if uses_dev_key and not signing.dev_key_path(config).exists():
+        return "the development key's, once it is made on first use"
+    return "key ids " + ", ".join(signing.public_keys(config))
+
+
+def _dingtalk(config: Config) -> str:
+    missing = missing_dingtalk_settings(config)
+    if missing and not config.production:
+        return f"not configured ({', '.join(missing)}): `dingpass dev` runs the sandbox instead"
+    if missing:
+        raise ConfigError(f"set {', '.join(missing)} to open approval instances")
+    scratch = Database(
+        "sqlite://"
+    )  # a token cache of its own: checking must not touch the real database
+    metadata.create_all(scratch.engine)
+    try:
+        dingtalk_client(config, scratch, utc_now).access_token()
+    except DingTalkError as err:
+        raise ConfigError(
+            f"DingTalk refused the app key and secret at {config.dingtalk_api}: {err}"
+        ) from None
+    finally:
+        scratch.dispose()
+    return (
+        f"app {config.dingtalk_app_key} gets an access token from {config.dingtalk_api}"
+    )
+
+
+def _events(config: Config) -> str:
+    if config.dingtalk_event_mode == "stream":
+        return "Stream mode: run `dingpass stream`"
+    key = config.dingtalk_callback_aes_key
+    if not (config.dingtalk_callback_token and key):
+        if config.production:
+            raise ConfigError(
+                "HTTP callback mode needs DINGTALK_CALLBACK_TOKEN and DINGTALK_CALLBACK_AES_KEY"
+            )
+        return "HTTP callback: not configured (`dingpass dev` makes sandbox values)"
+    if len(key) != 43:
+        raise ConfigError(
+            f"DINGTALK_CALLBACK_AES_KEY has {len(key)} characters; DingTalk's has 43"
+        )
+    return f"HTTP callback at {defaults.CALLBACK_PATH}, encrypted for {config.callback_owner_key}"

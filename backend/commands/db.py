@@ -1,0 +1,35 @@
+"""`dingpass db upgrade | current`: the database schema, through Alembic."""
+
+import click
+
+from backend.commands.context import pass_config
+from backend.config import Config
+from backend.storage import migrate
+from backend.storage.database import make_engine
+
+
+@click.group("db", help="Create and upgrade the database schema.")
+def group() -> None:
+    """The `db` command group."""
+
+
+@group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@pass_config
+def upgrade(config: Config, revision: str) -> None:
+    """Create or upgrade the schema of DATABASE_URL's database."""
+    engine = make_engine(config.database)
+    migrate.upgrade(engine, revision)
+    click.echo(
+        f"Database at revision {migrate.current(engine)} ({engine.url.render_as_string()})"
+    )
+
+
+@group.command("current")
+@pass_config
+def current(config: Config) -> None:
+    """Print the schema revision the database is at."""
+    click.echo(
+        migrate.current(make_engine(config.database))
+        or "no schema (run `dingpass db upgrade`)"
+    )

@@ -1,0 +1,61 @@
+"""`dingpass runner` and `dingpass jobs list | retry`: the job queue from the command line."""
+
+import click
+
+from backend.clock import utc_now
+from backend.commands.context import pass_config
+from backend.commands.stopping import stop_event
+from backend.config import Config
+from backend.fulfillment.wiring import standalone_runner
+from backend.jobs import queue
+from backend.jobs.model import JobStatus
+from backend.storage.database import Database
+
+
+@click.command("runner")
+@click.option("--once", is_flag=True, help="Run what is due now, then exit.")
+@pass_config
+def runner(config: Config, once: bool) -> None:
+    """Run due jobs: in a loop every RUNNER_INTERVAL seconds (SIGTERM stops), or --once."""
+    jobs = standalone_runner(config, utc_now)
+    if once:
+        click.echo(f"Ran {jobs.run_due()} job(s).")
+        return
+    stop = stop_event(then=jobs.kick)
+    click.echo(f"Running jobs every {config.runner_interval} s (SIGTERM stops)")
+    jobs.loop(config.runner_interval, stop)
+    click.echo("Stopped.")
+
+
+@click.group("jobs", help="Inspect and retry jobs.")
+def group() -> None:
+    """The `jobs` command group."""
+
+
+@group.command("list")
+@click.option(
+    "--failed", is_flag=True, help="Only the failed jobs, with their last error."
+)
+@pass_config
+def list_jobs(config: Config, failed: bool) -> None:
+    """List jobs, newest first."""
+    with Database(config.database).transaction() as connection:
+        rows = queue.listing(connection, JobStatus.FAILED if failed else None)
+    if not rows:
+        click.echo("No failed jobs." if failed else "No jobs.")
+    for row in rows:
+        click.echo(f"{row.id:>6}  {row.kind:<18} application {row.application_id:<6} {row.status:<9} "
+                   f"attempts {row.attempts}/{row.max_attempts}  {row.last_error or ''}".rstrip())  # fmt: skip
+
+
+@group.command("retry")
+@click.argument("job_id", type=int)
+@pass_config
+def retry(config: Config, job_id: int) -> None:
+    """Give a failed job a fresh set of attempts; the runner takes it on its next pass."""
+    with Database(config.database).transaction() as connection:
+        if not queue.requeue(connection, job_id, utc_now()):
+            raise click.ClickException(
+                f"job {job_id} is not a failed job (see `dingpass jobs list --failed`)"
+            )
+    click.echo(f"Job {job_id} queued again.")

@@ -1,0 +1,45 @@
+"""`dingpass sandbox`: the DingTalk sandbox alone, for pointing other tools at it."""
+
+import click
+
+from backend.commands.context import pass_config
+from backend.commands.stopping import stop_event
+from backend.config import Config
+
+
+@click.command("sandbox")
+@click.option("--port", default=8002, show_default=True)
+@click.option(
+    "--callback-url",
+    help="Where to push events (the approval function's callback URL).",
+)
+@pass_config
+def sandbox(config: Config, port: int, callback_url: str | None) -> None:
+    """Serve a local stand-in for DingTalk's API, approver console and event pushes."""
+    from sandbox.delivery import CallbackTarget
+    from sandbox.server import Sandbox, SandboxSettings
+
+    key, secret, code = (
+        config.dingtalk_app_key,
+        config.dingtalk_app_secret,
+        config.dingtalk_process_code,
+    )
+    if not (key and secret and code):
+        raise click.ClickException("set DINGTALK_APP_KEY, DINGTALK_APP_SECRET and DINGTALK_PROCESS_CODE "
+                                   "(any values: the sandbox accepts the ones it is given)")  # fmt: skip
+    target = None
+    if (
+        callback_url
+        and config.dingtalk_callback_token
+        and config.dingtalk_callback_aes_key
+    ):
+        target = CallbackTarget(callback_url, config.dingtalk_callback_token, config.dingtalk_callback_aes_key,
+                                config.callback_owner_key or key)  # fmt: skip
+    server = Sandbox(
+        SandboxSettings(key, secret, code, callback=target), port=port
+    ).start()
+    click.echo(
+        f"DingTalk sandbox at {server.url}; approver console at {server.url}/  (Ctrl+C stops)"
+    )
+    stop_event().wait()
+    server.stop()

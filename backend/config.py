@@ -1,0 +1,370 @@
+"""The one configuration object, built once from the environment and passed down.
+
+Each setting is a field whose metadata names its environment variable, says whether
+it is secret (never printed) and whether production needs it set. Variables in the
+process environment win over those in an optional ``.env`` file.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from backend import defaults
+from backend.exceptions import ConfigError
+
+
+def setting(
+    env: str,
+    doc: str,
+    default: Any = None,
+    *,
+    secret: bool = False,
+    production: bool = False,
+    parse: Callable[[str], Any] = str,
+) -> Any:
+    """Declare a Config field read from the environment variable ``env``."""
+    meta = {
+        "env": env,
+        "doc": doc,
+        "secret": secret,
+        "production": production,
+        "parse": parse,
+    }
+    return field(default=default, metadata=meta)
+
+
+def _environment(value: str) -> str:
+    if value not in defaults.ENVIRONMENTS:
+        raise ValueError(f"must be one of {', '.join(defaults.ENVIRONMENTS)}")
+    return value
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be a whole number of 1 or more")
+    return number
+
+
+def _smtp_security(value: str) -> str:
+    if value not in ("none", "starttls", "ssl"):
+        raise ValueError("must be none, starttls or ssl")
+    return value
+
+
+def _event_mode(value: str) -> str:
+    if value not in ("http", "stream"):
+        raise ValueError("must be http or stream")
+    return value
+
+
+def _form_fields(value: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, source = item.partition("=")
+        if not sep or source.strip() not in defaults.FORM_SOURCES:
+            raise ValueError(
+                f"{item!r} is not name=field, field one of {', '.join(defaults.FORM_SOURCES)}"
+            )
+        pairs.append((name.strip(), source.strip()))
+    return tuple(pairs)
+
+
+def _paths(value: str) -> tuple[Path, ...]:
+    return tuple(Path(part.strip()) for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of every dingpass function."""
+
+    environment: str = setting(
+        "DINGPASS_ENV",
+        "development (local defaults) or production",
+        defaults.ENVIRONMENT,
+        parse=_environment,
+    )
+    var_dir: Path = setting(
+        "DINGPASS_VAR_DIR", "folder for local state", Path(defaults.VAR_DIR), parse=Path
+    )
+    database_url: str | None = setting(
+        "DATABASE_URL",
+        "SQLAlchemy URL; default SQLite in DINGPASS_VAR_DIR, "
+        "production: mysql+pymysql://user:password@host/db",
+        secret=True,
+        production=True,
+    )
+    public_base_url: str = setting(
+        "PUBLIC_BASE_URL",
+        "the address customers open (QR codes and status links point here)",
+        defaults.PUBLIC_BASE_URL,
+        production=True,
+        parse=_url,
+    )
+    backend_url: str = setting(
+        "BACKEND_URL",
+        "where the frontend reaches the backend",
+        defaults.BACKEND_URL,
+        parse=_url,
+    )
+    proxy_secret: str | None = setting(
+        "PROXY_SECRET",
+        "shared secret the frontend signs backend requests with "
+        "(`dingpass dev` makes one per run)",
+        secret=True,
+        production=True,
+    )
+    catalogue_file: Path = setting(
+        "CATALOGUE_FILE",
+        "the product catalogue (TOML) a vendor edits",
+        Path(defaults.CATALOGUE_FILE),
+        parse=Path,
+    )
+    rate_limit_per_ip: int = setting(
+        "RATE_LIMIT_PER_IP",
+        "applications one client IP may send per window",
+        defaults.RATE_LIMIT_PER_IP,
+        parse=_positive,
+    )
+    rate_limit_per_email: int = setting(
+        "RATE_LIMIT_PER_EMAIL",
+        "applications one email address may send per window",
+        defaults.RATE_LIMIT_PER_EMAIL,
+        parse=_positive,
+    )
+    rate_limit_window: int = setting(
+        "RATE_LIMIT_WINDOW",
+        "rate limit window, seconds",
+        defaults.RATE_LIMIT_WINDOW,
+        parse=_positive,
+    )
+    trusted_proxy_hops: int = setting(
+        "TRUSTED_PROXY_HOPS",
+        "proxies in front of the frontend whose X-Forwarded-For is "
+        "trusted (1 on Function Compute)",
+        0,
+        parse=int,
+    )
+    backend_timeout: int = setting(
+        "BACKEND_TIMEOUT",
+        "seconds the frontend waits for the backend",
+        defaults.BACKEND_TIMEOUT,
+        parse=_positive,
+    )
+    dingtalk_app_key: str | None = setting(
+        "DINGTALK_APP_KEY",
+        "the DingTalk app's Client ID (AppKey)",
+        production=True,
+    )
+    dingtalk_app_secret: str | None = setting(
+        "DINGTALK_APP_SECRET",
+        "the DingTalk app's Client Secret",
+        secret=True,
+        production=True,
+    )
+    dingtalk_api_base: str | None = setting(
+        "DINGTALK_API_BASE",
+        "DingTalk's open API address; default https://api.dingtalk.com in "
+        "production, the local sandbox in development",
+        parse=_url,
+    )
+    dingtalk_oapi_base: str | None = setting(
+        "DINGTALK_OAPI_BASE",
+        "DingTalk's old API address (failed-callback list); default "
+        "https://oapi.dingtalk.com in production, the local sandbox in development",
+        parse=_url,
+    )
+    reconcile_after: int = setting(
+        "RECONCILE_AFTER",
+        "seconds an approval may stay pending before the reconciler asks DingTalk",
+        defaults.RECONCILE_AFTER,
+        parse=_positive,
+    )
+    dingtalk_process_code: str | None = setting(
+        "DINGTALK_PROCESS_CODE",
+        "the approval form's process code (PROC-...)",
+        production=True,
+    )
+    dingtalk_originator_user_id: str | None = setting(
+        "DINGTALK_ORIGINATOR_USER_ID",
+        "the DingTalk userId approval instances are started as",
+        production=True,
+    )
+    dingtalk_dept_id: int | None = setting(
+        "DINGTALK_DEPT_ID",
+        "the originator's department id (-1: the root)",
+        parse=int,
+    )
+    dingtalk_form_fields: tuple[tuple[str, str], ...] = setting(
+        "DINGTALK_FORM_FIELDS",
+        "the approval form's component names and what fills them: "
+        "名称=field pairs separated by commas",
+        defaults.FORM_FIELDS,
+        parse=_form_fields,
+    )
+    dingtalk_event_mode: str = setting(
+        "DINGTALK_EVENT_MODE",
+        "how approval events arrive: http (the callback function) or stream "
+        "(`dingpass stream`)",
+        "http",
+        parse=_event_mode,
+    )
+    dingtalk_callback_token: str | None = setting(
+        "DINGTALK_CALLBACK_TOKEN",
+        "the event subscription's token (HTTP callback mode)",
+        secret=True,
+    )
+    dingtalk_callback_aes_key: str | None = setting(
+        "DINGTALK_CALLBACK_AES_KEY",
+        "the event subscription's 43-character aes_key (HTTP callback mode)",
+        secret=True,
+    )
+    dingtalk_callback_owner_key: str | None = setting(
+        "DINGTALK_CALLBACK_OWNER_KEY",
+        "what callbacks are encrypted for: the app key (default), "
+        "or the corp id for the legacy register-callback API",
+    )
+    callback_tolerance: int = setting(
+        "CALLBACK_TOLERANCE",
+        "seconds a callback's timestamp may be off",
+        defaults.CALLBACK_TOLERANCE,
+        parse=_positive,
+    )
+    smtp_host: str = setting(
+        "SMTP_HOST",
+        "the mail server (development: the mail sandbox)",
+        "127.0.0.1",
+        production=True,
+    )
+    smtp_port: int = setting(
+        "SMTP_PORT",
+        "its port (25, 465 for ssl, 587 for starttls)",
+        defaults.SMTP_PORT,
+        parse=_positive,
+    )
+    smtp_security: str = setting(
+        "SMTP_SECURITY", "none, starttls or ssl", "none", parse=_smtp_security
+    )
+    smtp_user: str | None = setting(
+        "SMTP_USER", "login for the mail server, if it wants one"
+    )
+    smtp_password: str | None = setting("SMTP_PASSWORD", "its password", secret=True)
+    smtp_ca_file: str | None = setting(
+        "SMTP_CA_FILE",
+        "CA bundle to trust for the mail server's certificate (default: the system's)",
+    )
+    mail_from: str = setting(
+        "MAIL_FROM", "the sender of license mails", defaults.MAIL_FROM, production=True
+    )
+    job_attempts: int = setting(
+        "JOB_ATTEMPTS", "runs a job gets before it is marked failed", 5, parse=_positive
+    )
+    runner_budget: int = setting(
+        "RUNNER_BUDGET",
+        "seconds one runner invocation may run jobs (below the function's timeout)",
+        50,
+        parse=_positive,
+    )
+    runner_interval: int = setting(
+        "RUNNER_INTERVAL",
+        "seconds between runner passes when nothing kicks it",
+        60,
+        parse=_positive,
+    )
+    fc_runner_function: str | None = setting(
+        "FC_RUNNER_FUNCTION",
+        "on Function Compute: the runner function to invoke asynchronously when "
+        "work is recorded (unset: the timer alone runs it)",
+    )
+    fc_endpoint: str | None = setting(
+        "FC_ENDPOINT",
+        "Function Compute's API address; default https://<account>.<region>.fc.aliyuncs.com "
+        "from the request's x-fc-* headers",
+        parse=_url,
+    )
+    license_signing_key: str | None = setting(
+        "LICENSE_SIGNING_KEY",
+        "Ed25519 private key that signs licenses: PEM text or a file path "
+        "(make one with `dingpass license keygen`)",
+        secret=True,
+        production=True,
+    )
+    license_signing_key_passphrase: str | None = setting(
+        "LICENSE_SIGNING_KEY_PASSPHRASE",
+        "passphrase of the signing key, if it has one",
+        secret=True,
+    )
+    license_public_keys: tuple[Path, ...] = setting(
+        "LICENSE_PUBLIC_KEYS",
+        "comma-separated public key files of earlier signing keys, "
+        "so licenses they signed still verify",
+        (),
+        parse=_paths,
+    )
+
+    @property
+    def database(self) -> str:
+        """The database URL to use: the configured one, or SQLite under the var folder."""
+        return self.database_url or f"sqlite:///{self.var_dir / defaults.SQLITE_FILE}"
+
+    @property
+    def dingtalk_api(self) -> str:
+        """Where DingTalk's open API is: configured, or DingTalk's in production, else the sandbox."""
+        if self.dingtalk_api_base:
+            return self.dingtalk_api_base
+        return defaults.DINGTALK_API if self.production else defaults.SANDBOX_URL
+
+    @property
+    def dingtalk_oapi(self) -> str:
+        """Where DingTalk's old API is: configured, or DingTalk's in production, else the sandbox."""
+        if self.dingtalk_oapi_base:
+            return self.dingtalk_oapi_base
+        return defaults.DINGTALK_OAPI if self.production else defaults.SANDBOX_URL
+
+    @property
+    def callback_owner_key(self) -> str | None:
+        """The key callbacks are encrypted for."""
+        return self.dingtalk_callback_owner_key or self.dingtalk_app_key
+
+    @property
+    def production(self) -> bool:
+        """Whether this deployment must not fall back on development defaults."""
+        return self.environment == "production"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], dotenv: Path | None = None
+    ) -> "Config":
+        """Read every setting from ``environ``, over the values in the ``dotenv`` file."""
+        source = {**_read_dotenv(dotenv), **environ}
+        values = {}
+        for item in fields(cls):
+            raw = source.get(item.metadata["env"], "")
+            if raw.strip():
+                values[item.name] = _parse(item.metadata, raw.strip())
+        return cls(**values)
+
+
+def _read_dotenv(path: Path | None) -> dict[str, str]:
+    if path is None or not path.is_file():
+        return {}
+    return {
+        name: value for name, value in dotenv_values(path).items() if value is not None
+    }
+
+
+def _parse(meta: Mapping[str, Any], raw: str) -> Any:
+    try:
+        return meta["parse"](raw)
+    except ValueError as err:
+        shown = "(hidden)" if meta["secret"] else repr(raw)
+        raise ConfigError(f"{meta['env']}={shown} is not usable: {err}") from None

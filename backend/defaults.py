@@ -1,0 +1,44 @@
+"""Named defaults, with their units, in one place."""
+
+ENVIRONMENT = "development"
+ENVIRONMENTS = ("development", "production")
+VAR_DIR = "var"
+"""Local state (SQLite database, development keys) lives here, relative to the working directory."""
+DOTENV_FILE = ".env"
+DEV_SIGNING_KEY_FILE = "dev-license-key.pem"
+"""Created in VAR_DIR on first use when no signing key is configured, in development only."""
+SQLITE_FILE = "dingpass.db"
+PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+BACKEND_URL = "http://127.0.0.1:8001"
+CATALOGUE_FILE = "catalogue.toml"
+RATE_LIMIT_PER_IP = 20
+RATE_LIMIT_PER_EMAIL = 5
+RATE_LIMIT_WINDOW = 3600
+"""Seconds; the limits above count applications within one window."""
+BACKEND_TIMEOUT = 5
+"""Seconds the frontend waits for the backend before answering 504."""
+SIGNATURE_MAX_AGE = 300
+"""Seconds a signed frontend-to-backend request stays acceptable."""
+MAX_BODY = 16 * 1024
+"""Bytes: larger request bodies are refused with 413."""
+CALLBACK_TOLERANCE = 300
+"""Seconds a DingTalk callback's timestamp may differ from ours."""
+CALLBACK_PATH = "/dingtalk/callback"
+DINGTALK_API = "https://api.dingtalk.com"
+SANDBOX_URL = "http://127.0.0.1:8002"
+"""The DingTalk sandbox of `dingpass dev`; development never talks to the real DingTalk."""
+FORM_SOURCES = ("number", "product", "product_version", "feature_code", "company", "contact", "email",
+                "phone", "quantity", "validity", "note", "status_url")  # fmt: skip
+FORM_FIELDS = (
+    ("申请编号", "number"), ("产品", "product"), ("公司名称", "company"), ("联系人", "contact"),
+    ("邮箱", "email"), ("电话", "phone"), ("机器特征码", "feature_code"), ("数量", "quantity"),
+    ("有效期", "validity"), ("备注", "note"),
+)  # fmt: skip
+"""The approval form's component names (labels) and the application field each shows."""
+DINGTALK_OAPI = "https://oapi.dingtalk.com"
+RECONCILE_AFTER = 600
+"""Seconds an approval stays pending before the reconciler asks DingTalk about it."""
+SMTP_PORT = 8025
+"""The mail sandbox's port in development; set SMTP_PORT for a real server."""
+MAIL_FROM = "DingPass <licenses@dingpass.localhost>"
+MAIL_SANDBOX_URL = "http://127.0.0.1:8004"

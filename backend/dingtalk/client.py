@@ -1,0 +1,195 @@
+"""The DingTalk client dingpass uses: access token, start and read approval instances.
+
+The official SDK (alibabacloud-dingtalk) is imported here, when a client is made, not at
+start-up: cold start matters on Function Compute.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from sqlalchemy import delete, insert, select
+
+from backend.dingtalk.errors import (
+    DingTalkError,
+    DingTalkRejected,
+    DingTalkTokenInvalid,
+    DingTalkUnavailable,
+    from_sdk,
+)
+from backend.storage.database import Database
+from backend.storage.schema import dingtalk_tokens
+
+TOKEN_MARGIN = timedelta(minutes=5)
+"""A cached token is renewed this long before it expires."""
+CONNECT_TIMEOUT_MS = 1000
+READ_TIMEOUT_MS = 3000
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    """Where an approval instance stands: RUNNING, COMPLETED (agree/refuse) or TERMINATED."""
+
+    instance_id: str
+    status: str
+    result: str
+    form: dict[str, str] = field(default_factory=dict)
+
+
+class DingTalkClient:
+    """Talks to DingTalk's open API (or the sandbox) for one app."""
+
+    def __init__(self, api_base: str, app_key: str, app_secret: str, database: Database,
+                 clock: Callable[[], datetime], oapi_base: str | None = None) -> None:  # fmt: skip
+        from alibabacloud_dingtalk.oauth2_1_0.client import Client as OAuthClient
+        from alibabacloud_dingtalk.workflow_1_0.client import Client as WorkflowClient
+        from alibabacloud_tea_openapi import models as open_api
+
+        address = urlsplit(api_base)
+        sdk_config = open_api.Config(protocol=address.scheme, endpoint=address.netloc,
+                                     connect_timeout=CONNECT_TIMEOUT_MS, read_timeout=READ_TIMEOUT_MS)  # fmt: skip
+        self._oauth, self._workflow = (
+            OAuthClient(sdk_config),
+            WorkflowClient(sdk_config),
+        )
+        self.app_key, self._secret = app_key, app_secret
+        self.database, self.clock = database, clock
+        self.oapi_base = oapi_base or api_base
+        self._session = requests.Session()
+        self._session.trust_env = (
+            False  # our DingTalk calls leave through the NAT, never a proxy
+        )
+
+    def access_token(self) -> str:
+        """A valid token: from the shared cache while it lasts, else a new one stored there."""
+        now = self.clock()
+        with self.database.transaction() as connection:
+            cached = connection.execute(
+                select(dingtalk_tokens.c.token).where(
+                    dingtalk_tokens.c.app_key == self.app_key,
+                    dingtalk_tokens.c.expires_at > now + TOKEN_MARGIN,
+                )
+            ).scalar()
+        return cached or self._fetch_token(now)
+
+    def start_instance(self, process_code: str, originator: str, dept_id: int | None,
+                       form: list[tuple[str, str]]) -> str:  # fmt: skip
+        """Open an approval instance with ``form`` as (component name, value) pairs; its id."""
+        from alibabacloud_dingtalk.workflow_1_0 import models as wf
+
+        values = [
+            wf.StartProcessInstanceRequestFormComponentValues(name=n, value=v)
+            for n, v in form
+        ]
+        request = wf.StartProcessInstanceRequest(process_code=process_code, originator_user_id=originator,
+                                                 dept_id=dept_id, form_component_values=values)  # fmt: skip
+        body = self._call(lambda token: self._workflow.start_process_instance_with_options(
+            request, wf.StartProcessInstanceHeaders(x_acs_dingtalk_access_token=token), _runtime()))  # fmt: skip
+        return str(body.instance_id)
+
+    def get_instance(self, instance_id: str) -> InstanceState:
+        """The current state of an approval instance."""
+        from alibabacloud_dingtalk.workflow_1_0 import models as wf
+
+        request = wf.GetProcessInstanceRequest(process_instance_id=instance_id)
+        body = self._call(lambda token: self._workflow.get_process_instance_with_options(
+            request, wf.GetProcessInstanceHeaders(x_acs_dingtalk_access_token=token), _runtime()))  # fmt: skip
+        form = {
+            str(v.name): str(v.value) for v in body.result.form_component_values or []
+        }
+        return InstanceState(
+            instance_id, str(body.result.status), str(body.result.result or ""), form
+        )
+
+    def instance_ids(self, process_code: str, since: datetime) -> list[str]:
+        """Ids of the process's instances started since ``since``, every page of them."""
+        found: list[str] = []
+        next_token: int | None = 0
+        while next_token is not None:
+            page, next_token = self._instance_id_page(
+                process_code, int(since.timestamp() * 1000), next_token
+            )
+            found.extend(page)
+        return found
+
+    def _instance_id_page(
+        self, process_code: str, start_ms: int, next_token: int
+    ) -> tuple[list[str], int | None]:
+        from alibabacloud_dingtalk.workflow_1_0 import models as wf
+
+        request = wf.ListProcessInstanceIdsRequest(process_code=process_code, start_time=start_ms,
+                                                   next_token=next_token, max_results=20)  # fmt: skip
+        headers = wf.ListProcessInstanceIdsHeaders
+        body = self._call(lambda token: self._workflow.list_process_instance_ids_with_options(
+            request, headers(x_acs_dingtalk_access_token=token), _runtime()))  # fmt: skip
+        following = body.result.next_token
+        return list(body.result.list or []), int(following) if following else None
+
+    def failed_callbacks(self) -> tuple[list[dict[str, Any]], bool]:
+        """One batch of pushes DingTalk gave up on (reading clears them): events and whether more wait."""
+        try:
+            answer = self._session.get(f"{self.oapi_base}/call_back/get_call_back_failed_result",
+                                       params={"access_token": self.access_token()},
+                                       timeout=(CONNECT_TIMEOUT_MS / 1000, READ_TIMEOUT_MS / 1000))  # fmt: skip
+            body = answer.json()
+        except (requests.RequestException, ValueError) as err:
+            raise DingTalkUnavailable(
+                f"DingTalk's failed-callback list cannot be read: {err}"
+            ) from None
+        if body.get("errcode") != 0:
+            raise DingTalkRejected(
+                f"DingTalk: {body.get('errmsg')}",
+                str(body.get("errcode")),
+                answer.status_code,
+            )
+        events = [item["bpms_instance_change"]["bpmsCallBackData"] for item in body.get("failed_list", [])
+                  if "bpms_instance_change" in item]  # fmt: skip
+        return events, bool(body.get("has_more"))
+
+    def _call(self, call: Callable[[str], Any]) -> Any:
+        """Run an API call with the token; on InvalidAuthentication, renew it once and retry."""
+        try:
+            return self._sdk(lambda: call(self.access_token()))
+        except DingTalkTokenInvalid:
+            return self._sdk(lambda: call(self._fetch_token(self.clock())))
+
+    def _fetch_token(self, now: datetime) -> str:
+        from alibabacloud_dingtalk.oauth2_1_0 import models as oauth
+
+        request = oauth.GetAccessTokenRequest(
+            app_key=self.app_key, app_secret=self._secret
+        )
+        body = self._sdk(lambda: self._oauth.get_access_token(request))
+        expires = now + timedelta(seconds=int(body.expire_in))
+        with self.database.transaction() as connection:
+            connection.execute(
+                delete(dingtalk_tokens).where(dingtalk_tokens.c.app_key == self.app_key)
+            )
+            connection.execute(insert(dingtalk_tokens).values(app_key=self.app_key, token=body.access_token,
+                                                              expires_at=expires))  # fmt: skip
+        return str(body.access_token)
+
+    @staticmethod
+    def _sdk(call: Callable[[], Any]) -> Any:
+        from Tea.exceptions import TeaException
+
+        try:
+            return call().body
+        except TeaException as err:
+            raise from_sdk(err) from None
+        except OSError as err:  # the sockets below the SDK
+            raise DingTalkUnavailable(f"DingTalk cannot be reached: {err}") from None
+
+
+def _runtime() -> Any:
+    from alibabacloud_tea_util import models as util
+
+    return util.RuntimeOptions(
+        connect_timeout=CONNECT_TIMEOUT_MS, read_timeout=READ_TIMEOUT_MS
+    )
+
+
+__all__ = ["DingTalkClient", "DingTalkError", "InstanceState"]

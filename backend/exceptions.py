@@ -1,0 +1,81 @@
+"""Errors of the backend, each with a message that tells the user what to do.
+
+DingpassError (Exception)
+ +-- ConfigError (ValueError)     a setting is missing or unusable
+ +-- ApiError                     answered to an HTTP caller with its status
+      +-- BadRequest        400   the body is not what the endpoint reads
+      +-- Unauthorized      401   not signed by the frontend, or signed too long ago
+      +-- NotFound          404
+      +-- ValidationError   422   per-field messages in Chinese and English
+      +-- RateLimited       429   with the seconds to wait
+"""
+
+Message = dict[str, str]
+"""A message for people, by language: {"zh": ..., "en": ...}."""
+
+
+class DingpassError(Exception):
+    """Base of every error the backend raises on purpose."""
+
+
+class ConfigError(DingpassError, ValueError):
+    """A setting is missing or has a value that cannot be used."""
+
+
+class ApiError(DingpassError):
+    """An error answered to an HTTP caller as JSON with its status code."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.message: Message = {"zh": zh, "en": en}
+
+    def body(self) -> dict[str, object]:
+        """The JSON answer."""
+        return {"error": self.code, "message": self.message}
+
+
+class BadRequest(ApiError):
+    """The request body is not what the endpoint reads."""
+
+
+class Unauthorized(ApiError):
+    """The request was not signed by the frontend, or was signed too long ago."""
+
+    status, code = 401, "unauthorized"
+
+
+class NotFound(ApiError):
+    """Nothing is at that address."""
+
+    status, code = 404, "not_found"
+
+
+class ValidationError(ApiError):
+    """Some fields are wrong; each has its own message."""
+
+    status, code = 422, "validation_failed"
+
+    def __init__(self, fields: dict[str, Message]) -> None:
+        super().__init__("请检查标出的字段。", "Please check the marked fields.")
+        self.fields = fields
+
+    def body(self) -> dict[str, object]:
+        """The JSON answer, with a message per field."""
+        return {**super().body(), "fields": self.fields}
+
+
+class RateLimited(ApiError):
+    """Too many applications from one address or email in the window."""
+
+    status, code = 429, "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = max(1, round(retry_after / 60))
+        super().__init__(
+            f"提交次数过多，请 {minutes} 分钟后再试。",
+            f"Too many applications; try again in {minutes} minutes.",
+        )
+        self.retry_after = retry_after

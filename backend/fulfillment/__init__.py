@@ -1,0 +1,1 @@
+"""Fulfillment: the jobs that turn a decision into a delivered result."""

@@ -1,0 +1,1 @@
+"""Jobs: work recorded with the state change that calls for it, run by any number of runners."""

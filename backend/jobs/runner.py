@@ -1,0 +1,108 @@
+"""Runs due jobs: claim under a lease, call the handler for its kind, settle the outcome."""
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from backend.jobs import queue
+from backend.jobs.model import DEFAULT_RETRY, Done, Job, JobStatus, Outcome, Retry, Wait
+from backend.storage.database import Database
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Job], Outcome]
+LEASE = timedelta(minutes=5)
+"""Longer than any job runs: a job still leased is being worked on; an expired lease is a dead runner."""
+
+
+class Runner:
+    """One runner; any number may work on the same database at once."""
+
+    def __init__(self, database: Database, handlers: Mapping[str, Handler], clock: Callable[[], datetime],
+                 lease: timedelta = LEASE, retry: Retry = DEFAULT_RETRY, name: str | None = None) -> None:  # fmt: skip
+        self.database, self.handlers, self.clock = database, handlers, clock
+        self.lease, self.retry = lease, retry
+        self.name = (
+            name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        )
+        self._kicked = threading.Event()
+
+    def run_one(self, only: int | None = None) -> bool:
+        """Claim and run one due job (or job ``only``); False if none was due."""
+        job = queue.claim(
+            self.database.transaction, self.name, self.clock(), self.lease, only
+        )
+        if job is None:
+            return False
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for jobs of kind {job.kind!r}")
+            outcome = handler(job)
+        except Exception as err:  # any failure is recorded and retried, never lost
+            self._failed(job, f"{type(err).__name__}: {err}")
+            return True
+        self._settle(job, outcome)
+        return True
+
+    def run_due(self, deadline: float | None = None) -> int:
+        """Run jobs until none is due (or ``deadline``, a time.monotonic() value); how many ran."""
+        count = 0
+        while (deadline is None or time.monotonic() < deadline) and self.run_one():
+            count += 1
+        return count
+
+    def kick(self) -> None:
+        """Wake the loop now: work was just recorded."""
+        self._kicked.set()
+
+    def loop(self, interval: float, stop: threading.Event) -> None:
+        """Run due jobs whenever kicked, and every ``interval`` seconds as a backstop."""
+        while not stop.is_set():
+            try:
+                self.run_due()
+            except (
+                Exception
+            ):  # the database may be away for a moment; the loop must outlive it
+                log.exception("runner %s: a pass failed; trying again", self.name)
+            self._kicked.wait(interval)
+            self._kicked.clear()
+
+    def _settle(self, job: Job, outcome: Outcome) -> None:
+        now = self.clock()
+        with self.database.transaction() as connection:
+            if isinstance(outcome, Wait):
+                kept = queue.wait(
+                    connection, job, now, outcome.condition, outcome.check_in
+                )
+            else:
+                kept = queue.finish(connection, job, now)
+        if not kept:
+            log.warning(
+                "job %s (%s): its lease ran out and another runner took it",
+                job.id,
+                job.kind,
+            )
+
+    def _failed(self, job: Job, error: str) -> None:
+        with self.database.transaction() as connection:
+            status = queue.failed_attempt(
+                connection, job, self.clock(), error, self.retry
+            )
+        if status is JobStatus.FAILED:
+            log.error("job %s (%s, application %s) FAILED after %d attempts: %s",
+                      job.id, job.kind, job.application_id, job.attempts, error)  # fmt: skip
+        else:
+            log.warning(
+                "job %s (%s) attempt %d failed, will retry: %s",
+                job.id,
+                job.kind,
+                job.attempts,
+                error,
+            )
+
+
+__all__ = ["Done", "Handler", "Runner", "Wait"]

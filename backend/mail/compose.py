@@ -1,0 +1,67 @@
+"""License and refusal mails: jinja2 text templates per language, an HTML part made from them."""
+
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).parent / "templates"
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                   undefined=StrictUndefined, keep_trailing_newline=True)  # fmt: skip
+FACT = re.compile(r"^\s{2,}(?P<label>[^:：]+)[:：]\s*(?P<value>.*)$")
+SUBJECTS = {
+    ("license", "zh"): "您的软件许可：{product_name}（{number}）",
+    ("license", "en"): "Your license: {product_name} ({number})",
+    ("refusal", "zh"): "软件许可申请结果（{number}）",
+    ("refusal", "en"): "Your license application ({number})",
+}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to attach."""
+
+    filename: str
+    content: bytes
+    maintype: str = "application"
+    subtype: str = "octet-stream"
+
+
+def compose(kind: str, language: str, facts: dict[str, Any], *, sender: str, recipient: str,
+            message_id: str, attachment: Attachment | None = None) -> EmailMessage:  # fmt: skip
+    """A mail of ``kind`` (license | refusal) in ``language``, with a plain and an HTML part."""
+    language = language if language in ("zh", "en") else "zh"
+    text = _env.get_template(f"{kind}.{language}.txt").render(**facts)
+    subject = SUBJECTS[(kind, language)].format(**facts)
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, recipient, subject
+    message["Message-ID"], message["Date"] = message_id, formatdate(localtime=False)
+    message.set_content(text)
+    html = _env.get_template("message.html").render(
+        language=language, subject=subject, blocks=_blocks(text)
+    )
+    message.add_alternative(html, subtype="html")
+    if attachment is not None:
+        message.add_attachment(attachment.content, maintype=attachment.maintype, subtype=attachment.subtype,
+                               filename=attachment.filename)  # fmt: skip
+    return message
+
+
+def _blocks(text: str) -> list[dict[str, Any]]:
+    """Paragraphs of the text version; runs of indented 'label: value' lines become a table."""
+    blocks: list[dict[str, Any]] = []
+    for paragraph in filter(None, (p.strip("\n") for p in text.split("\n\n"))):
+        facts = [FACT.match(line) for line in paragraph.splitlines()]
+        if all(facts):
+            blocks.append(
+                {"facts": [(m["label"].strip(), m["value"]) for m in facts if m]}
+            )
+        else:
+            blocks.append(
+                {"text": " ".join(line.strip() for line in paragraph.splitlines())}
+            )
+    return blocks

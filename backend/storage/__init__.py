@@ -1,0 +1,1 @@
+"""Storage on SQLAlchemy Core: SQLite and MySQL/MariaDB from one code path."""

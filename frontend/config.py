@@ -1,0 +1,51 @@
+"""The frontend's settings: a few of the deployment's variables, read once at start-up.
+
+The names are the backend Config's (one deployment, one set of variables); a test holds
+the two lists together. This module reads only the mapping it is given.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+class FrontendConfigError(ValueError):
+    """A frontend setting is missing or unusable."""
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """What the public function needs to know."""
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    backend_url: str = "http://127.0.0.1:8001"
+    proxy_secret: str = ""
+    catalogue_file: Path = Path("catalogue.toml")
+    trusted_proxy_hops: int = 0
+    backend_timeout: float = 5.0
+    static_dir: Path = STATIC_DIR
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "FrontendConfig":
+        """Read the settings from ``environ``; defaults suit one machine."""
+        values: dict[str, object] = {}
+        for name, env, parse in _VARIABLES:
+            if environ.get(env, "").strip():
+                try:
+                    values[name] = parse(environ[env].strip())
+                except ValueError as err:
+                    raise FrontendConfigError(f"{env} is not usable: {err}") from None
+        return cls(**values)  # type: ignore[arg-type]
+
+
+_VARIABLES = (
+    ("public_base_url", "PUBLIC_BASE_URL", lambda v: v.rstrip("/")),
+    ("backend_url", "BACKEND_URL", lambda v: v.rstrip("/")),
+    ("proxy_secret", "PROXY_SECRET", str),
+    ("catalogue_file", "CATALOGUE_FILE", Path),
+    ("trusted_proxy_hops", "TRUSTED_PROXY_HOPS", int),
+    ("backend_timeout", "BACKEND_TIMEOUT", float),
+)
+ENVIRONMENT_VARIABLES = tuple(env for _, env, _ in _VARIABLES)

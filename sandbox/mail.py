@@ -1,0 +1,146 @@
+"""The mail sandbox: a real SMTP server (aiosmtpd) on loopback that keeps what it receives,
+and an inbox page that shows it, attachments downloadable."""
+
+import itertools
+import socket
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from flask import Flask, Response, abort, render_template
+from werkzeug.serving import make_server
+
+
+@dataclass
+class Mailbox:
+    """Every message the SMTP server accepted, in arrival order."""
+
+    messages: dict[int, EmailMessage] = field(default_factory=dict)
+    envelopes: dict[int, list[str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+
+    def add(self, raw: bytes, recipients: list[str]) -> int:
+        """Keep one accepted message."""
+        message = message_from_bytes(raw, policy=policy.default)
+        with self.lock:
+            number = next(self._ids)
+            self.messages[number] = message
+            self.envelopes[number] = recipients
+            return number
+
+    def summary(self) -> list[dict[str, Any]]:
+        """The inbox, newest first, as the page and the tests read it."""
+        with self.lock:
+            items = list(self.messages.items())
+        return [{"id": number, "subject": m["Subject"], "to": m["To"], "from": m["From"], "date": m["Date"],
+                 "message_id": m["Message-ID"], "attachments": [a.get_filename() for a in m.iter_attachments()]}
+                for number, m in reversed(items)]  # fmt: skip
+
+
+class _Handler:
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 -- aiosmtpd's name
+        self.mailbox.add(envelope.content, list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+class MailSandbox:
+    """SMTP on one loopback port, the inbox page on another."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", smtp_port: int = 0, web_port: int = 0
+    ) -> None:
+        self.mailbox = Mailbox()
+        self.host, self._smtp_port = host, smtp_port or _free_port(host)
+        self.controller: Controller | None = None
+        self.smtp_up()
+        self._web = make_server(host, web_port, inbox_app(self.mailbox), threaded=True)
+        self.url = f"http://{host}:{self._web.server_port}"
+
+    @property
+    def smtp_port(self) -> int:
+        """The SMTP server's port."""
+        return self._smtp_port
+
+    def start(self) -> "MailSandbox":
+        """Serve the inbox page in a background thread."""
+        threading.Thread(
+            target=self._web.serve_forever, args=(0.05,), name="inbox", daemon=True
+        ).start()
+        return self
+
+    def smtp_up(self) -> None:
+        """Accept mail (again)."""
+        # A fixed server name: aiosmtpd would otherwise look its own up (reverse DNS) per connection.
+        self.controller = Controller(_Handler(self.mailbox), hostname=self.host, port=self._smtp_port,
+                                     server_hostname="mail-sandbox.localhost")  # fmt: skip
+        self.controller.start()
+
+    def smtp_down(self) -> None:
+        """Refuse connections, as a mail server that is down does."""
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def stop(self) -> None:
+        """Stop both servers."""
+        self.smtp_down()
+        self._web.shutdown()
+        self._web.server_close()
+
+
+def _free_port(host: str) -> int:
+    # aiosmtpd's Controller cannot listen on port 0: its readiness probe connects to the port it was given.
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def inbox_app(mailbox: Mailbox) -> Flask:
+    """The inbox page over ``mailbox``."""
+    app = Flask(__name__)  # finds sandbox/templates
+
+    @app.get("/")
+    def inbox() -> str:
+        return render_template("inbox.html", messages=mailbox.summary())
+
+    @app.get("/messages.json")
+    def messages() -> Any:
+        return {"messages": mailbox.summary()}
+
+    @app.get("/messages/<int:number>")
+    def message(number: int) -> str:
+        found = mailbox.messages.get(number) or abort(404)
+        body = found.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        attachments = [a.get_filename() for a in found.iter_attachments()]
+        return render_template(
+            "message.html",
+            number=number,
+            message=found,
+            text=text,
+            attachments=attachments,
+        )
+
+    @app.get("/messages/<int:number>/attachments/<int:index>")
+    def attachment(number: int, index: int) -> Response:
+        found = mailbox.messages.get(number) or abort(404)
+        parts = list(found.iter_attachments())
+        if index >= len(parts):
+            abort(404)
+        part = parts[index]
+        headers = {
+            "Content-Disposition": f'attachment; filename="{part.get_filename()}"'
+        }
+        return Response(
+            part.get_content(), mimetype=part.get_content_type(), headers=headers
+        )
+
+    return app

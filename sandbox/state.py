@@ -1,0 +1,120 @@
+"""What the DingTalk sandbox knows: apps, tokens, approval instances, undelivered events, faults."""
+
+import itertools
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+TOKEN_SECONDS = 7200
+
+
+@dataclass
+class Instance:
+    """One approval instance, as DingTalk keeps it."""
+
+    id: str
+    process_code: str
+    originator: str
+    dept_id: int
+    form: list[dict[str, Any]]
+    created_ms: int
+    status: str = "RUNNING"  # RUNNING | COMPLETED | TERMINATED
+    result: str = ""  # agree | refuse, once COMPLETED
+    finished_ms: int | None = None
+
+    def title(self) -> str:
+        """The title DingTalk would show: the first form value."""
+        return f"License application {self.form[0]['value']}" if self.form else self.id
+
+
+@dataclass
+class Faults:
+    """Switches for tests: how many of the next calls or events to spoil, and how."""
+
+    rate_limit: int = 0
+    server_error: int = 0
+    slow_seconds: float = 0.0
+    drop_events: int = 0
+    duplicate_events: int = 0
+
+    def take(self, name: str) -> bool:
+        """Use one of the ``name`` faults, if any is left."""
+        left = getattr(self, name)
+        if left > 0:
+            setattr(self, name, left - 1)
+        return bool(left > 0)
+
+
+@dataclass
+class SandboxState:
+    """All state, guarded by one lock: the sandbox serves several threads."""
+
+    app_key: str
+    app_secret: str
+    process_codes: set[str]
+    clock: Callable[[], float] = time.time
+    tokens: dict[str, float] = field(default_factory=dict)
+    instances: dict[str, Instance] = field(default_factory=dict)
+    failed_events: list[dict[str, Any]] = field(default_factory=list)
+    token_requests: int = 0
+    faults: Faults = field(default_factory=Faults)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+
+    def issue_token(self, app_key: str, app_secret: str) -> str | None:
+        """A token for the app's credentials (the same one while it lasts), or None."""
+        with self.lock:
+            self.token_requests += 1
+            if (app_key, app_secret) != (self.app_key, self.app_secret):
+                return None
+            now = self.clock()
+            for token, expires in self.tokens.items():
+                if expires > now:
+                    self.tokens[token] = now + TOKEN_SECONDS  # asking again extends it
+                    return token
+            token = secrets.token_hex(16)
+            self.tokens[token] = now + TOKEN_SECONDS
+            return token
+
+    def token_valid(self, token: str) -> bool:
+        """Whether ``token`` was issued and has not expired."""
+        with self.lock:
+            return self.tokens.get(token, 0) > self.clock()
+
+    def start(
+        self,
+        process_code: str,
+        originator: str,
+        dept_id: int,
+        form: list[dict[str, Any]],
+    ) -> Instance:
+        """A new running instance."""
+        with self.lock:
+            number = next(self._ids)
+            instance = Instance(f"sbx-{number:06d}-{secrets.token_hex(4)}", process_code, originator, dept_id,
+                                form, int(self.clock() * 1000))  # fmt: skip
+            self.instances[instance.id] = instance
+            return instance
+
+    def decide(self, instance_id: str, action: str) -> Instance | None:
+        """Approve, refuse or terminate a running instance; None if it is not running."""
+        with self.lock:
+            instance = self.instances.get(instance_id)
+            if instance is None or instance.status != "RUNNING":
+                return None
+            instance.status = "TERMINATED" if action == "terminate" else "COMPLETED"
+            instance.result = {"approve": "agree", "refuse": "refuse"}.get(action, "")
+            instance.finished_ms = int(self.clock() * 1000)
+            return instance
+
+    def take_failed(self, limit: int = 200) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` failed events; reading them clears them, as DingTalk does."""
+        with self.lock:
+            batch, self.failed_events = (
+                self.failed_events[:limit],
+                self.failed_events[limit:],
+            )
+            return batch, bool(self.failed_events)

@@ -1,0 +1,235 @@
+"""Fixtures for tests on real stores: SQLite and the MariaDB at 127.0.0.1:3306, each fresh."""
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
+
+from backend.app import create_app
+from backend.config import Config
+from backend.signed_requests import CLIENT_IP, SIGNATURE, TIMESTAMP, signature
+from backend.storage import migrate
+from backend.storage.database import Database, make_engine
+from backend.storage.schema import metadata
+from tests.conftest import CATALOGUE
+
+MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
+SECRET = "test-proxy-secret"
+DECISION_JOBS = "select count(*) from jobs where kind <> 'open_instance'"
+"""The work an approval decision records (intake records an open_instance job of its own)."""
+CLIENT = "203.0.113.7"
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)],
+)
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    """A freshly migrated database for this test run, once per kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db')}/dingpass.db"
+        migrate.upgrade(make_engine(url))
+        yield url
+        return
+    name = f"dingpass_test_{secrets.token_hex(4)}"
+    admin = create_engine(f"{MARIADB}/test")
+    with admin.begin() as connection:
+        connection.execute(
+            text(
+                f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+        )
+    try:
+        migrate.upgrade(make_engine(f"{MARIADB}/{name}"))
+        yield f"{MARIADB}/{name}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP DATABASE {name}"))
+        admin.dispose()
+
+
+@pytest.fixture
+def database(database_url) -> Iterator[Database]:
+    """The test database, every table emptied first."""
+    db = Database(database_url)
+    with db.transaction() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def config(database_url) -> Config:
+    return Config(
+        database_url=database_url, proxy_secret=SECRET, catalogue_file=CATALOGUE,
+        public_base_url="https://apply.example.com", rate_limit_per_ip=5, rate_limit_per_email=3,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def backend(config, database, clock):
+    """The backend app on the test database."""
+    app = create_app(config, clock=clock)
+    yield app
+    app.extensions["database"].dispose()
+
+
+def signed(method: str, path: str, body: bytes = b"", ip: str = CLIENT, at: float | None = None,
+           secret: str = SECRET) -> dict[str, str]:  # fmt: skip
+    """Headers of a request signed as the frontend signs it."""
+    stamp = str(int(time.time() if at is None else at))
+    mac = signature(secret.encode(), method, path, stamp, ip, body)
+    return {
+        TIMESTAMP: stamp,
+        CLIENT_IP: ip,
+        SIGNATURE: mac,
+        "Content-Type": "application/json",
+    }
+
+
+class SignedClient:
+    """Sends requests to a backend app signed as the frontend signs them."""
+
+    def __init__(self, app) -> None:
+        self.client = app.test_client()
+
+    def post(self, path: str, data: object, ip: str = CLIENT):
+        body = json.dumps(data).encode()
+        return self.client.post(path, data=body, headers=signed("POST", path, body, ip))
+
+    def get(self, path: str):
+        return self.client.get(path, headers=signed("GET", path))
+
+
+@pytest.fixture
+def api(backend) -> SignedClient:
+    """Signed requests to the backend: api.post(path, json) / api.get(path)."""
+    return SignedClient(backend)
+
+
+def a_form(**changes: object) -> dict[str, object]:
+    """A valid application form, with ``changes``."""
+    form = {
+        "product": "acme-erp", "product_version": "8.2", "feature_code": "9F2C-41AB-77D0-E5C3",
+        "company": "杭州示例网络科技有限公司", "contact": "张三", "email": "zhang@example.com",
+        "phone": "+86 138 0000 0000", "quantity": 5, "validity": "1y", "note": "", "language": "zh",
+    }  # fmt: skip
+    return {**form, **changes}
+
+
+class LiveServer:
+    """A WSGI app served on a free loopback port in a thread."""
+
+    def __init__(self, app) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(
+            target=self.server.serve_forever, args=(0.02,), daemon=True
+        ).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def live_backend(backend) -> Iterator[LiveServer]:
+    server = LiveServer(backend)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pending(api, database, clock):
+    """An application waiting for approval instance pi-0001; its status token."""
+    from sqlalchemy import select
+
+    from backend.storage.applications import mark_pending
+    from backend.storage.schema import applications
+
+    token = api.post("/applications", a_form()).get_json()["token"]
+    with database.transaction() as connection:
+        found = connection.execute(
+            select(applications.c.id).where(applications.c.token == token)
+        ).scalar()
+        assert mark_pending(connection, found, "pi-0001", clock())
+    return token
+
+
+APP_KEY, APP_SECRET, PROCESS_CODE = (
+    "dingpassappkey000001",
+    "sandbox-app-secret",
+    "PROC-DINGPASS-0001",
+)
+
+
+@pytest.fixture
+def sandbox():
+    """The DingTalk sandbox on a free loopback port (no event delivery unless a test sets it)."""
+    from sandbox.server import Sandbox, SandboxSettings
+
+    server = Sandbox(SandboxSettings(APP_KEY, APP_SECRET, PROCESS_CODE)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dingtalk(sandbox, database, clock):
+    """Our DingTalk client, pointed at the sandbox."""
+    from backend.dingtalk.client import DingTalkClient
+
+    return DingTalkClient(sandbox.url, APP_KEY, APP_SECRET, database, clock)
+
+
+def faults(sandbox, **switches) -> None:
+    """Switch sandbox faults on for the next calls or events."""
+    import requests
+
+    requests.post(
+        f"{sandbox.url}/sandbox/faults", json=switches, timeout=5
+    ).raise_for_status()
+
+
+@pytest.fixture
+def dingtalk_config(config, sandbox):
+    """The test config, with DingTalk pointed at the sandbox and a callback subscription."""
+    import dataclasses
+
+    return dataclasses.replace(
+        config, dingtalk_app_key=APP_KEY, dingtalk_app_secret=APP_SECRET, dingtalk_process_code=PROCESS_CODE,
+        dingtalk_originator_user_id="manager01", dingtalk_api_base=sandbox.url, dingtalk_oapi_base=sandbox.url,
+        dingtalk_callback_token="dingpass2026tok", dingtalk_callback_aes_key="dP7s3kQ9vX2mL8nR4tY6wZ1aB5cD0eF3gH7jK9pQ2rS",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def approving_api(dingtalk_config, database, clock):
+    """The backend with DingTalk configured: submitting opens an approval instance."""
+    app = create_app(dingtalk_config, clock=clock)
+    yield SignedClient(app)
+    app.extensions["database"].dispose()

@@ -1,0 +1,24 @@
+"""A runner process whose one job hangs, for a test to kill with SIGKILL mid-job."""
+
+import sys
+import time
+from datetime import datetime, timezone
+
+from backend.jobs.model import Done
+from backend.jobs.runner import Runner
+from backend.storage.database import Database
+
+
+def hang(job):
+    print(f"running {job.id}", flush=True)
+    time.sleep(600)
+    return Done()
+
+
+if __name__ == "__main__":
+    Runner(
+        Database(sys.argv[1]),
+        {"slow": hang},
+        lambda: datetime.now(timezone.utc),
+        name="doomed",
+    ).run_one()

@@ -1,0 +1,32 @@
+"""The installed command answers a mistake with one clear line and a non-zero exit, never a traceback."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("dingpass")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["runner", "--once"], {}, "dingpass: CATALOGUE_FILE: cannot read catalogue.toml"),
+        (["jobs", "list"], {"DATABASE_URL": "mysql+pymysql://root@127.0.0.1:9/x"},
+         "dingpass: the database cannot be reached"),
+        (["license", "issue", "--product", "p", "--company", "c", "--contact", "c", "--email", "e@x.io",
+          "--feature-code", "f", "--days", "1"], {"DINGPASS_ENV": "production"}, "LICENSE_SIGNING_KEY is not set"),
+    ],
+)  # fmt: skip
+def test_a_mistake_is_one_clear_line(tmp_path, args, env, message):
+    done = subprocess.run(
+        [SCRIPT, *args],
+        cwd=tmp_path,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert message in done.stderr and "Traceback" not in done.stderr

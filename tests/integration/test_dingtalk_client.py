@@ -1,0 +1,124 @@
+"""Our DingTalk client, through the official SDK, against the sandbox."""
+
+import pytest
+
+from backend.dingtalk.client import DingTalkClient
+from backend.dingtalk.errors import (
+    DingTalkRateLimited,
+    DingTalkRejected,
+    DingTalkUnavailable,
+)
+from tests.integration.conftest import APP_KEY, PROCESS_CODE, faults
+
+FORM = [("申请编号", "A20261123-K7Q2M9"), ("公司名称", "杭州示例网络科技有限公司")]
+
+
+def start(client) -> str:
+    return client.start_instance(PROCESS_CODE, "manager01", -1, FORM)
+
+
+def test_one_token_request_serves_many_calls(dingtalk, sandbox):
+    ids = {start(dingtalk) for _ in range(5)}
+    assert len(ids) == 5 and sandbox.state.token_requests == 1
+
+
+def test_the_token_is_shared_through_the_database(dingtalk, sandbox, database, clock):
+    start(dingtalk)
+    another_instance = DingTalkClient(
+        sandbox.url, APP_KEY, "sandbox-app-secret", database, clock
+    )
+    start(another_instance)
+    assert sandbox.state.token_requests == 1
+
+
+def test_a_token_is_renewed_before_it_expires(dingtalk, sandbox, clock):
+    start(dingtalk)
+    clock.advance(7200 - 200)  # inside the five-minute margin
+    start(dingtalk)
+    assert sandbox.state.token_requests == 2
+
+
+def test_a_token_dingtalk_no_longer_accepts_is_renewed_once(dingtalk, sandbox):
+    start(dingtalk)
+    sandbox.state.tokens.clear()
+    start(dingtalk)
+    assert sandbox.state.token_requests == 2
+
+
+def test_the_instance_carries_the_form_as_given(dingtalk, sandbox):
+    instance = sandbox.state.instances[start(dingtalk)]
+    assert [(v["name"], v["value"]) for v in instance.form] == FORM
+    assert (instance.process_code, instance.originator) == (PROCESS_CODE, "manager01")
+
+
+def test_rate_limited_then_success_on_retry(dingtalk, sandbox):
+    dingtalk.access_token()
+    faults(sandbox, rate_limit=1)
+    with pytest.raises(DingTalkRateLimited) as caught:
+        start(dingtalk)
+    assert caught.value.code == "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
+    assert start(dingtalk)
+
+
+def test_a_server_error_is_unavailable(dingtalk, sandbox):
+    dingtalk.access_token()
+    faults(sandbox, server_error=1)
+    with pytest.raises(DingTalkUnavailable):
+        start(dingtalk)
+
+
+def test_a_wrong_secret_is_rejected_with_dingtalks_code(sandbox, database, clock):
+    client = DingTalkClient(sandbox.url, APP_KEY, "wrong", database, clock)
+    with pytest.raises(DingTalkRejected) as caught:
+        start(client)
+    assert caught.value.code == "invalidClientIdOrSecret" and caught.value.status == 400
+
+
+def test_an_unknown_process_code_is_rejected(dingtalk):
+    with pytest.raises(DingTalkRejected) as caught:
+        dingtalk.start_instance("PROC-NOPE", "manager01", -1, FORM)
+    assert caught.value.code == "processCodeError"
+
+
+def test_dingtalk_down_is_unavailable(database, clock):
+    client = DingTalkClient("http://127.0.0.1:9", APP_KEY, "s", database, clock)
+    with pytest.raises(DingTalkUnavailable):
+        start(client)
+
+
+def test_an_instance_is_read_back_as_it_stands(dingtalk, sandbox):
+    instance_id = start(dingtalk)
+    assert dingtalk.get_instance(instance_id).status == "RUNNING"
+    sandbox.state.decide(instance_id, "approve")
+    state = dingtalk.get_instance(instance_id)
+    assert (state.status, state.result) == ("COMPLETED", "agree")
+
+
+def test_config_check_reports_a_wrong_secret_in_dingtalks_words(run_cli, sandbox):
+    env = {"DINGTALK_APP_KEY": APP_KEY, "DINGTALK_APP_SECRET": "s3cr3t-but-wrong", "DINGTALK_PROCESS_CODE": PROCESS_CODE,
+           "DINGTALK_ORIGINATOR_USER_ID": "manager01", "DINGTALK_API_BASE": sandbox.url}  # fmt: skip
+    result = run_cli("config", "check", env=env)
+    assert result.exit_code == 1
+    assert "FAIL  dingtalk: DingTalk refused the app key and secret" in result.output
+    assert (
+        "invalidClientIdOrSecret" in result.output or "无效的clientId" in result.output
+    )
+    assert "s3cr3t-but-wrong" not in result.output
+
+
+def test_config_check_passes_with_the_right_secret(run_cli, sandbox):
+    env = {"DINGTALK_APP_KEY": APP_KEY, "DINGTALK_APP_SECRET": "sandbox-app-secret", "DINGTALK_PROCESS_CODE": PROCESS_CODE,
+           "DINGTALK_ORIGINATOR_USER_ID": "manager01", "DINGTALK_API_BASE": sandbox.url}  # fmt: skip
+    result = run_cli("config", "check", env=env)
+    assert f"ok    dingtalk: app {APP_KEY} gets an access token" in result.output
+
+
+def test_in_production_a_missing_process_code_is_named(run_cli):
+    result = run_cli(
+        "config", "check", env={"DINGPASS_ENV": "production", "DINGTALK_APP_KEY": "k"}
+    )
+    assert result.exit_code == 1
+    assert (
+        "FAIL  dingtalk: set DINGTALK_APP_SECRET, DINGTALK_PROCESS_CODE, DINGTALK_ORIGINATOR_USER_ID"
+        in result.output
+    )

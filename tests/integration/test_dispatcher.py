@@ -1,0 +1,140 @@
+"""Approval events move an application exactly once, whatever brings them and how often."""
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from backend.approvals.dispatcher import Dispatcher, Outcome
+from backend.approvals.events import ApprovalEvent
+from backend.storage.applications import mark_pending
+from backend.storage.schema import (
+    application_events,
+    applications,
+    approval_events,
+    jobs,
+)
+
+AGREE = ApprovalEvent(
+    "pi-0001", "finish", "agree", "http", {"processInstanceId": "pi-0001"}
+)
+
+
+@pytest.fixture
+def dispatcher(database, clock):
+    return Dispatcher(database, clock)
+
+
+def count(database, table, **where) -> int:
+    query = select(func.count()).select_from(table)
+    for name, value in where.items():
+        query = query.where(table.c[name] == value)
+    with database.transaction() as connection:
+        return connection.execute(query).scalar()
+
+
+def test_agree_approves_and_records_the_license_work(
+    pending, dispatcher, api, database
+):
+    assert dispatcher.dispatch(AGREE) is Outcome.MOVED
+    status = api.get(f"/applications/{pending}").get_json()
+    assert status["status"] == "approved"
+    assert [e["status"] for e in status["timeline"]] == [
+        "submitted",
+        "pending",
+        "approved",
+    ]
+    assert count(database, jobs, kind="issue_license") == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "status", "work"),
+    [
+        (
+            ApprovalEvent("pi-0001", "finish", "refuse", "http"),
+            "refused",
+            "send_refusal_mail",
+        ),
+        (
+            ApprovalEvent("pi-0001", "terminate", None, "stream"),
+            "terminated",
+            "send_refusal_mail",
+        ),
+    ],
+)
+def test_refuse_and_terminate_end_the_application(
+    pending, dispatcher, api, database, event, status, work
+):
+    assert dispatcher.dispatch(event) is Outcome.MOVED
+    assert api.get(f"/applications/{pending}").get_json()["status"] == status
+    assert count(database, jobs, kind=work) == 1
+
+
+def test_the_same_event_ten_times_over_both_transports_moves_once(
+    pending, dispatcher, database
+):
+    outcomes = [
+        dispatcher.dispatch(ApprovalEvent("pi-0001", "finish", "agree", t))
+        for t in ["http", "stream"] * 5
+    ]
+    assert outcomes == [Outcome.MOVED] + [Outcome.DUPLICATE] * 9
+    assert (
+        count(database, approval_events) == 1
+        and count(database, jobs) - count(database, jobs, kind="open_instance") == 1
+    )
+    assert count(database, application_events, status="approved") == 1
+
+
+def test_ten_concurrent_deliveries_move_once(pending, database, clock):
+    outcomes, barrier = [], threading.Barrier(10)
+
+    def deliver():
+        barrier.wait()
+        outcomes.append(Dispatcher(database, clock).dispatch(AGREE))
+
+    threads = [threading.Thread(target=deliver) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == sorted([Outcome.MOVED] + [Outcome.DUPLICATE] * 9)
+    assert count(database, jobs) - count(database, jobs, kind="open_instance") == 1
+
+
+def test_an_event_for_an_instance_we_never_opened_is_recorded_and_ignored(
+    dispatcher, database
+):
+    assert (
+        dispatcher.dispatch(ApprovalEvent("pi-stranger", "finish", "agree", "http"))
+        is Outcome.UNKNOWN_INSTANCE
+    )
+    assert (
+        count(database, approval_events, outcome="unknown_instance") == 1
+        and count(database, jobs) - count(database, jobs, kind="open_instance") == 0
+    )
+
+
+def test_a_start_event_is_recorded_and_decides_nothing(pending, dispatcher, api):
+    assert (
+        dispatcher.dispatch(ApprovalEvent("pi-0001", "start", None, "http"))
+        is Outcome.NO_DECISION
+    )
+    assert api.get(f"/applications/{pending}").get_json()["status"] == "pending"
+
+
+def test_a_late_terminate_after_approval_changes_nothing(
+    pending, dispatcher, api, database
+):
+    dispatcher.dispatch(AGREE)
+    assert (
+        dispatcher.dispatch(ApprovalEvent("pi-0001", "terminate", None, "http"))
+        is Outcome.NOT_PENDING
+    )
+    assert api.get(f"/applications/{pending}").get_json()["status"] == "approved"
+    assert count(database, jobs) - count(database, jobs, kind="open_instance") == 1
+
+
+def test_an_application_is_marked_pending_only_once(pending, database, clock):
+    with database.transaction() as connection:
+        found = connection.execute(select(applications.c.id)).scalar()
+        assert not mark_pending(connection, found, "pi-0002", clock())

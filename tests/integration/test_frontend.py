@@ -1,0 +1,167 @@
+"""The public function: its proxy to a live backend, QR codes, the page's caching."""
+
+import json
+import socket
+import time
+
+import pytest
+
+from frontend.app import create_app as create_frontend
+from frontend.config import FrontendConfig
+from tests.conftest import CATALOGUE
+from tests.integration.conftest import SECRET, LiveServer, a_form
+
+
+def frontend_for(backend_url: str, tmp_path, timeout: float = 2.0, hops: int = 0):
+    static = tmp_path / "static"
+    (static / "assets").mkdir(parents=True, exist_ok=True)
+    (static / "index.html").write_text("<!doctype html><title>apply</title>")
+    (static / "assets" / "index-3f9a1c.js").write_text("console.log(1)")
+    config = FrontendConfig(
+        public_base_url="https://apply.example.com", backend_url=backend_url, proxy_secret=SECRET,
+        catalogue_file=CATALOGUE, backend_timeout=timeout, static_dir=static, trusted_proxy_hops=hops,
+    )  # fmt: skip
+    return create_frontend(config).test_client()
+
+
+@pytest.fixture
+def front(live_backend, tmp_path):
+    return frontend_for(live_backend.url, tmp_path)
+
+
+def submit(client, form=None, **environ):
+    return client.post("/api/applications", json=form or a_form(), environ_base=environ)
+
+
+def test_an_application_goes_through_the_proxy_signed(front):
+    answer = submit(front)
+    assert answer.status_code == 201
+    token = answer.get_json()["token"]
+    status = front.get(f"/api/applications/{token}")
+    assert status.status_code == 200 and status.get_json()["status"] == "submitted"
+    assert status.headers["Cache-Control"] == "no-store"
+
+
+def test_the_backend_sees_the_clients_ip(front, database):
+    submit(front, REMOTE_ADDR="198.51.100.23")
+    with database.transaction() as connection:
+        assert (
+            connection.exec_driver_sql("select client_ip from applications").scalar()
+            == "198.51.100.23"
+        )
+
+
+def test_behind_a_trusted_proxy_the_forwarded_ip_is_used(
+    live_backend, tmp_path, database
+):
+    client = frontend_for(live_backend.url, tmp_path, hops=1)
+    client.post(
+        "/api/applications", json=a_form(), headers={"X-Forwarded-For": "192.0.2.44"}
+    )
+    with database.transaction() as connection:
+        assert (
+            connection.exec_driver_sql("select client_ip from applications").scalar()
+            == "192.0.2.44"
+        )
+
+
+def test_validation_errors_and_rate_limits_pass_through(front):
+    assert submit(front, a_form(email="x")).get_json()["fields"]["email"]["en"]
+    for n in range(5):
+        submit(front, a_form(email=f"n{n}@example.com"))
+    limited = submit(front, a_form(email="late@example.com"))
+    assert limited.status_code == 429 and limited.headers["Retry-After"].isdigit()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/"), ("GET", "/api/healthz"), ("GET", "/api/applications"),
+        ("POST", "/api/applications/abc"), ("GET", "/api/applications/..%2F..%2Fhealthz"),
+        ("GET", "/api/applications/short"), ("GET", "/api/anything/else"), ("DELETE", "/api/applications"),
+    ],
+)  # fmt: skip
+def test_no_other_path_reaches_the_backend(front, method, path):
+    answer = front.open(path, method=method)
+    assert answer.status_code in (404, 405)
+    assert answer.get_json()["message"]["en"]
+
+
+def test_a_body_over_16_kb_is_refused(front):
+    answer = front.post(
+        "/api/applications",
+        data=b"{" + b" " * 16 * 1024 + b"}",
+        content_type="application/json",
+    )
+    assert answer.status_code == 413
+    assert (
+        answer.get_json()["message"]["en"]
+        == "The request is too large (16 KB at most)."
+    )
+
+
+def test_a_backend_that_is_down_is_a_503_at_once(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    answer = submit(frontend_for(f"http://127.0.0.1:{port}", tmp_path))
+    assert answer.status_code == 503 and time.monotonic() - started < 2
+    assert answer.get_json()["error"] == "backend_unavailable"
+
+
+def test_a_backend_that_hangs_is_a_504_after_the_timeout(tmp_path):
+    def hanging(environ, start_response):
+        time.sleep(3)
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    slow = LiveServer(hanging)
+    started = time.monotonic()
+    answer = submit(frontend_for(slow.url, tmp_path, timeout=0.5))
+    elapsed = time.monotonic() - started
+    slow.stop()
+    assert answer.status_code == 504 and elapsed < 2.5
+
+
+def test_the_page_is_never_cached_and_hashed_assets_are_kept(front):
+    page = front.get("/apply?product=acme-erp&feature=9F2C-41AB-77D0-E5C3")
+    status = front.get("/status/abcdefghijklmnopqrstuvwx")
+    asset = front.get("/assets/index-3f9a1c.js")
+    for answer in (page, status, asset):
+        answer.close()  # files are streamed
+    assert page.status_code == status.status_code == 200
+    assert page.headers["Cache-Control"] == "no-cache"
+    assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+def test_the_catalogue_for_the_page_leaves_out_entitlements(front):
+    products = front.get("/catalogue.json").get_json()["products"]
+    assert products["acme-erp"]["validities"] == ["30d", "1y", "3y", "perpetual"]
+    assert (
+        "entitlements" not in products["acme-erp"]
+        and "edition" not in products["acme-erp"]
+    )
+
+
+def test_the_qr_code_is_an_svg_of_the_apply_link(front):
+    answer = front.get("/qr?product=acme-erp&feature=9F2C-41AB-77D0-E5C3&version=8.2")
+    assert answer.status_code == 200 and answer.mimetype == "image/svg+xml"
+    assert answer.data.startswith(b"<?xml") and b"<path" in answer.data
+
+
+def test_the_qr_code_as_png(front):
+    answer = front.get("/qr?product=acme-erp&feature=9F2C&format=png")
+    assert answer.mimetype == "image/png" and answer.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?product=acme-erp", "?product=a&feature=b&format=gif"]
+)
+def test_a_qr_request_without_its_parameters_is_a_400(front, query):
+    assert front.get(f"/qr{query}").status_code == 400
+
+
+def test_the_openapi_description_is_served(front):
+    spec = json.loads(front.get("/api/openapi.json").data)
+    assert spec["openapi"].startswith("3.1")

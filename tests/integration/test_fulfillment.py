@@ -1,0 +1,197 @@
+"""From a decision to a delivered mail: the license once, the mail once, whatever fails on the way."""
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from backend.approvals.dispatcher import Dispatcher
+from backend.approvals.events import ApprovalEvent
+from backend.fulfillment.wiring import runner as build_runner
+from backend.jobs import queue
+from backend.jobs.model import Job
+from backend.storage.applications import mark_pending
+from backend.storage.schema import applications, jobs, licenses, mails
+from license import key_ring, verify
+from sandbox.mail import MailSandbox
+from tests.conftest import CATALOGUE, VECTORS
+from tests.integration.conftest import SignedClient, a_form
+
+
+@pytest.fixture
+def mailbox():
+    sandbox = MailSandbox().start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def settings(config, mailbox):
+    return dataclasses.replace(
+        config,
+        smtp_port=mailbox.smtp_port,
+        license_signing_key=str(VECTORS / "test-signing-key.pem"),
+    )
+
+
+@pytest.fixture
+def runner(settings, database, clock):
+    from backend.catalogue import load_catalogue
+
+    return build_runner(settings, database, load_catalogue(CATALOGUE), None, clock)
+
+
+def decided(
+    api: SignedClient, database, clock, result: str = "agree", **form
+) -> tuple[str, int]:
+    """An application approved (or refused) in DingTalk: its token and id."""
+    token = api.post("/applications", a_form(**form)).get_json()["token"]
+    with database.transaction() as connection:
+        app_id = connection.execute(
+            select(applications.c.id).where(applications.c.token == token)
+        ).scalar()
+        mark_pending(connection, app_id, f"pi-{app_id}", clock())
+        connection.execute(
+            jobs.delete().where(jobs.c.kind == "open_instance")
+        )  # DingTalk is not in this test
+    Dispatcher(database, clock).dispatch(
+        ApprovalEvent(f"pi-{app_id}", "finish", result, "http")
+    )
+    return token, app_id
+
+
+def count(database, table) -> int:
+    with database.transaction() as connection:
+        return len(connection.execute(select(table)).all())
+
+
+def test_an_approval_ends_delivered_with_the_signed_license_attached(
+    api, database, clock, runner, mailbox
+):
+    token, app_id = decided(api, database, clock)
+    assert runner.run_due() == 2  # issue_license, then send_license_mail
+    status = api.get(f"/applications/{token}").get_json()
+    assert [e["status"] for e in status["timeline"]][-3:] == [
+        "approved",
+        "issued",
+        "delivered",
+    ]
+    (message,) = mailbox.mailbox.messages.values()
+    (attachment,) = message.iter_attachments()
+    lic = verify(attachment.get_content(), key_ring([(VECTORS / "test-public-key.pem").read_bytes()]),
+                 feature_code="9F2C-41AB-77D0-E5C3", product="acme-erp")  # fmt: skip
+    assert attachment.get_filename() == f"acme-erp-{lic.id}.lic"
+    assert message["Message-ID"] == f"<license.{lic.id}@dingpass.localhost>"
+    assert (
+        lic.quantity == 5
+        and lic.entitlements == ("reports", "api", "sso")
+        and lic.edition == "enterprise"
+    )
+    assert (
+        message.get_body(("html",)) is not None
+        and "9F2C-41AB-77D0-E5C3" in message.get_body(("plain",)).get_content()
+    )
+
+
+def test_the_license_job_run_twice_keeps_one_license(api, database, clock, runner):
+    _, app_id = decided(api, database, clock)
+    runner.run_due()
+    with database.transaction() as connection:
+        job = connection.execute(
+            select(jobs).where(jobs.c.kind == "issue_license")
+        ).one()
+        connection.execute(
+            jobs.update().where(jobs.c.id == job.id).values(status="failed")
+        )
+        queue.requeue(connection, job.id, clock())
+    runner.run_due()
+    assert count(database, licenses) == 1
+
+
+def test_a_mail_job_run_again_after_the_server_accepted_never_mails_twice(
+    api, database, clock, runner, mailbox
+):
+    decided(api, database, clock)
+    runner.run_due()
+    handler = runner.handlers["send_license_mail"]
+    with database.transaction() as connection:
+        row = connection.execute(
+            select(jobs).where(jobs.c.kind == "send_license_mail")
+        ).one()
+    handler(Job.from_row(row))  # as if the lease had run out after the server accepted
+    assert len(mailbox.mailbox.messages) == 1
+
+
+def test_smtp_down_then_back_delivers_every_mail_once(
+    api, database, clock, runner, mailbox
+):
+    tokens = [
+        decided(api, database, clock, email=f"user{n}@example.com")[0] for n in range(5)
+    ]
+    mailbox.smtp_down()
+    runner.run_due()
+    assert len(mailbox.mailbox.messages) == 0 and count(database, licenses) == 5
+    mailbox.smtp_up()
+    clock.advance(60)
+    runner.run_due()
+    recipients = sorted(m["To"] for m in mailbox.mailbox.messages.values())
+    assert recipients == [f"user{n}@example.com" for n in range(5)]
+    assert all(
+        api.get(f"/applications/{t}").get_json()["status"] == "delivered"
+        for t in tokens
+    )
+    with database.transaction() as connection:
+        assert all(row.sent_at for row in connection.execute(select(mails)).all())
+
+
+def test_an_english_applicant_gets_an_english_mail(
+    api, database, clock, runner, mailbox
+):
+    decided(api, database, clock, language="en")
+    runner.run_due()
+    (message,) = mailbox.mailbox.messages.values()
+    assert message["Subject"].startswith("Your license: Acme ERP Enterprise")
+    assert "has been approved" in message.get_body(("plain",)).get_content()
+
+
+def test_a_refusal_is_mailed_and_issues_nothing(api, database, clock, runner, mailbox):
+    token, _ = decided(api, database, clock, result="refuse")
+    runner.run_due()
+    (message,) = mailbox.mailbox.messages.values()
+    assert message["Subject"].startswith("软件许可申请结果") and not list(
+        message.iter_attachments()
+    )
+    assert "未获批准" in message.get_body(("plain",)).get_content()
+    assert (
+        count(database, licenses) == 0
+        and api.get(f"/applications/{token}").get_json()["status"] == "refused"
+    )
+
+
+def test_a_failed_job_is_listed_and_retried_from_the_command_line(
+    api, database, clock, runner, mailbox, run_cli, settings
+):
+    decided(api, database, clock)
+    mailbox.smtp_down()
+    for _ in range(5):
+        runner.run_due()
+        clock.advance(700)
+    env = {"DATABASE_URL": settings.database}
+    listed = run_cli("jobs", "list", "--failed", env=env)
+    assert (
+        "send_license_mail" in listed.output
+        and "failed" in listed.output
+        and "Connection" in listed.output
+    )
+    job_id = listed.output.split()[0]
+    mailbox.smtp_up()
+    assert run_cli("jobs", "retry", job_id, env=env).exit_code == 0
+    clock.now = datetime.now(timezone.utc) + timedelta(
+        seconds=1
+    )  # the command stamps real time
+    runner.run_due()
+    assert len(mailbox.mailbox.messages) == 1
+    assert (
+        run_cli("jobs", "retry", job_id, env=env).exit_code == 1
+    )  # not failed any more

@@ -1,0 +1,96 @@
+"""On Function Compute the runner is kicked by an asynchronous invocation, signed with the
+temporary credentials FC gives the request that recorded the work."""
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+
+import pytest
+from flask import Flask, request
+
+from approval.app import create_app as create_approval
+from sandbox import callback_crypto as dingtalk
+from tests.integration.conftest import LiveServer
+from tests.integration.test_callback import AES_KEY, AGREE, APP_KEY, TOKEN
+
+FC_HEADERS = {"x-fc-access-key-id": "STS.test-key-id", "x-fc-access-key-secret": "test-secret",
+              "x-fc-security-token": "test-sts-token", "x-fc-account-id": "1234567890", "x-fc-region": "cn-hangzhou"}  # fmt: skip
+
+
+@pytest.fixture
+def fake_fc():
+    """Function Compute's API, as far as an invocation goes: it records what it is asked."""
+    calls, app = [], Flask("fake_fc")
+
+    @app.post("/2023-03-30/functions/<name>/invocations")
+    def invoke(name: str):
+        calls.append(
+            {
+                "function": name,
+                "headers": dict(request.headers),
+                "body": request.get_data(),
+            }
+        )
+        return "", 202
+
+    server = LiveServer(app)
+    yield server.url, calls
+    server.stop()
+
+
+def callback_app(config, clock, fc_url: str, function: str | None = "dingpass-runner"):
+    clock.now = datetime.fromtimestamp(1779512345, timezone.utc)
+    settings = dataclasses.replace(config, dingtalk_callback_token=TOKEN, dingtalk_callback_aes_key=AES_KEY,
+                                   dingtalk_app_key=APP_KEY, fc_runner_function=function, fc_endpoint=fc_url)  # fmt: skip
+    return create_approval(settings, clock=clock)
+
+
+def push(client, headers: dict[str, str]):
+    encrypted = dingtalk.seal(AES_KEY, APP_KEY, json.dumps(AGREE))
+    signature = dingtalk.msg_signature(TOKEN, "1779512345000", "nonce001", encrypted)
+    query = {
+        "msg_signature": signature,
+        "timestamp": "1779512345000",
+        "nonce": "nonce001",
+    }
+    return client.post(
+        "/dingtalk/callback",
+        query_string=query,
+        json={"encrypt": encrypted},
+        headers=headers,
+    )
+
+
+def test_an_approval_kicks_the_runner_function_asynchronously(
+    config, database, clock, pending, fake_fc
+):
+    url, calls = fake_fc
+    app = callback_app(config, clock, url)
+    assert push(app.test_client(), FC_HEADERS).status_code == 200
+    (call,) = calls
+    assert call["function"] == "dingpass-runner"
+    assert call["headers"]["X-Fc-Invocation-Type"] == "Async"
+    assert call["headers"]["Authorization"].startswith(
+        "ACS3-HMAC-SHA256 Credential=STS.test-key-id"
+    )
+    assert call["headers"]["X-Acs-Security-Token"] == "test-sts-token"
+    app.extensions["database"].dispose()
+
+
+def test_outside_function_compute_nothing_is_invoked(
+    config, database, clock, pending, fake_fc
+):
+    url, calls = fake_fc
+    app = callback_app(config, clock, url)
+    assert push(app.test_client(), {}).status_code == 200
+    assert calls == []
+    app.extensions["database"].dispose()
+
+
+def test_a_kick_that_fails_does_not_fail_the_callback(
+    config, database, clock, pending, caplog
+):
+    app = callback_app(config, clock, "http://127.0.0.1:9")
+    assert push(app.test_client(), FC_HEADERS).status_code == 200
+    assert "kicking dingpass-runner failed (the timer will run the jobs)" in caplog.text
+    app.extensions["database"].dispose()

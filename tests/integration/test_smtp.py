@@ -1,0 +1,144 @@
+"""Sending over STARTTLS and SSL with a login, to a real TLS mail server on loopback."""
+
+import datetime
+import ipaddress
+import smtplib
+import ssl
+import threading
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from backend.mail.compose import compose
+from backend.mail.smtp import SmtpSender
+from tests.conftest import free_port
+
+FACTS = {
+    "contact": "张三",
+    "company": "示例",
+    "number": "A1",
+    "product_name": "P",
+    "status": "refused",
+}
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A certificate for 127.0.0.1, and the files a server and a client need."""
+    folder, key = (
+        tmp_path_factory.mktemp("tls"),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))  # fmt: skip
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))  # fmt: skip
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return server, str(folder / "cert.pem")
+
+
+class Received:
+    def __init__(self) -> None:
+        self.messages, self.lock = [], threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 -- aiosmtpd's name
+        with self.lock:
+            self.messages.append((session.authenticated, envelope.content))
+        return "250 OK"
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    if (auth_data.login, auth_data.password) == (b"dingpass", b"s3cret"):
+        return AuthResult(success=True)
+    return AuthResult(
+        success=False,
+        handled=False,
+        message="535 5.7.8 Authentication credentials invalid",
+    )
+
+
+def serve(certificate, implicit: bool):
+    context, _ = certificate
+    received, port = Received(), free_port()
+    # aiosmtpd's auth_require_tls (on by default) counts only STARTTLS, not implicit TLS.
+    implicit_tls = {"ssl_context": context, "auth_require_tls": False}
+    options = (
+        implicit_tls if implicit else {"tls_context": context, "require_starttls": True}
+    )
+    controller = Controller(received, hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_exclude_mechanism=["LOGIN"],
+                            server_hostname="mail.test", **options)  # fmt: skip
+    controller.start()
+    return controller, received, port
+
+
+def message():
+    return compose(
+        "refusal",
+        "zh",
+        FACTS,
+        sender="licenses@example.com",
+        recipient="z@example.com",
+        message_id="<t@x>",
+    )
+
+
+@pytest.mark.parametrize(("security", "implicit"), [("starttls", False), ("ssl", True)])
+def test_a_mail_goes_out_over_tls_with_a_login(certificate, security, implicit):
+    controller, received, port = serve(certificate, implicit)
+    try:
+        SmtpSender(
+            "127.0.0.1",
+            port,
+            security,
+            "dingpass",
+            "s3cret",
+            "dingpass.test",
+            certificate[1],
+        ).send(message())
+    finally:
+        controller.stop()
+    ((authenticated, content),) = received.messages
+    assert authenticated and b"Message-ID: <t@x>" in content
+
+
+def test_a_wrong_password_is_an_error_the_job_retries_on(certificate):
+    controller, received, port = serve(certificate, implicit=False)
+    try:
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            SmtpSender(
+                "127.0.0.1",
+                port,
+                "starttls",
+                "dingpass",
+                "wrong",
+                "dingpass.test",
+                certificate[1],
+            ).send(message())
+    finally:
+        controller.stop()
+    assert received.messages == []
+
+
+def test_an_untrusted_certificate_is_refused(certificate):
+    controller, _, port = serve(certificate, implicit=True)
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            SmtpSender(
+                "127.0.0.1", port, "ssl", "dingpass", "s3cret", "dingpass.test"
+            ).send(message())
+    finally:
+        controller.stop()

@@ -1,0 +1,67 @@
+"""Configuration: built once from the environment and .env; secrets never printed."""
+
+import pytest
+
+from backend.config import Config
+from backend.exceptions import ConfigError
+from license.keys import generate, private_pem
+
+PEM = private_pem(generate(), b"hunter2").decode()
+
+
+def test_defaults_need_nothing_set():
+    config = Config.from_env({})
+    assert config.environment == "development" and config.license_signing_key is None
+
+
+def test_the_environment_wins_over_the_dotenv_file(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DINGPASS_ENV=production\nDINGPASS_VAR_DIR=/srv/state\n")
+    config = Config.from_env({"DINGPASS_ENV": "development"}, dotenv)
+    assert config.environment == "development" and str(config.var_dir) == "/srv/state"
+
+
+def test_a_bad_value_names_the_variable_and_the_choices():
+    with pytest.raises(
+        ConfigError, match="DINGPASS_ENV='prod' is not usable: must be one of"
+    ):
+        Config.from_env({"DINGPASS_ENV": "prod"})
+
+
+def test_public_key_files_are_a_comma_separated_list():
+    config = Config.from_env({"LICENSE_PUBLIC_KEYS": "a.pub, b.pub,"})
+    assert [str(p) for p in config.license_public_keys] == ["a.pub", "b.pub"]
+
+
+def test_config_check_never_prints_a_secret(run_cli):
+    env = {"LICENSE_SIGNING_KEY": PEM, "LICENSE_SIGNING_KEY_PASSPHRASE": "hunter2"}
+    result = run_cli("config", "check", env=env)
+    assert result.exit_code == 0, result.output
+    assert PEM.splitlines()[1] not in result.output and "hunter2" not in result.output
+    assert result.output.count("set (hidden)") == 2
+
+
+def test_config_check_lists_what_production_is_missing_and_fails_there(run_cli):
+    dev = run_cli("config", "check")
+    prod = run_cli("config", "check", env={"DINGPASS_ENV": "production"})
+    missing = dev.output.split("Missing for production:\n")[1]
+    assert dev.exit_code == 0
+    assert [line.split()[0] for line in missing.splitlines()] == [
+        "DATABASE_URL", "PUBLIC_BASE_URL", "PROXY_SECRET", "DINGTALK_APP_KEY", "DINGTALK_APP_SECRET",
+        "DINGTALK_PROCESS_CODE", "DINGTALK_ORIGINATOR_USER_ID", "SMTP_HOST", "MAIL_FROM",
+        "LICENSE_SIGNING_KEY",
+    ]  # fmt: skip
+    assert prod.exit_code == 1
+    assert "FAIL  signing key: LICENSE_SIGNING_KEY is not set" in prod.output
+
+
+def test_config_check_reports_a_wrong_passphrase(run_cli):
+    locked = private_pem(generate(), b"right").decode()
+    env = {"LICENSE_SIGNING_KEY": locked, "LICENSE_SIGNING_KEY_PASSPHRASE": "wrong"}
+    result = run_cli("config", "check", env=env)
+    assert result.exit_code == 1 and "passphrase is wrong" in result.output
+
+
+def test_config_check_does_not_make_the_development_key(run_cli, tmp_path):
+    run_cli("config", "check")
+    assert not (tmp_path / "var").exists()

@@ -1,0 +1,168 @@
+"""s.yaml describes a deployment Function Compute accepts, and the one the code needs."""
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+
+from backend.compat import tomllib
+from backend.config import Config
+from frontend.config import ENVIRONMENT_VARIABLES as FRONTEND_VARIABLES
+from tests.conftest import ROOT
+
+SCHEMAS = ROOT.parent / "shared" / "schemas"
+DESCRIPTOR = yaml.safe_load((ROOT / "s.yaml").read_text(encoding="utf-8"))
+RESOURCES = DESCRIPTOR["resources"]
+FUNCTIONS = {
+    name: r["props"] for name, r in RESOURCES.items() if r["component"] == "fc3"
+}
+SETTINGS = {f.metadata["env"]: f.metadata for f in dataclasses.fields(Config)}
+# Function Compute's runtime layer for custom runtimes, as in its own web-function template.
+PLATFORM_PYTHON = "3.10"
+FROM_ENV = re.compile(r"^\$\{env\('([A-Z0-9_]+)'\)\}$")
+
+
+def requires_python() -> tuple[int, ...]:
+    """The lowest Python pyproject.toml admits."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    lowest = re.fullmatch(r">=(\d+)\.(\d+)", project["project"]["requires-python"])
+    return (int(lowest[1]), int(lowest[2]))
+
+
+def strict(schema):
+    """The schema, refusing keys it does not name (the published one lets a typo like vpcConfg through)."""
+    if isinstance(schema, dict):
+        schema = {k: strict(v) for k, v in schema.items()}
+        if "properties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+    elif isinstance(schema, list):
+        schema = [strict(v) for v in schema]
+    return schema
+
+
+def substituted(value):
+    """The descriptor with Serverless Devs' ${...} expressions filled in, as `s` would."""
+    if isinstance(value, dict):
+        return {k: substituted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substituted(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    whole = re.fullmatch(r"\$\{vars\.(\w+)\}", value)
+    if whole:
+        return substituted(DESCRIPTOR["vars"][whole[1]])
+    value = re.sub(
+        r"\$\{resources\.(\w+)\.props\.(\w+)\}",
+        lambda m: RESOURCES[m[1]]["props"][m[2]],
+        value,
+    )
+    value = re.sub(r"\$\{vars\.(\w+)\}", lambda m: DESCRIPTOR["vars"][m[1]], value)
+    value = re.sub(r"\$\{config\(\"AccountID\"\)\}", "1234567890123456", value)
+    return re.sub(
+        r"\$\{env\('([A-Z0-9_]+)'\)\}", lambda m: f"value-of-{m[1].lower()}", value
+    )
+
+
+@pytest.mark.parametrize("name", list(RESOURCES))
+def test_each_resource_validates_against_its_published_schema(name):
+    component = RESOURCES[name]["component"]
+    schema = json.loads(
+        (
+            SCHEMAS
+            / f"{'fc3-function' if component == 'fc3' else 'fc3-domain'}.schema.json"
+        ).read_text()
+    )
+    errors = sorted(
+        Draft7Validator(schema).iter_errors(substituted(RESOURCES[name]["props"])),
+        key=str,
+    )
+    assert not errors, [f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors]
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_each_function_starts_through_bootstrap_with_an_app_bootstrap_knows(name):
+    runtime = FUNCTIONS[name]["customRuntimeConfig"]
+    assert runtime["command"] == ["/code/bootstrap"] and runtime["port"] == 9000
+    (function,) = runtime["args"]
+    apps = dict(
+        re.findall(
+            r"^\s+(\w+)\) app=([\w.]+):app ;;$", (ROOT / "bootstrap").read_text(), re.M
+        )
+    )
+    module = Path(ROOT, *apps[function].split(".")).with_suffix(".py")
+    assert "\napp = create_app(" in module.read_text()
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_each_function_runs_on_the_platforms_python_layer_that_dingpass_supports(name):
+    props = substituted(FUNCTIONS[name])
+    assert props["runtime"] == "custom.debian10"
+    first = props["environmentVariables"]["PATH"].split(":")[0]
+    assert first == f"/var/fc/lang/python{PLATFORM_PYTHON}/bin"
+    assert requires_python() <= tuple(map(int, PLATFORM_PYTHON.split(".")))
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_every_function_answers_the_lifecycle_hooks(name):
+    assert FUNCTIONS[name]["instanceLifecycleConfig"] == "${vars.lifecycle}"
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_every_variable_is_one_the_code_reads_and_no_secret_is_inline(name):
+    variables = FUNCTIONS[name]["environmentVariables"]
+    for variable, value in variables.items():
+        if variable in ("PATH", "PYTHONPATH"):
+            continue
+        assert variable in SETTINGS, (
+            f"{name}: {variable} is not a setting the code reads"
+        )
+        if SETTINGS[variable]["secret"]:
+            assert FROM_ENV.match(str(value)), (
+                f"{name}: the secret {variable} must come from ${{env(...)}}"
+            )
+
+
+def test_the_backend_functions_get_every_production_setting():
+    needed = {env for env, meta in SETTINGS.items() if meta["production"]}
+    for name in ("backend", "approval", "runner"):
+        assert needed <= set(FUNCTIONS[name]["environmentVariables"]), name
+
+
+def test_the_frontend_gets_the_variables_it_reads():
+    assert set(FRONTEND_VARIABLES) - {"BACKEND_TIMEOUT"} <= set(
+        FUNCTIONS["frontend"]["environmentVariables"]
+    )
+
+
+def test_the_runner_timer_fires_every_minute_without_blind_retries():
+    (trigger,) = FUNCTIONS["runner"]["triggers"]
+    assert trigger["triggerType"] == "timer"
+    expression = trigger["triggerConfig"]["cronExpression"]
+    assert expression == "@every 1m" or len(expression.split()) == 6
+    assert FUNCTIONS["runner"]["asyncInvokeConfig"]["maxAsyncRetryAttempts"] == 0
+
+
+def test_only_the_frontend_is_outside_the_vpc():
+    for name, props in FUNCTIONS.items():
+        inside = "vpcConfig" in props and props.get("internetAccess") is False
+        assert inside == (name != "frontend"), name
+
+
+def test_a_misspelt_key_is_caught():
+    schema = strict(json.loads((SCHEMAS / "fc3-function.schema.json").read_text()))
+    props = {**substituted(FUNCTIONS["backend"]), "vpcConfg": {}}
+    assert any(
+        "vpcConfg" in error.message
+        for error in Draft7Validator(schema).iter_errors(props)
+    )
+
+
+@pytest.mark.parametrize("ignore", [".fcignore", ".funignore"])
+def test_the_code_package_leaves_out_tools_tests_and_local_state(ignore):
+    lines = set((ROOT / ignore).read_text().split())
+    assert {"node_modules", "tests", "var", ".env", ".venv"} <= lines
+    assert not {"frontend/static", "python"} & lines
