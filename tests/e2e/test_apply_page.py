@@ -134,12 +134,18 @@ def apply_and_follow(context, base: str, email: str):
     return phone, number
 
 
-def decide_in_console(context, console: str, number: str, button: str) -> None:
+def decide_in_console(
+    context, console: str, number: str, button: str, shows: str
+) -> None:
+    """Decide as the approver would; returns once the console shows the decision."""
     approver = context.new_page()
     approver.goto(console)
-    approver.locator(".instance", has_text=number).get_by_role(
-        "button", name=button
-    ).click()
+    instance = approver.locator(".instance", has_text=number)
+    instance.get_by_role("button", name=button).click()
+    # Chromium can drop a close that races a navigation's commit, and page.close()
+    # then waits forever (crbug.com/536385539; it hung CI here): close only once the
+    # console has loaded again and shows the decision.
+    expect(instance.locator(".status")).to_have_text(shows)
     approver.close()
 
 
@@ -158,7 +164,7 @@ def test_the_whole_path_approve_then_the_license_arrives_and_verifies(
         viewport={"width": 390, "height": 844}, locale="zh-CN"
     )
     phone, number = apply_and_follow(context, base, "zhao@example.com")
-    decide_in_console(context, console, number, "同意 Approve")
+    decide_in_console(context, console, number, "同意 Approve", "COMPLETED · agree")
     expect(phone.get_by_test_id("status")).to_have_text("许可已发送", timeout=15_000)
     phone.screenshot(
         path=ARTIFACTS / "whole-path-1-status-delivered.png", full_page=True
@@ -204,7 +210,7 @@ def test_the_refusal_path_tells_the_applicant(dev_stack, browser):
         viewport={"width": 390, "height": 844}, locale="zh-CN"
     )
     phone, number = apply_and_follow(context, base, "qian@example.com")
-    decide_in_console(context, console, number, "拒绝 Refuse")
+    decide_in_console(context, console, number, "拒绝 Refuse", "COMPLETED · refuse")
     expect(phone.get_by_test_id("status")).to_have_text("未获批准", timeout=15_000)
     mail = context.new_page()
     mail.goto(inbox)
