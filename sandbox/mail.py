@@ -1,6 +1,7 @@
 """The mail sandbox: a real SMTP server (aiosmtpd) on loopback that keeps what it receives,
 and an inbox page that shows it, attachments downloadable."""
 
+import errno
 import itertools
 import socket
 import threading
@@ -57,11 +58,15 @@ class MailSandbox:
         self, host: str = "127.0.0.1", smtp_port: int = 0, web_port: int = 0
     ) -> None:
         self.mailbox = Mailbox()
-        self.host, self._smtp_port = host, smtp_port or _free_port(host)
+        self.host, self._smtp_port = host, smtp_port
         self.controller: Controller | None = None
-        self.smtp_up()
+        if smtp_port:
+            self.smtp_up()
+        else:
+            self._smtp_up_on_a_free_port()
         self._web = make_server(host, web_port, inbox_app(self.mailbox), threaded=True)
         self.url = f"http://{host}:{self._web.server_port}"
+        self._serving: threading.Thread | None = None
 
     @property
     def smtp_port(self) -> int:
@@ -70,17 +75,35 @@ class MailSandbox:
 
     def start(self) -> "MailSandbox":
         """Serve the inbox page in a background thread."""
-        threading.Thread(
+        self._serving = threading.Thread(
             target=self._web.serve_forever, args=(0.05,), name="inbox", daemon=True
-        ).start()
+        )
+        self._serving.start()
         return self
 
     def smtp_up(self) -> None:
         """Accept mail (again)."""
         # A fixed server name: aiosmtpd would otherwise look its own up (reverse DNS) per connection.
-        self.controller = Controller(_Handler(self.mailbox), hostname=self.host, port=self._smtp_port,
-                                     server_hostname="mail-sandbox.localhost")  # fmt: skip
-        self.controller.start()
+        controller = Controller(_Handler(self.mailbox), hostname=self.host, port=self._smtp_port,
+                                server_hostname="mail-sandbox.localhost")  # fmt: skip
+        try:
+            controller.start()
+        except OSError:
+            controller.loop.close()  # aiosmtpd leaves it open when it cannot listen
+            raise
+        self.controller = controller
+
+    def _smtp_up_on_a_free_port(self, tries: int = 5) -> None:
+        # A port found free can be taken before the server binds it (by any outgoing
+        # connection's source port): then another one is tried.
+        for attempt in range(tries):
+            self._smtp_port = _free_port(self.host)
+            try:
+                self.smtp_up()
+                return
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE or attempt == tries - 1:
+                    raise
 
     def smtp_down(self) -> None:
         """Refuse connections, as a mail server that is down does."""
@@ -91,7 +114,8 @@ class MailSandbox:
     def stop(self) -> None:
         """Stop both servers."""
         self.smtp_down()
-        self._web.shutdown()
+        if self._serving is not None:  # shutdown() waits for a loop that never began
+            self._web.shutdown()
         self._web.server_close()
 
 

@@ -138,6 +138,15 @@ def free_port() -> int:
 
 
 @pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback port some other program listens on."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", free_port()))
+        other.listen()
+        yield other.getsockname()[1]
+
+
+@pytest.fixture
 def dev_stack(tmp_path):
     """`dingpass dev` running on free ports; what it printed at start."""
     with running_dev(tmp_path) as (_, printed):

@@ -1,0 +1,43 @@
+"""The mail sandbox's SMTP server: where it listens."""
+
+import smtplib
+from email.message import EmailMessage
+
+import pytest
+
+from sandbox import mail
+from sandbox.mail import MailSandbox
+
+
+def a_message() -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = (
+        "a@example.com",
+        "b@example.com",
+        "hello",
+    )
+    message.set_content("hi")
+    return message
+
+
+def test_a_port_taken_before_the_server_binds_it_gives_way_to_another(
+    monkeypatch, taken_port
+):
+    ports = iter([taken_port])
+    found_free = mail._free_port
+    monkeypatch.setattr(
+        mail, "_free_port", lambda host: next(ports, None) or found_free(host)
+    )
+    sandbox = MailSandbox()
+    try:
+        assert sandbox.smtp_port != taken_port
+        with smtplib.SMTP("127.0.0.1", sandbox.smtp_port, timeout=5) as client:
+            client.send_message(a_message())
+        assert [m["subject"] for m in sandbox.mailbox.summary()] == ["hello"]
+    finally:
+        sandbox.stop()
+
+
+def test_a_port_asked_for_that_is_in_use_is_an_error_not_another_port(taken_port):
+    with pytest.raises(OSError, match="in use"):
+        MailSandbox(smtp_port=taken_port)
