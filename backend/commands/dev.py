@@ -7,6 +7,7 @@ and without an SMTP server it runs the mail sandbox: development never reaches o
 """
 
 import dataclasses
+import errno
 import secrets
 import string
 import threading
@@ -131,9 +132,15 @@ def _uses_mail_sandbox(config: Config) -> bool:
 def _start_mail_sandbox(config: Config, host: str, inbox_port: int) -> str:
     from sandbox.mail import MailSandbox
 
-    return (
-        MailSandbox(host, smtp_port=config.smtp_port, web_port=inbox_port).start().url
-    )
+    try:
+        sandbox = MailSandbox(host, smtp_port=config.smtp_port, web_port=inbox_port)
+    except OSError as err:
+        why = "in use" if err.errno == errno.EADDRINUSE else err.strerror
+        raise click.ClickException(
+            f"the mail sandbox cannot listen on {host}:{config.smtp_port}: {why}."
+            " Is `dingpass dev` running already? Stop it, or set SMTP_PORT to a free port."
+        ) from None
+    return sandbox.start().url
 
 
 def _frontend(config: Config) -> Flask:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CATALOGUE
+
 SCRIPT = Path(sys.executable).with_name("dingpass")
 
 
@@ -30,3 +32,19 @@ def test_a_mistake_is_one_clear_line(tmp_path, args, env, message):
     )
     assert done.returncode == 1
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_dev_with_its_mail_port_taken_says_which_and_what_to_do(tmp_path, taken_port):
+    env = {"SMTP_PORT": str(taken_port), "CATALOGUE_FILE": str(CATALOGUE),
+           "DINGPASS_VAR_DIR": str(tmp_path / "var")}  # fmt: skip
+    done = subprocess.run(
+        [SCRIPT, "dev"],
+        cwd=tmp_path,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"127.0.0.1:{taken_port}: in use" in done.stderr
+    assert "set SMTP_PORT" in done.stderr and "Traceback" not in done.stderr
