@@ -52,9 +52,12 @@ KEY_ID_BYTES = 8
 _FORMAT_TEXT = str(FORMAT_VERSION)
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _SPACE = b" \t\r\n"
+_JSON = json.JSONDecoder()
 _UTC = timezone.utc
 _TWO_DIGITS = [f"{n:02d}" for n in range(100)]
-_BASE64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_BASE64URL_OR_SPACE = (
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" + _SPACE
+)
 
 KeyRing = Mapping[str, Ed25519PublicKey]
 
@@ -165,7 +168,7 @@ class License:
                 valid_until=None
                 if data["valid_until"] is None
                 else parse_time(data["valid_until"]),
-                entitlements=tuple(_text(flag) for flag in data["entitlements"]),
+                entitlements=_texts(data["entitlements"]),
                 application=None
                 if data["application"] is None
                 else _text(data["application"]),
@@ -314,9 +317,13 @@ def parse_time(value: Any) -> datetime:
 
 def _decode_payload(payload: bytes, key_id: str) -> License:
     try:
-        data = json.loads(payload)
+        # raw_decode: the payload is canonical, with no whitespace for loads() to skip.
+        text = payload.decode("utf-8")
+        data, end = _JSON.raw_decode(text)
     except ValueError:
         raise MalformedLicense("the license's terms are not valid JSON") from None
+    if end != len(text):
+        raise MalformedLicense("the license's terms are followed by something else")
     if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
         raise MalformedLicense(
             f"the license's terms are not of format {FORMAT_VERSION}"
@@ -342,13 +349,13 @@ def _headers(block: str) -> dict[str, str]:
 
 
 def _b64decode(body: str) -> bytes:
-    data = body.encode("ascii", "replace").translate(None, _SPACE)
+    text = body.encode("ascii", "replace")
+    data = text.translate(_FROM_URLSAFE, _SPACE)  # standard base64 on one line
     # a2b_base64 skips what is not base64; a license must not carry anything else.
-    if data.translate(None, _BASE64URL) or len(data) % 4 == 1:
+    if text.translate(None, _BASE64URL_OR_SPACE) or len(data) % 4 == 1:
         raise MalformedLicense(
             "the license body is not base64url: was it edited or cut short?"
         )
-    data = data.translate(_FROM_URLSAFE)
     return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
 
 
@@ -372,6 +379,12 @@ def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected text, got {value!r}")
     return value
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if type(value) is not list:
+        raise TypeError(f"expected a list of texts, got {value!r}")
+    return tuple(map(_text, value))
 
 
 def _count(value: Any) -> int:

@@ -110,6 +110,8 @@ def signed_blob(vector_key, payload: bytes) -> str:
         (b"not json", "not valid JSON"),
         (b"[1, 2]", "not of format 1"),
         (b'{"v": 1, "id": "x"}', "unreadable"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b'{"v": 1} {"v": 1}', "followed by something else"),
     ],
 )
 def test_signed_terms_that_cannot_be_read_are_malformed(
@@ -124,6 +126,14 @@ def test_a_key_id_header_that_differs_from_the_signed_one_is_malformed(
 ):
     payload, _ = render(terms, "0000000000000000")
     with pytest.raises(MalformedLicense, match="differs"):
+        verify(signed_blob(vector_key, payload), ring, now=NOW)
+
+
+def test_entitlements_that_are_not_a_list_are_malformed(vector_key, terms, ring):
+    payload, _ = render(terms, "3167edf078c551a7")
+    flags = payload[payload.index(b'"entitlements":') :].split(b"]", 1)[0] + b"]"
+    payload = payload.replace(flags, b'"entitlements":"sso"')
+    with pytest.raises(MalformedLicense, match="list of texts"):
         verify(signed_blob(vector_key, payload), ring, now=NOW)
 
 
