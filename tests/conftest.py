@@ -141,7 +141,7 @@ def free_port() -> int:
 def taken_port() -> Iterator[int]:
     """A loopback port some other program listens on."""
     with socket.socket() as other:
-        other.bind(("127.0.0.1", free_port()))
+        other.bind(("127.0.0.1", 0))
         other.listen()
         yield other.getsockname()[1]
 
