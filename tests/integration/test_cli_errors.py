@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CATALOGUE
+from tests.conftest import CATALOGUE, free_port
 
 SCRIPT = Path(sys.executable).with_name("dingpass")
 
@@ -48,3 +48,19 @@ def test_dev_with_its_mail_port_taken_says_which_and_what_to_do(tmp_path, taken_
     assert done.returncode == 1
     assert f"127.0.0.1:{taken_port}: in use" in done.stderr
     assert "set SMTP_PORT" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_dev_with_its_inbox_port_taken_names_that_port(tmp_path, taken_port):
+    env = {"SMTP_PORT": str(free_port()), "CATALOGUE_FILE": str(CATALOGUE),
+           "DINGPASS_VAR_DIR": str(tmp_path / "var")}  # fmt: skip
+    done = subprocess.run(
+        [SCRIPT, "dev", "--inbox-port", str(taken_port)],
+        cwd=tmp_path,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"Port {taken_port} is in use" in done.stderr  # werkzeug's own words
+    assert "Traceback" not in done.stderr
