@@ -24,6 +24,9 @@ from tests.conftest import NOW
 
 START, END = NOW, NOW + timedelta(days=30)
 TICK = timedelta(microseconds=1)
+VECTOR_KEY_ID = (
+    "3167edf078c551a7"  # the id of tests/vectors/license-v1/test-public-key.pem
+)
 
 
 @pytest.mark.parametrize("moment", [START, START + TICK, END - TICK])
@@ -101,7 +104,7 @@ def signed_blob(vector_key, payload: bytes) -> str:
     """A correctly signed license around an arbitrary payload, as a buggy issuer might make."""
     blob = payload + vector_key.sign(SIGNING_PREFIX + payload)
     body = base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
-    return f"-----BEGIN DINGPASS LICENSE-----\nFormat: 1\nKey-Id: 3167edf078c551a7\n\n{body}\n-----END DINGPASS LICENSE-----\n"
+    return f"-----BEGIN DINGPASS LICENSE-----\nFormat: 1\nKey-Id: {VECTOR_KEY_ID}\n\n{body}\n-----END DINGPASS LICENSE-----\n"
 
 
 @pytest.mark.parametrize(
@@ -130,7 +133,7 @@ def test_a_key_id_header_that_differs_from_the_signed_one_is_malformed(
 
 
 def test_entitlements_that_are_not_a_list_are_malformed(vector_key, terms, ring):
-    payload, _ = render(terms, "3167edf078c551a7")
+    payload, _ = render(terms, VECTOR_KEY_ID)
     flags = payload[payload.index(b'"entitlements":') :].split(b"]", 1)[0] + b"]"
     payload = payload.replace(flags, b'"entitlements":"sso"')
     with pytest.raises(MalformedLicense, match="list of texts"):
