@@ -21,8 +21,14 @@ MILLISECONDS = 10**11  # timestamps above this are in milliseconds (DingTalk sen
 class CallbackReceiver:
     """Takes DingTalk's encrypted pushes for one app."""
 
-    def __init__(self, crypto: CallbackCrypto, database: Database, dispatcher: Dispatcher,
-                 tolerance: int, clock: Callable[[], datetime]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        crypto: CallbackCrypto,
+        database: Database,
+        dispatcher: Dispatcher,
+        tolerance: int,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.crypto, self.database, self.dispatcher = crypto, database, dispatcher
         self.tolerance, self.clock = timedelta(seconds=tolerance), clock
 
@@ -38,19 +44,13 @@ class CallbackReceiver:
         message = _event(self.crypto.decrypt(encrypted))
         key = f"{timestamp}:{nonce}"
         with self.database.transaction() as connection:
-            if not nonces.first_sighting(
-                connection, key, self.clock(), 2 * self.tolerance
-            ):
-                raise ReplayedNonce(
-                    f"timestamp {timestamp} with nonce {nonce} was seen already"
-                )
+            if not nonces.first_sighting(connection, key, self.clock(), 2 * self.tolerance):
+                raise ReplayedNonce(f"timestamp {timestamp} with nonce {nonce} was seen already")
         try:
             self._handle(message)
         except Exception:
             with self.database.transaction() as connection:
-                nonces.forget(
-                    connection, key
-                )  # DingTalk's retry must be able to get through
+                nonces.forget(connection, key)  # DingTalk's retry must be able to get through
             raise
         return self.reply("success")
 
@@ -61,8 +61,12 @@ class CallbackReceiver:
             secrets.token_urlsafe(6),
         )
         encrypted = self.crypto.encrypt(message)
-        return {"msg_signature": self.crypto.signature(timestamp, nonce, encrypted),
-                "timeStamp": timestamp, "nonce": nonce, "encrypt": encrypted}  # fmt: skip
+        return {
+            "msg_signature": self.crypto.signature(timestamp, nonce, encrypted),
+            "timeStamp": timestamp,
+            "nonce": nonce,
+            "encrypt": encrypted,
+        }
 
     def _check_time(self, timestamp: str) -> None:
         if not timestamp.isdigit():
@@ -70,9 +74,7 @@ class CallbackReceiver:
         value = int(timestamp)
         seconds = value / 1000 if value > MILLISECONDS else value
         if abs(self.clock().timestamp() - seconds) > self.tolerance.total_seconds():
-            raise StaleTimestamp(
-                f"timestamp {timestamp} is outside the {self.tolerance} window"
-            )
+            raise StaleTimestamp(f"timestamp {timestamp} is outside the {self.tolerance} window")
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("EventType")
@@ -84,9 +86,7 @@ class CallbackReceiver:
             return
         event = from_fields(message, "http")
         if event is None:
-            raise MalformedCallback(
-                "bpms_instance_change without processInstanceId or type"
-            )
+            raise MalformedCallback("bpms_instance_change without processInstanceId or type")
         outcome = self.dispatcher.dispatch(event)
         log.info(
             "callback %s %s/%s: %s",

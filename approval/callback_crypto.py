@@ -37,21 +37,14 @@ class CallbackCrypto:
         joined = "".join(sorted([self.token, timestamp, nonce, encrypted]))
         return hashlib.sha1(joined.encode(), usedforsecurity=False).hexdigest()
 
-    def check_signature(
-        self, signature: str, timestamp: str, nonce: str, encrypted: str
-    ) -> None:
+    def check_signature(self, signature: str, timestamp: str, nonce: str, encrypted: str) -> None:
         """Raise BadSignature unless ``signature`` signs the message."""
-        if not hmac.compare_digest(
-            self.signature(timestamp, nonce, encrypted), signature.lower()
-        ):
+        if not hmac.compare_digest(self.signature(timestamp, nonce, encrypted), signature.lower()):
             raise BadSignature("the callback's msg_signature does not match")
 
     def encrypt(self, message: str, random16: bytes | None = None) -> str:
         """The base64 ciphertext of ``message`` for this app's owner key."""
-        prefix = (
-            random16
-            or "".join(secrets.choice(RANDOM_ALPHABET) for _ in range(16)).encode()
-        )
+        prefix = random16 or "".join(secrets.choice(RANDOM_ALPHABET) for _ in range(16)).encode()
         body = message.encode()
         plain = prefix + struct.pack(">I", len(body)) + body + self.owner_key.encode()
         pad = BLOCK - len(plain) % BLOCK
@@ -79,13 +72,9 @@ class CallbackCrypto:
         body = plain[:-pad]
         (length,) = struct.unpack(">I", body[16:20])
         if 20 + length > len(body):
-            raise BadCiphertext(
-                "the callback's plaintext is shorter than its length field says"
-            )
+            raise BadCiphertext("the callback's plaintext is shorter than its length field says")
         if body[20 + length :] != self.owner_key.encode():
-            raise WrongOwner(
-                "the callback was encrypted for another app key or corp id"
-            )
+            raise WrongOwner("the callback was encrypted for another app key or corp id")
         try:
             return body[20 : 20 + length].decode()
         except UnicodeDecodeError:

@@ -58,9 +58,7 @@ class ApprovalEventHandler(dingtalk_stream.EventHandler):  # type: ignore[misc]
             event_message.data if isinstance(event_message.data, dict) else {}, "stream"
         )
         if event is None:
-            log.warning(
-                "stream event without processInstanceId or type: %s", event_message.data
-            )
+            log.warning("stream event without processInstanceId or type: %s", event_message.data)
             return SUCCESS  # sending it again would not make it readable
         try:
             outcome = await asyncio.to_thread(self.dispatch, event)
@@ -70,20 +68,23 @@ class ApprovalEventHandler(dingtalk_stream.EventHandler):  # type: ignore[misc]
                 event.instance_id,
             )
             return LATER
-        log.info(
-            "stream %s %s/%s: %s", event.instance_id, event.kind, event.result, outcome
-        )
+        log.info("stream %s %s/%s: %s", event.instance_id, event.kind, event.result, outcome)
         return SUCCESS
 
 
 class StreamWorker(dingtalk_stream.DingTalkStreamClient):  # type: ignore[misc]
     """The SDK's client, reconnecting by itself, watching for dead links, stoppable."""
 
-    def __init__(self, client_id: str, client_secret: str, open_url: str, handler: ApprovalEventHandler,
-                 idle_seconds: float = IDLE_SECONDS, pong_seconds: float = PONG_SECONDS) -> None:  # fmt: skip
-        super().__init__(
-            dingtalk_stream.Credential(client_id, client_secret), logger=log
-        )
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        open_url: str,
+        handler: ApprovalEventHandler,
+        idle_seconds: float = IDLE_SECONDS,
+        pong_seconds: float = PONG_SECONDS,
+    ) -> None:
+        super().__init__(dingtalk_stream.Credential(client_id, client_secret), logger=log)
         self.register_all_event_handler(handler)
         self.open_url, self.idle_seconds, self.pong_seconds = (
             open_url,
@@ -96,8 +97,13 @@ class StreamWorker(dingtalk_stream.DingTalkStreamClient):  # type: ignore[misc]
 
     def open_connection(self) -> dict[str, str] | None:
         """Ask the gateway for an endpoint and ticket (the SDK's call, with a timeout)."""
-        body = {"clientId": self.credential.client_id, "clientSecret": self.credential.client_secret,
-                "subscriptions": [{"type": "EVENT", "topic": "*"}], "ua": "dingpass", "localIp": ""}  # fmt: skip
+        body = {
+            "clientId": self.credential.client_id,
+            "clientSecret": self.credential.client_secret,
+            "subscriptions": [{"type": "EVENT", "topic": "*"}],
+            "ua": "dingpass",
+            "localIp": "",
+        }
         try:
             answer = requests.post(self.open_url, json=body, timeout=OPEN_TIMEOUT)
             answer.raise_for_status()
@@ -152,8 +158,11 @@ class StreamWorker(dingtalk_stream.DingTalkStreamClient):  # type: ignore[misc]
         try:
             while True:
                 frame = asyncio.ensure_future(websocket.recv())
-                done, _ = await asyncio.wait({frame, stopping}, timeout=self.idle_seconds,
-                                             return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                done, _ = await asyncio.wait(
+                    {frame, stopping},
+                    timeout=self.idle_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
                 if frame in done:
                     self._route(json.loads(frame.result()))
                 else:

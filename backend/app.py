@@ -25,33 +25,37 @@ UNSIGNED = {
 }  # FC calls the hooks; nothing else is unsigned
 
 
-def create_app(config: Config, *, clock: Callable[[], datetime] | None = None,
-               catalogue: Catalogue | None = None, kick: Callable[[], None] | None = None) -> Flask:  # fmt: skip
+def create_app(
+    config: Config,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    catalogue: Catalogue | None = None,
+    kick: Callable[[], None] | None = None,
+) -> Flask:
     """Build the backend app for ``config``; the entry points are the only callers."""
     if not config.proxy_secret:
-        raise ConfigError(
-            "PROXY_SECRET is not set: the backend would accept no request"
-        )
+        raise ConfigError("PROXY_SECRET is not set: the backend would accept no request")
     app = Flask("backend")
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_BODY
     app.extensions[EXTENSION] = config
     database = Database(config.database)
     clock = clock or utc_now
-    products = (
-        catalogue if catalogue is not None else load_catalogue(config.catalogue_file)
-    )
+    products = catalogue if catalogue is not None else load_catalogue(config.catalogue_file)
     opener = instance_opener(config, database, products, clock)
-    limits = Limits(
-        config.rate_limit_per_ip, config.rate_limit_per_email, config.rate_limit_window
-    )
+    limits = Limits(config.rate_limit_per_ip, config.rate_limit_per_email, config.rate_limit_window)
     app.extensions["database"] = database
     kick = kick or configured_kick(config.fc_runner_function, config.fc_endpoint)
     jobs = runner(config, database, products, opener, clock, kick or (lambda: None))
     app.extensions["opener"] = opener
     app.extensions["runner"] = jobs
     app.extensions["applications"] = Applications(
-        database, products, limits, config.public_base_url, clock, run_now=lambda job_id: jobs.run_one(only=job_id),
-    )  # fmt: skip
+        database,
+        products,
+        limits,
+        config.public_base_url,
+        clock,
+        run_now=lambda job_id: jobs.run_one(only=job_id),
+    )
     _require_signatures(app, config.proxy_secret.encode())
     lifecycle.register(app, database)
     errors.register(app)
@@ -67,6 +71,11 @@ def _require_signatures(app: Flask, secret: bytes) -> None:
             return
         path = request.full_path.rstrip("?")
         g.client_ip = signed_requests.check(
-            secret, request.method, path, dict(request.headers), request.get_data(),
-            time.time(), defaults.SIGNATURE_MAX_AGE,
-        )  # fmt: skip
+            secret,
+            request.method,
+            path,
+            dict(request.headers),
+            request.get_data(),
+            time.time(),
+            defaults.SIGNATURE_MAX_AGE,
+        )

@@ -62,9 +62,7 @@ def load_catalogue(path: Path) -> dict[str, Product]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
-        raise ConfigError(
-            f"CATALOGUE_FILE: cannot read {path} ({err.strerror})"
-        ) from None
+        raise ConfigError(f"CATALOGUE_FILE: cannot read {path} ({err.strerror})") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"CATALOGUE_FILE: {path} is not valid TOML ({err})") from None
     products = data.get("products")
@@ -92,9 +90,7 @@ def _read_product(code: str, entry: dict[str, Any]) -> Product:
     validities = tuple(entry["validities"])
     unknown = [v for v in validities if v not in VALIDITIES]
     if unknown or not validities:
-        raise ValueError(
-            f"validities must be among {', '.join(VALIDITIES)}, got {unknown}"
-        )
+        raise ValueError(f"validities must be among {', '.join(VALIDITIES)}, got {unknown}")
     names = entry["name"]
     if not (isinstance(names, dict) and {"zh", "en"} <= names.keys()):
         raise ValueError('name must be {zh = "...", en = "..."}')

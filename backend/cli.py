@@ -23,10 +23,17 @@ from backend.config import Config
 from backend.exceptions import ConfigError, DingpassError
 
 COMMANDS = (
-    config_commands.group, license_commands.group, db_commands.group, dev_commands.dev,
-    approval_commands.group, approval_commands.reconcile, sandbox_commands.sandbox,
-    stream_commands.stream, job_commands.runner, job_commands.group,
-)  # fmt: skip
+    config_commands.group,
+    license_commands.group,
+    db_commands.group,
+    dev_commands.dev,
+    approval_commands.group,
+    approval_commands.reconcile,
+    sandbox_commands.sandbox,
+    stream_commands.stream,
+    job_commands.runner,
+    job_commands.group,
+)
 
 
 def build_cli() -> click.Group:

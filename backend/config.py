@@ -118,8 +118,7 @@ class Config:
     )
     proxy_secret: str | None = setting(
         "PROXY_SECRET",
-        "shared secret the frontend signs backend requests with "
-        "(`dingpass dev` makes one per run)",
+        "shared secret the frontend signs backend requests with (`dingpass dev` makes one per run)",
         secret=True,
         production=True,
     )
@@ -149,8 +148,7 @@ class Config:
     )
     trusted_proxy_hops: int = setting(
         "TRUSTED_PROXY_HOPS",
-        "proxies in front of the frontend whose X-Forwarded-For is "
-        "trusted (1 on Function Compute)",
+        "proxies in front of the frontend whose X-Forwarded-For is trusted (1 on Function Compute)",
         0,
         parse=int,
     )
@@ -213,8 +211,7 @@ class Config:
     )
     dingtalk_event_mode: str = setting(
         "DINGTALK_EVENT_MODE",
-        "how approval events arrive: http (the callback function) or stream "
-        "(`dingpass stream`)",
+        "how approval events arrive: http (the callback function) or stream (`dingpass stream`)",
         "http",
         parse=_event_mode,
     )
@@ -254,9 +251,7 @@ class Config:
     smtp_security: str = setting(
         "SMTP_SECURITY", "none, starttls or ssl", "none", parse=_smtp_security
     )
-    smtp_user: str | None = setting(
-        "SMTP_USER", "login for the mail server, if it wants one"
-    )
+    smtp_user: str | None = setting("SMTP_USER", "login for the mail server, if it wants one")
     smtp_password: str | None = setting("SMTP_PASSWORD", "its password", secret=True)
     smtp_ca_file: str | None = setting(
         "SMTP_CA_FILE",
@@ -318,14 +313,14 @@ class Config:
 
     @property
     def dingtalk_api(self) -> str:
-        """Where DingTalk's open API is: configured, or DingTalk's in production, else the sandbox."""
+        """DingTalk's open API: as configured, or DingTalk's in production, else the sandbox."""
         if self.dingtalk_api_base:
             return self.dingtalk_api_base
         return defaults.DINGTALK_API if self.production else defaults.SANDBOX_URL
 
     @property
     def dingtalk_oapi(self) -> str:
-        """Where DingTalk's old API is: configured, or DingTalk's in production, else the sandbox."""
+        """DingTalk's old API: as configured, or DingTalk's in production, else the sandbox."""
         if self.dingtalk_oapi_base:
             return self.dingtalk_oapi_base
         return defaults.DINGTALK_OAPI if self.production else defaults.SANDBOX_URL
@@ -341,9 +336,7 @@ class Config:
         return self.environment == "production"
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str], dotenv: Path | None = None
-    ) -> "Config":
+    def from_env(cls, environ: Mapping[str, str], dotenv: Path | None = None) -> "Config":
         """Read every setting from ``environ``, over the values in the ``dotenv`` file."""
         source = {**_read_dotenv(dotenv), **environ}
         values = {}
@@ -357,9 +350,7 @@ class Config:
 def _read_dotenv(path: Path | None) -> dict[str, str]:
     if path is None or not path.is_file():
         return {}
-    return {
-        name: value for name, value in dotenv_values(path).items() if value is not None
-    }
+    return {name: value for name, value in dotenv_values(path).items() if value is not None}
 
 
 def _parse(meta: Mapping[str, Any], raw: str) -> Any:

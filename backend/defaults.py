@@ -27,13 +27,32 @@ CALLBACK_PATH = "/dingtalk/callback"
 DINGTALK_API = "https://api.dingtalk.com"
 SANDBOX_URL = "http://127.0.0.1:8002"
 """The DingTalk sandbox of `dingpass dev`; development never talks to the real DingTalk."""
-FORM_SOURCES = ("number", "product", "product_version", "feature_code", "company", "contact", "email",
-                "phone", "quantity", "validity", "note", "status_url")  # fmt: skip
+FORM_SOURCES = (
+    "number",
+    "product",
+    "product_version",
+    "feature_code",
+    "company",
+    "contact",
+    "email",
+    "phone",
+    "quantity",
+    "validity",
+    "note",
+    "status_url",
+)
 FORM_FIELDS = (
-    ("申请编号", "number"), ("产品", "product"), ("公司名称", "company"), ("联系人", "contact"),
-    ("邮箱", "email"), ("电话", "phone"), ("机器特征码", "feature_code"), ("数量", "quantity"),
-    ("有效期", "validity"), ("备注", "note"),
-)  # fmt: skip
+    ("申请编号", "number"),
+    ("产品", "product"),
+    ("公司名称", "company"),
+    ("联系人", "contact"),
+    ("邮箱", "email"),
+    ("电话", "phone"),
+    ("机器特征码", "feature_code"),
+    ("数量", "quantity"),
+    ("有效期", "validity"),
+    ("备注", "note"),
+)
 """The approval form's component names (labels) and the application field each shows."""
 DINGTALK_OAPI = "https://oapi.dingtalk.com"
 RECONCILE_AFTER = 600

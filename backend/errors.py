@@ -24,19 +24,13 @@ def register(app: Flask) -> None:
 
 
 def _api_error(error: ApiError) -> tuple[Response, int, dict[str, str]]:
-    headers = (
-        {"Retry-After": str(error.retry_after)}
-        if isinstance(error, RateLimited)
-        else {}
-    )
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else {}
     return jsonify(error.body()), error.status, headers
 
 
 def _http_error(error: HTTPException) -> tuple[Response, int]:
     status = error.code or 500
-    zh, en = HTTP_MESSAGES.get(
-        status, ("请求有误。", error.description or "Bad request.")
-    )
+    zh, en = HTTP_MESSAGES.get(status, ("请求有误。", error.description or "Bad request."))
     return jsonify(
         {"error": error.name.lower().replace(" ", "_"), "message": {"zh": zh, "en": en}}
     ), status

@@ -1,4 +1,4 @@
-"""Log lines carry Function Compute's request id (its x-fc-request-id header), to follow one request in SLS."""
+"""Log lines carry Function Compute's request id (x-fc-request-id), to follow a request in SLS."""
 
 import logging
 
@@ -12,9 +12,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         inside = has_request_context()
-        record.request_id = (
-            request.headers.get("x-fc-request-id") if inside else None
-        ) or "-"
+        record.request_id = (request.headers.get("x-fc-request-id") if inside else None) or "-"
         return True
 
 

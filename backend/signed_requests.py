@@ -15,15 +15,23 @@ CLIENT_IP = "X-Dingpass-Client-Ip"
 SIGNATURE = "X-Dingpass-Signature"
 
 
-def signature(secret: bytes, method: str, path: str, timestamp: str, client_ip: str,
-              body: bytes) -> str:  # fmt: skip
+def signature(
+    secret: bytes, method: str, path: str, timestamp: str, client_ip: str, body: bytes
+) -> str:
     """The hex HMAC-SHA256 of a request."""
     head = f"{method}\n{path}\n{timestamp}\n{client_ip}\n".encode()
     return hmac.new(secret, head + body, hashlib.sha256).hexdigest()
 
 
-def check(secret: bytes, method: str, path: str, headers: dict[str, str], body: bytes,
-          now: float, max_age: int) -> str:  # fmt: skip
+def check(
+    secret: bytes,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    now: float,
+    max_age: int,
+) -> str:
     """The client IP of a correctly signed, fresh request; else Unauthorized."""
     timestamp, client_ip = headers.get(TIMESTAMP, ""), headers.get(CLIENT_IP, "")
     given = headers.get(SIGNATURE, "")

@@ -59,14 +59,10 @@ def public_keys(config: Config) -> dict[str, Ed25519PublicKey]:
 
 
 def _current_key(config: Config) -> Ed25519PrivateKey | None:
-    if config.license_signing_key or (
-        config.production and not config.license_public_keys
-    ):
+    if config.license_signing_key or (config.production and not config.license_public_keys):
         return signing_key(config)
     path = dev_key_path(config)
-    return (
-        load_private_key(str(path)) if not config.production and path.exists() else None
-    )
+    return load_private_key(str(path)) if not config.production and path.exists() else None
 
 
 def dev_key_path(config: Config) -> Path:
@@ -77,9 +73,7 @@ def dev_key_path(config: Config) -> Path:
 def _development_key(path: Path) -> Ed25519PrivateKey:
     if path.exists():
         return load_private_key(str(path))
-    log.warning(
-        "no LICENSE_SIGNING_KEY set: signing with a development key made at %s", path
-    )
+    log.warning("no LICENSE_SIGNING_KEY set: signing with a development key made at %s", path)
     key = generate()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_private(path, private_pem(key))
@@ -97,9 +91,7 @@ def _read_public(path: Path) -> Ed25519PublicKey:
     try:
         (key,) = key_ring([path.read_bytes()]).values()
     except OSError as err:
-        raise ConfigError(
-            f"LICENSE_PUBLIC_KEYS: cannot read {path} ({err.strerror})"
-        ) from None
+        raise ConfigError(f"LICENSE_PUBLIC_KEYS: cannot read {path} ({err.strerror})") from None
     except (ValueError, TypeError) as err:
         raise ConfigError(
             f"LICENSE_PUBLIC_KEYS: {path} is not an Ed25519 public key PEM ({err})"

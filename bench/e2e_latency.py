@@ -55,34 +55,38 @@ def run(kick: bool, folder: Path) -> list[float]:
         arrived.setdefault(to[0], time.perf_counter()),
         original_add(raw, to),
     )[1]
-    sandbox = Sandbox(
-        SandboxSettings(APP_KEY, APP_SECRET, "PROC-BENCH", stream=False)
-    ).start()
+    sandbox = Sandbox(SandboxSettings(APP_KEY, APP_SECRET, "PROC-BENCH", stream=False)).start()
     config = Config(
-        database_url=f"sqlite:///{folder}/bench-{kick}.db", proxy_secret=PROXY_SECRET, catalogue_file=ROOT / "catalogue.toml",
-        dingtalk_app_key=APP_KEY, dingtalk_app_secret=APP_SECRET, dingtalk_process_code="PROC-BENCH",
-        dingtalk_originator_user_id="boss", dingtalk_api_base=sandbox.url, dingtalk_oapi_base=sandbox.url,
-        dingtalk_callback_token=TOKEN, dingtalk_callback_aes_key=AES_KEY, smtp_port=mail.smtp_port,
+        database_url=f"sqlite:///{folder}/bench-{kick}.db",
+        proxy_secret=PROXY_SECRET,
+        catalogue_file=ROOT / "catalogue.toml",
+        dingtalk_app_key=APP_KEY,
+        dingtalk_app_secret=APP_SECRET,
+        dingtalk_process_code="PROC-BENCH",
+        dingtalk_originator_user_id="boss",
+        dingtalk_api_base=sandbox.url,
+        dingtalk_oapi_base=sandbox.url,
+        dingtalk_callback_token=TOKEN,
+        dingtalk_callback_aes_key=AES_KEY,
+        smtp_port=mail.smtp_port,
         var_dir=folder,
-    )  # fmt: skip
+    )
     migrate.upgrade(make_engine(config.database))
     database = Database(config.database)
     catalogue = load_catalogue(config.catalogue_file)
-    runner = build_runner(
-        config, database, catalogue, None, lambda: datetime.now(timezone.utc)
-    )
+    runner = build_runner(config, database, catalogue, None, lambda: datetime.now(timezone.utc))
     stop = threading.Event()
-    threading.Thread(
-        target=runner.loop, args=(TIMER_INTERVAL, stop), daemon=True
-    ).start()
+    threading.Thread(target=runner.loop, args=(TIMER_INTERVAL, stop), daemon=True).start()
     callback = serve(create_approval(config, kick=runner.kick if kick else None))
     sandbox.deliverer.target = CallbackTarget(
         f"{callback}/dingtalk/callback", TOKEN, AES_KEY, APP_KEY
     )
     pushed: dict[str, float] = {}
     original_push = sandbox.deliverer.push
-    sandbox.deliverer.push = lambda fields: (pushed.setdefault(fields["processInstanceId"], time.perf_counter()),
-                                             original_push(fields))[1]  # fmt: skip
+    sandbox.deliverer.push = lambda fields: (
+        pushed.setdefault(fields["processInstanceId"], time.perf_counter()),
+        original_push(fields),
+    )[1]
     api = SignedClient(create_app(config))
     emails = {}
     for n in range(APPROVALS):
@@ -105,11 +109,7 @@ def run(kick: bool, folder: Path) -> list[float]:
     stop.set()
     mail.stop()
     sandbox.stop()
-    return [
-        arrived[e] - pushed[i]
-        for e, i in by_email.items()
-        if e in arrived and i in pushed
-    ]
+    return [arrived[e] - pushed[i] for e, i in by_email.items() if e in arrived and i in pushed]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -119,9 +119,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def report(name: str, values: list[float]) -> tuple[float, float]:
     p50, p99 = statistics.median(values), percentile(values, 0.99)
-    print(
-        f"  {name:<34} n={len(values):<3} p50 {p50 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms"
-    )
+    print(f"  {name:<34} n={len(values):<3} p50 {p50 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms")
     return p50, p99
 
 
@@ -133,7 +131,8 @@ def main() -> None:
         kicked = run(True, Path(folder))
         timer = run(False, Path(folder))
     print(
-        f"e2e_latency: approval event at the callback -> license mail accepted by SMTP, {APPROVALS} approvals"
+        "e2e_latency: approval event at the callback -> license mail accepted by SMTP, "
+        f"{APPROVALS} approvals"
     )
     p50, p99 = report("immediate kick", kicked)
     t50, t99 = report(f"timer alone (every {TIMER_INTERVAL:g} s)", timer)

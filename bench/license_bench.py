@@ -72,9 +72,7 @@ def main() -> None:
     issuer, ring = Issuer(key), key_ring([key.public_key()])
     text = issuer.sign(TERMS)
     _, blob = read_envelope(text)
-    message = SIGNING_PREFIX + os.urandom(
-        len(blob) - 64
-    )  # same size as the signed bytes
+    message = SIGNING_PREFIX + os.urandom(len(blob) - 64)  # same size as the signed bytes
     signature, public = key.sign(message), key.public_key()
     later = NOW + timedelta(days=30)
     operations = {

@@ -98,14 +98,12 @@ def _page_routes(app: Flask, config: FrontendConfig) -> None:
 def _qr(base_url: str) -> Response:
     product, feature = request.args.get("product", ""), request.args.get("feature", "")
     kind = request.args.get("format", "svg")
-    if (
-        not product
-        or not feature
-        or kind not in ("svg", "png")
-        or len(product + feature) > 300
-    ):
-        return _error(400, "参数有误：需要 product 和 feature，format 为 svg 或 png。",
-                      "Give product and feature; format is svg or png.")  # fmt: skip
+    if not product or not feature or kind not in ("svg", "png") or len(product + feature) > 300:
+        return _error(
+            400,
+            "参数有误：需要 product 和 feature，format 为 svg 或 png。",
+            "Give product and feature; format is svg or png.",
+        )
     url = qr.apply_url(base_url, product, feature, request.args.get("version"))
     mimetype = "image/svg+xml" if kind == "svg" else "image/png"
     response = Response(qr.render(url, kind), mimetype=mimetype)
@@ -159,5 +157,11 @@ def _error(status: int, zh: str, en: str) -> Response:
     )
 
 
-_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
-                413: "request_too_large", 503: "backend_unavailable", 504: "backend_timeout"}  # fmt: skip
+_ERROR_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    503: "backend_unavailable",
+    504: "backend_timeout",
+}

@@ -34,29 +34,25 @@ class BackendResponse:
 class BackendClient:
     """Sends signed requests to the backend over one pooled session."""
 
-    def __init__(self, base_url: str, secret: str, timeout: float,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+    def __init__(
+        self, base_url: str, secret: str, timeout: float, clock: Callable[[], float] = time.time
+    ) -> None:
         self.base_url, self.secret, self.clock = base_url, secret.encode(), clock
         self.timeout = (CONNECT_TIMEOUT, timeout)
         self.session = requests.Session()
-        self.session.trust_env = (
-            False  # never send our own backend calls through a proxy
-        )
+        self.session.trust_env = False  # never send our own backend calls through a proxy
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
-    def send(
-        self, method: str, path: str, body: bytes, client_ip: str
-    ) -> BackendResponse:
+    def send(self, method: str, path: str, body: bytes, client_ip: str) -> BackendResponse:
         """Forward one request; BackendUnavailable or BackendTimeout if it fails."""
-        headers = signed_headers(
-            self.secret, method, path, int(self.clock()), client_ip, body
-        )
+        headers = signed_headers(self.secret, method, path, int(self.clock()), client_ip, body)
         headers["Content-Type"] = "application/json"
         try:
-            answer = self.session.request(method, self.base_url + path, data=body,
-                                          headers=headers, timeout=self.timeout)  # fmt: skip
+            answer = self.session.request(
+                method, self.base_url + path, data=body, headers=headers, timeout=self.timeout
+            )
         except requests.Timeout as err:
             raise BackendTimeout(str(err)) from None
         except requests.RequestException as err:

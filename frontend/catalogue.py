@@ -14,12 +14,22 @@ if sys.version_info >= (3, 11):
 else:  # Function Compute's Python 3.10
     import tomli as tomllib
 
-PUBLIC_KEYS = ("name", "quantities", "max_quantity", "validities", "feature_code_pattern",
-               "feature_code_hint")  # fmt: skip
+PUBLIC_KEYS = (
+    "name",
+    "quantities",
+    "max_quantity",
+    "validities",
+    "feature_code_pattern",
+    "feature_code_hint",
+)
 
 
 def public_catalogue(path: Path) -> dict[str, Any]:
     """{"products": {code: {public keys}}} from the catalogue file."""
     products = tomllib.loads(path.read_text(encoding="utf-8")).get("products", {})
-    return {"products": {code: {key: entry[key] for key in PUBLIC_KEYS if key in entry}
-                         for code, entry in products.items()}}  # fmt: skip
+    return {
+        "products": {
+            code: {key: entry[key] for key in PUBLIC_KEYS if key in entry}
+            for code, entry in products.items()
+        }
+    }

@@ -12,8 +12,9 @@ CLIENT_IP = "X-Dingpass-Client-Ip"
 SIGNATURE = "X-Dingpass-Signature"
 
 
-def signed_headers(secret: bytes, method: str, path: str, timestamp: int, client_ip: str,
-                   body: bytes) -> dict[str, str]:  # fmt: skip
+def signed_headers(
+    secret: bytes, method: str, path: str, timestamp: int, client_ip: str, body: bytes
+) -> dict[str, str]:
     """The headers that make a backend request acceptable."""
     head = f"{method}\n{path}\n{timestamp}\n{client_ip}\n".encode()
     mac = hmac.new(secret, head + body, hashlib.sha256).hexdigest()

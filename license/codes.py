@@ -32,7 +32,8 @@ def parse(text: str) -> str:
     unknown = sorted({c for c in compact if c not in _VALUE})
     if unknown:
         raise ActivationCodeError(
-            f"an activation code has only digits and letters other than U; found {''.join(unknown)!r}"
+            "an activation code has only digits and letters other than U; "
+            f"found {''.join(unknown)!r}"
         )
     if len(compact) != LENGTH:
         raise ActivationCodeError(
@@ -41,9 +42,7 @@ def parse(text: str) -> str:
         )
     values = [_VALUE[c] for c in compact]
     if _damm(values) != 0:
-        raise ActivationCodeError(
-            "this activation code has a typing mistake: check each character"
-        )
+        raise ActivationCodeError("this activation code has a typing mistake: check each character")
     return _format(values)
 
 

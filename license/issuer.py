@@ -16,7 +16,10 @@ from license.verifier import BEGIN, END, FORMAT_VERSION, SIGNING_PREFIX, License
 
 LINE_WIDTH = 64
 MAX_QUANTITY = 2**53 - 1  # beyond it JSON numbers lose precision
-TITLE = "DingPass license. Paste this whole text into the product; the lines above BEGIN are for reading only.\n"
+TITLE = (
+    "DingPass license. Paste this whole text into the product; "
+    "the lines above BEGIN are for reading only.\n"
+)
 
 
 class Issuer:
@@ -48,9 +51,7 @@ class Issuer:
 def _cut_into_lines(count: int) -> Callable[[str], tuple[str, ...]]:
     """Cuts a text of ``count`` lines into its lines, in one call to C."""
     # count >= 2: the signature alone is 86 base64 characters.
-    return itemgetter(
-        *(slice(n * LINE_WIDTH, (n + 1) * LINE_WIDTH) for n in range(count))
-    )
+    return itemgetter(*(slice(n * LINE_WIDTH, (n + 1) * LINE_WIDTH) for n in range(count)))
 
 
 def new_license_id(now: datetime) -> str:
@@ -62,9 +63,7 @@ def new_license_id(now: datetime) -> str:
 def check_terms(terms: License) -> None:
     """Refuse terms no product should be asked to accept."""
     if not (terms.id and terms.product and terms.edition and terms.feature_code):
-        raise PayloadError(
-            "the license needs an id, a product, an edition and a feature code"
-        )
+        raise PayloadError("the license needs an id, a product, an edition and a feature code")
     if not terms.licensee.company.strip() or "@" not in terms.licensee.email:
         raise PayloadError("the licensee needs a company name and an email address")
     if type(terms.quantity) is not int or not 1 <= terms.quantity <= MAX_QUANTITY:
@@ -72,8 +71,6 @@ def check_terms(terms: License) -> None:
             f"the quantity must be a whole number from 1 to {MAX_QUANTITY}, got {terms.quantity!r}"
         )
     if terms.valid_until is not None and terms.valid_until <= terms.valid_from:
-        raise PayloadError(
-            "the license must end after it starts (valid until > valid from)"
-        )
+        raise PayloadError("the license must end after it starts (valid until > valid from)")
     if terms.issued_at.tzinfo is None or terms.valid_from.tzinfo is None:
         raise PayloadError("license times must be timezone-aware")

@@ -46,11 +46,7 @@ def load_private_key(source: str, passphrase: bytes | None = None) -> Ed25519Pri
     try:
         key = serialization.load_pem_private_key(pem, password=passphrase or None)
     except TypeError:  # a passphrase was needed, or given for a plain key
-        state = (
-            "has no passphrase: give none"
-            if passphrase
-            else "is locked: give its passphrase"
-        )
+        state = "has no passphrase: give none" if passphrase else "is locked: give its passphrase"
         raise SigningKeyError(f"the signing key {_name(source)} {state}") from None
     except ValueError:
         raise SigningKeyError(

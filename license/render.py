@@ -22,16 +22,12 @@ _s = encode_basestring
 def render(terms: License, key_id: str) -> tuple[bytes, str]:
     """The canonical JSON payload of ``terms`` signed by ``key_id``, and its summary lines."""
     issued = format_time(terms.issued_at)
-    start = (
-        issued if terms.valid_from == terms.issued_at else format_time(terms.valid_from)
-    )
+    start = issued if terms.valid_from == terms.issued_at else format_time(terms.valid_from)
     end = None if terms.valid_until is None else format_time(terms.valid_until)
     try:
         payload = _payload(terms, key_id, issued, start, end).encode("utf-8")
     except UnicodeEncodeError as err:
-        raise PayloadError(
-            f"text with a lone surrogate cannot be signed: {err.object!r}"
-        ) from None
+        raise PayloadError(f"text with a lone surrogate cannot be signed: {err.object!r}") from None
     except TypeError as err:
         raise PayloadError(f"a license term has the wrong type: {err}") from None
     return payload, _summary(terms, key_id, issued, start, end)

@@ -6,7 +6,8 @@ can copy it into their product as it is. The five lines a product needs::
     from verifier import key_ring, verify, LicenseError
     RING = key_ring([open("vendor-2026.pub", "rb").read()])   # ship every key still in use
     try:
-        lic = verify(open("license.lic").read(), RING, feature_code=fingerprint(), product="acme-erp")
+        text = open("license.lic").read()
+        lic = verify(text, RING, feature_code=fingerprint(), product="acme-erp")
     except LicenseError as err: refuse_to_start(str(err))
 
 ``verify`` returns a :class:`License` or raises exactly one of the errors below, each
@@ -55,9 +56,7 @@ _SPACE = b" \t\r\n"
 _JSON = json.JSONDecoder()
 _UTC = timezone.utc
 _TWO_DIGITS = [f"{n:02d}" for n in range(100)]
-_BASE64URL_OR_SPACE = (
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" + _SPACE
-)
+_BASE64URL_OR_SPACE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" + _SPACE
 
 KeyRing = Mapping[str, Ed25519PublicKey]
 
@@ -142,9 +141,7 @@ class License:
             "quantity": self.quantity,
             "issued_at": format_time(self.issued_at),
             "valid_from": format_time(self.valid_from),
-            "valid_until": None
-            if self.valid_until is None
-            else format_time(self.valid_until),
+            "valid_until": None if self.valid_until is None else format_time(self.valid_until),
             "entitlements": list(self.entitlements),
             "application": self.application,
         }
@@ -169,15 +166,11 @@ class License:
                 if data["valid_until"] is None
                 else parse_time(data["valid_until"]),
                 entitlements=_texts(data["entitlements"]),
-                application=None
-                if data["application"] is None
-                else _text(data["application"]),
+                application=None if data["application"] is None else _text(data["application"]),
                 key_id=_text(data["kid"]),
             )
         except (KeyError, TypeError, ValueError) as err:
-            raise MalformedLicense(
-                f"the license's terms are unreadable ({err!r})"
-            ) from None
+            raise MalformedLicense(f"the license's terms are unreadable ({err!r})") from None
 
 
 def verify(
@@ -220,9 +213,7 @@ def check(
 ) -> None:
     """Raise if the (already verified) license does not hold for this product, machine and time."""
     if product is not None and lic.product != product:
-        raise WrongProduct(
-            f"the license is for product {lic.product!r}, not {product!r}"
-        )
+        raise WrongProduct(f"the license is for product {lic.product!r}, not {product!r}")
     if feature_code is not None and lic.feature_code != feature_code:
         raise WrongMachine(
             f"the license is for the machine with feature code {lic.feature_code!r}, "
@@ -232,9 +223,7 @@ def check(
     if moment < lic.valid_from:
         raise NotYetValid(f"the license is valid from {format_time(lic.valid_from)}")
     if lic.valid_until is not None and moment >= lic.valid_until:
-        raise Expired(
-            f"the license expired at {format_time(lic.valid_until)}; renew it"
-        )
+        raise Expired(f"the license expired at {format_time(lic.valid_until)}; renew it")
 
 
 def read_envelope(text: str) -> tuple[str, bytes]:
@@ -242,9 +231,7 @@ def read_envelope(text: str) -> tuple[str, bytes]:
     start = text.find(BEGIN)
     end = text.find(END, start + 1)
     if start < 0 or end < 0:
-        raise MalformedLicense(
-            f"no license found: the text must contain {BEGIN} and {END}"
-        )
+        raise MalformedLicense(f"no license found: the text must contain {BEGIN} and {END}")
     headers, _, body = text[start + len(BEGIN) : end].strip().partition("\n\n")
     fields = _headers(headers)
     if fields.get("Format") != _FORMAT_TEXT:
@@ -257,9 +244,7 @@ def read_envelope(text: str) -> tuple[str, bytes]:
         raise MalformedLicense("the license has no Key-Id header")
     blob = _b64decode(body)
     if len(blob) <= SIGNATURE_SIZE:
-        raise MalformedLicense(
-            "the license is truncated: it is shorter than its signature"
-        )
+        raise MalformedLicense("the license is truncated: it is shorter than its signature")
     return key_id, blob
 
 
@@ -271,9 +256,7 @@ def decode_unverified(text: str) -> License:
 
 def key_id(public_key: Ed25519PublicKey) -> str:
     """The key's id: the start of the SHA-256 of its raw 32 bytes, in hex."""
-    raw = public_key.public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[: 2 * KEY_ID_BYTES]
 
 
@@ -304,12 +287,7 @@ def format_time(moment: datetime) -> str:
 
 def parse_time(value: Any) -> datetime:
     """Read an instant written by :func:`format_time`."""
-    if (
-        type(value) is not str
-        or len(value) != 20
-        or value[10] != "T"
-        or value[19] != "Z"
-    ):
+    if type(value) is not str or len(value) != 20 or value[10] != "T" or value[19] != "Z":
         raise ValueError(f"{value!r} is not a UTC time like 2026-11-23T08:00:00Z")
     # "+00:00" rather than "Z": Pythons before 3.11 cannot read the latter.
     return datetime.fromisoformat(value[:19] + "+00:00")
@@ -325,9 +303,7 @@ def _decode_payload(payload: bytes, key_id: str) -> License:
     if end != len(text):
         raise MalformedLicense("the license's terms are followed by something else")
     if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
-        raise MalformedLicense(
-            f"the license's terms are not of format {FORMAT_VERSION}"
-        )
+        raise MalformedLicense(f"the license's terms are not of format {FORMAT_VERSION}")
     lic = License.from_payload(data)
     if lic.key_id != key_id:
         raise MalformedLicense(
@@ -341,9 +317,7 @@ def _headers(block: str) -> dict[str, str]:
     for line in block.splitlines():
         name, sep, value = line.partition(":")
         if not sep:
-            raise MalformedLicense(
-                f"the license header line {line.strip()!r} is not 'Name: value'"
-            )
+            raise MalformedLicense(f"the license header line {line.strip()!r} is not 'Name: value'")
         fields[name.strip()] = value.strip()
     return fields
 
@@ -353,9 +327,7 @@ def _b64decode(body: str) -> bytes:
     data = text.translate(_FROM_URLSAFE, _SPACE)  # standard base64 on one line
     # a2b_base64 skips what is not base64; a license must not carry anything else.
     if text.translate(None, _BASE64URL_OR_SPACE) or len(data) % 4 == 1:
-        raise MalformedLicense(
-            "the license body is not base64url: was it edited or cut short?"
-        )
+        raise MalformedLicense("the license body is not base64url: was it edited or cut short?")
     return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
 
 

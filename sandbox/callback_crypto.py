@@ -20,29 +20,21 @@ def aes_key_bytes(encoding_aes_key: str) -> bytes:
 def msg_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
     """SHA-1 hex over the four strings, sorted and joined."""
     parts = sorted((token, timestamp, nonce, encrypt))
-    return hashlib.sha1(
-        "".join(parts).encode("utf-8"), usedforsecurity=False
-    ).hexdigest()
+    return hashlib.sha1("".join(parts).encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
-def seal(
-    encoding_aes_key: str, owner: str, message: str, prefix: bytes | None = None
-) -> str:
+def seal(encoding_aes_key: str, owner: str, message: str, prefix: bytes | None = None) -> str:
     """Encrypt ``message`` the way DingTalk pushes it."""
     key = aes_key_bytes(encoding_aes_key)
     raw = message.encode("utf-8")
     prefix = (
-        prefix
-        if prefix is not None
-        else base64.b32encode(os.urandom(10)).decode()[:16].encode()
+        prefix if prefix is not None else base64.b32encode(os.urandom(10)).decode()[:16].encode()
     )
     layout = b"".join((prefix, len(raw).to_bytes(4, "big"), raw, owner.encode("ascii")))
     padder = padding.PKCS7(256).padder()
     padded = padder.update(layout) + padder.finalize()
     encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
-    return base64.b64encode(encryptor.update(padded) + encryptor.finalize()).decode(
-        "ascii"
-    )
+    return base64.b64encode(encryptor.update(padded) + encryptor.finalize()).decode("ascii")
 
 
 def unseal(encoding_aes_key: str, owner: str, encrypt: str) -> str:

@@ -33,13 +33,17 @@ class CallbackTarget:
 def instance_event(instance: Instance, corp_id: str) -> dict[str, Any]:
     """The bpms_instance_change fields of a finished or terminated instance."""
     fields: dict[str, Any] = {
-        "processInstanceId": instance.id, "processCode": instance.process_code,
+        "processInstanceId": instance.id,
+        "processCode": instance.process_code,
         "type": "terminate" if instance.status == "TERMINATED" else "finish",
-        "title": instance.title(), "staffId": instance.originator, "createTime": instance.created_ms,
-        "finishTime": instance.finished_ms, "businessId": instance.id.split("-")[1],
+        "title": instance.title(),
+        "staffId": instance.originator,
+        "createTime": instance.created_ms,
+        "finishTime": instance.finished_ms,
+        "businessId": instance.id.split("-")[1],
         "url": f"https://aflow.dingtalk.com/dingtalk/mobile/homepage.htm#/approval?procInstId={instance.id}",
         "corpId": corp_id,
-    }  # fmt: skip
+    }
     if instance.result:
         fields["result"] = instance.result
     return fields
@@ -48,8 +52,14 @@ def instance_event(instance: Instance, corp_id: str) -> dict[str, Any]:
 class Deliverer:
     """Pushes events to the HTTP callback and to Stream connections, with DingTalk's retries."""
 
-    def __init__(self, state: SandboxState, corp_id: str, target: CallbackTarget | None,
-                 retry_scale: float = 1.0, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        state: SandboxState,
+        corp_id: str,
+        target: CallbackTarget | None,
+        retry_scale: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.state, self.corp_id, self.target = state, corp_id, target
         self.retry_delays = tuple(delay * retry_scale for delay in RETRY_DELAYS)
         self.clock = clock
@@ -88,17 +98,20 @@ class Deliverer:
         """One encrypted push; True if the receiver answered encrypted success."""
         if self.target is None:
             return False
-        message = {"EventType": "bpms_instance_change", "EventTime": int(self.clock() * 1000),
-                   "CorpId": self.corp_id, "eventId": secrets.token_hex(16), **fields}  # fmt: skip
+        message = {
+            "EventType": "bpms_instance_change",
+            "EventTime": int(self.clock() * 1000),
+            "CorpId": self.corp_id,
+            "eventId": secrets.token_hex(16),
+            **fields,
+        }
         encrypted = callback_crypto.seal(
             self.target.aes_key,
             self.target.owner_key,
             json.dumps(message, ensure_ascii=False),
         )
         timestamp, nonce = str(int(self.clock() * 1000)), secrets.token_urlsafe(6)[:8]
-        signature = callback_crypto.msg_signature(
-            self.target.token, timestamp, nonce, encrypted
-        )
+        signature = callback_crypto.msg_signature(self.target.token, timestamp, nonce, encrypted)
         query = {
             "signature": signature,
             "msg_signature": signature,

@@ -50,9 +50,7 @@ def faults() -> tuple[Response, int] | None:
     if state.faults.slow_seconds:
         time.sleep(state.faults.slow_seconds)
     if state.faults.take("rate_limit"):
-        return error(
-            403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "调用频率超过限制"
-        )
+        return error(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "调用频率超过限制")
     if state.faults.take("server_error"):
         return error(500, "systemError", "系统繁忙")
     return None
@@ -105,11 +103,16 @@ def get_instance() -> Any:
     if instance is None:
         return error(400, "processInstanceNotExist", "审批实例不存在")
     result = {
-        "title": instance.title(), "status": instance.status, "result": instance.result,
-        "businessId": instance.id.split("-")[1], "originatorUserId": instance.originator,
-        "originatorDeptId": str(instance.dept_id), "formComponentValues": instance.form,
-        "createTime": _iso(instance.created_ms), "finishTime": _iso(instance.finished_ms),
-    }  # fmt: skip
+        "title": instance.title(),
+        "status": instance.status,
+        "result": instance.result,
+        "businessId": instance.id.split("-")[1],
+        "originatorUserId": instance.originator,
+        "originatorDeptId": str(instance.dept_id),
+        "formComponentValues": instance.form,
+        "createTime": _iso(instance.created_ms),
+        "finishTime": _iso(instance.finished_ms),
+    }
     return {"result": result, "success": True}
 
 
@@ -134,9 +137,15 @@ def list_instance_ids() -> Any:
     if not isinstance(body.get("startTime"), int):
         return error(400, "invalidParameter", "startTime is required")
     end = body.get("endTime") or 2**62
-    found = sorted((i for i in _state().instances.values()
-                    if i.process_code == body.get("processCode") and body["startTime"] <= i.created_ms <= end),
-                   key=lambda i: i.created_ms)  # fmt: skip
+    found = sorted(
+        (
+            i
+            for i in _state().instances.values()
+            if i.process_code == body.get("processCode")
+            and body["startTime"] <= i.created_ms <= end
+        ),
+        key=lambda i: i.created_ms,
+    )
     start, size = (
         int(body.get("nextToken") or 0),
         min(int(body.get("maxResults") or 20), 20),
@@ -153,9 +162,14 @@ def failed_callbacks() -> Any:
     if not _state().token_valid(request.args.get("access_token", "")):
         return {"errcode": 40014, "errmsg": "不合法的access_token"}
     batch, more = _state().take_failed()
-    failed = [{"call_back_tag": "bpms_instance_change", "event_time": event.get("finishTime"),
-               "bpms_instance_change": {"corpid": event.get("corpId"), "bpmsCallBackData": event}}
-              for event in batch]  # fmt: skip
+    failed = [
+        {
+            "call_back_tag": "bpms_instance_change",
+            "event_time": event.get("finishTime"),
+            "bpms_instance_change": {"corpid": event.get("corpId"), "bpmsCallBackData": event},
+        }
+        for event in batch
+    ]
     return {"errcode": 0, "errmsg": "ok", "has_more": more, "failed_list": failed}
 
 
@@ -172,9 +186,7 @@ def set_faults() -> Any:
 @console.get("/")
 def console_page() -> str:
     state = _state()
-    instances = sorted(
-        state.instances.values(), key=lambda i: i.created_ms, reverse=True
-    )
+    instances = sorted(state.instances.values(), key=lambda i: i.created_ms, reverse=True)
     return render_template("console.html", instances=instances)
 
 

@@ -37,9 +37,18 @@ class Mailbox:
         """The inbox, newest first, as the page and the tests read it."""
         with self.lock:
             items = list(self.messages.items())
-        return [{"id": number, "subject": m["Subject"], "to": m["To"], "from": m["From"], "date": m["Date"],
-                 "message_id": m["Message-ID"], "attachments": [a.get_filename() for a in m.iter_attachments()]}
-                for number, m in reversed(items)]  # fmt: skip
+        return [
+            {
+                "id": number,
+                "subject": m["Subject"],
+                "to": m["To"],
+                "from": m["From"],
+                "date": m["Date"],
+                "message_id": m["Message-ID"],
+                "attachments": [a.get_filename() for a in m.iter_attachments()],
+            }
+            for number, m in reversed(items)
+        ]
 
 
 class _Handler:
@@ -54,9 +63,7 @@ class _Handler:
 class MailSandbox:
     """SMTP on one loopback port, the inbox page on another."""
 
-    def __init__(
-        self, host: str = "127.0.0.1", smtp_port: int = 0, web_port: int = 0
-    ) -> None:
+    def __init__(self, host: str = "127.0.0.1", smtp_port: int = 0, web_port: int = 0) -> None:
         self.mailbox = Mailbox()
         self.host, self._smtp_port = host, smtp_port
         self.controller: Controller | None = None
@@ -83,9 +90,13 @@ class MailSandbox:
 
     def smtp_up(self) -> None:
         """Accept mail (again)."""
-        # A fixed server name: aiosmtpd would otherwise look its own up (reverse DNS) per connection.
-        controller = Controller(_Handler(self.mailbox), hostname=self.host, port=self._smtp_port,
-                                server_hostname="mail-sandbox.localhost")  # fmt: skip
+        # A fixed server name: else aiosmtpd looks its own up (reverse DNS) per connection.
+        controller = Controller(
+            _Handler(self.mailbox),
+            hostname=self.host,
+            port=self._smtp_port,
+            server_hostname="mail-sandbox.localhost",
+        )
         try:
             controller.start()
         except OSError:
@@ -120,7 +131,8 @@ class MailSandbox:
 
 
 def _free_port(host: str) -> int:
-    # aiosmtpd's Controller cannot listen on port 0: its readiness probe connects to the port it was given.
+    # aiosmtpd's Controller cannot listen on port 0: its readiness probe connects to the port
+    # it was given.
     with socket.socket() as probe:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
@@ -160,11 +172,7 @@ def inbox_app(mailbox: Mailbox) -> Flask:
         if index >= len(parts):
             abort(404)
         part = parts[index]
-        headers = {
-            "Content-Disposition": f'attachment; filename="{part.get_filename()}"'
-        }
-        return Response(
-            part.get_content(), mimetype=part.get_content_type(), headers=headers
-        )
+        headers = {"Content-Disposition": f'attachment; filename="{part.get_filename()}"'}
+        return Response(part.get_content(), mimetype=part.get_content_type(), headers=headers)
 
     return app

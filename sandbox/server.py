@@ -28,12 +28,8 @@ class SandboxSettings:
 class Sandbox:
     """DingTalk's API, console and event delivery, served in a thread."""
 
-    def __init__(
-        self, settings: SandboxSettings, host: str = "127.0.0.1", port: int = 0
-    ) -> None:
-        self.state = SandboxState(
-            settings.app_key, settings.app_secret, {settings.process_code}
-        )
+    def __init__(self, settings: SandboxSettings, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = SandboxState(settings.app_key, settings.app_secret, {settings.process_code})
         self.deliverer = Deliverer(
             self.state, settings.corp_id, settings.callback, settings.retry_scale
         )

@@ -94,8 +94,14 @@ class SandboxState:
         """A new running instance."""
         with self.lock:
             number = next(self._ids)
-            instance = Instance(f"sbx-{number:06d}-{secrets.token_hex(4)}", process_code, originator, dept_id,
-                                form, int(self.clock() * 1000))  # fmt: skip
+            instance = Instance(
+                f"sbx-{number:06d}-{secrets.token_hex(4)}",
+                process_code,
+                originator,
+                dept_id,
+                form,
+                int(self.clock() * 1000),
+            )
             self.instances[instance.id] = instance
             return instance
 

@@ -85,9 +85,17 @@ class StreamGateway:
     def publish(self, fields: dict[str, Any]) -> None:
         """Send a bpms_instance_change event to one connection (or when one connects)."""
         now_ms = str(int(self.clock() * 1000))
-        headers = {"topic": "*", "messageId": secrets.token_hex(12), "contentType": "application/json",
-                   "time": now_ms, "eventType": "bpms_instance_change", "eventId": secrets.token_hex(16),
-                   "eventCorpId": self.corp_id, "eventBornTime": now_ms, "eventUnifiedAppId": self.app_key}  # fmt: skip
+        headers = {
+            "topic": "*",
+            "messageId": secrets.token_hex(12),
+            "contentType": "application/json",
+            "time": now_ms,
+            "eventType": "bpms_instance_change",
+            "eventId": secrets.token_hex(16),
+            "eventCorpId": self.corp_id,
+            "eventBornTime": now_ms,
+            "eventUnifiedAppId": self.app_key,
+        }
         frame = {
             "specVersion": "1.0",
             "type": "EVENT",
@@ -100,9 +108,17 @@ class StreamGateway:
 
     def disconnect_all(self) -> None:
         """Tell every client to reconnect, as the gateway does when a connection ages."""
-        frame = {"specVersion": "1.0", "type": "SYSTEM", "data": json.dumps({"reason": "connection is expired"}),
-                 "headers": {"topic": "disconnect", "messageId": secrets.token_hex(12),
-                             "contentType": "application/json", "time": str(int(self.clock() * 1000))}}  # fmt: skip
+        frame = {
+            "specVersion": "1.0",
+            "type": "SYSTEM",
+            "data": json.dumps({"reason": "connection is expired"}),
+            "headers": {
+                "topic": "disconnect",
+                "messageId": secrets.token_hex(12),
+                "contentType": "application/json",
+                "time": str(int(self.clock() * 1000)),
+            },
+        }
         for connection in list(self.connections):
             self._send(connection, frame)
 
@@ -132,9 +148,7 @@ class StreamGateway:
         data = json.loads(ack.get("data") or "{}")
         status = data.get("status") if isinstance(data, dict) else None
         with self.lock:
-            self.acks.append(
-                {"messageId": message_id, "code": ack.get("code"), "status": status}
-            )
+            self.acks.append({"messageId": message_id, "code": ack.get("code"), "status": status})
             # The protocol's ack says SUCCESS; the Python SDK's default says only code 200.
             if ack.get("code") == 200 and status in ("SUCCESS", None):
                 self.waiting.pop(message_id, None)

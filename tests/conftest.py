@@ -40,9 +40,7 @@ def terms_from_json(data: dict) -> License:
         quantity=data["quantity"],
         issued_at=parse_time(data["issued_at"]),
         valid_from=parse_time(data["valid_from"]),
-        valid_until=None
-        if data["valid_until"] is None
-        else parse_time(data["valid_until"]),
+        valid_until=None if data["valid_until"] is None else parse_time(data["valid_until"]),
         entitlements=tuple(data["entitlements"]),
         application=data["application"],
     )
@@ -55,9 +53,7 @@ def vector_key() -> Ed25519PrivateKey:
 
 @pytest.fixture
 def vector_terms() -> License:
-    return terms_from_json(
-        json.loads((VECTORS / "terms.json").read_text(encoding="utf-8"))
-    )
+    return terms_from_json(json.loads((VECTORS / "terms.json").read_text(encoding="utf-8")))
 
 
 @pytest.fixture
@@ -121,9 +117,7 @@ def free_port() -> int:
     # Below the ephemeral range: a port bind(0) picks can be taken in the meantime as the
     # source port of some outgoing connection (the stack's own, starting up), and then the
     # server cannot listen on it.
-    lowest_ephemeral = (
-        int(EPHEMERAL.read_text().split()[0]) if EPHEMERAL.exists() else 32768
-    )
+    lowest_ephemeral = int(EPHEMERAL.read_text().split()[0]) if EPHEMERAL.exists() else 32768
     while True:
         port = random.randrange(10000, max(lowest_ephemeral, 10001))  # noqa: S311 -- a port, not a secret
         if port in _GIVEN:
@@ -159,15 +153,27 @@ def running_dev(folder: Path, **popen: Any) -> Iterator[tuple[subprocess.Popen, 
     from frontend.config import STATIC_DIR
 
     if not (STATIC_DIR / "index.html").exists():
-        pytest.fail(
-            "the page is not built: run `make test`, which builds vue-app first"
-        )
+        pytest.fail("the page is not built: run `make test`, which builds vue-app first")
     front, back, sandbox, approval, inbox, smtp = (free_port() for _ in range(6))
-    env = {**os.environ, "PUBLIC_BASE_URL": f"http://127.0.0.1:{front}", "BACKEND_URL": f"http://127.0.0.1:{back}",
-           "CATALOGUE_FILE": str(CATALOGUE), "DINGPASS_VAR_DIR": str(folder / "var"), "SMTP_PORT": str(smtp)}  # fmt: skip
+    env = {
+        **os.environ,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{front}",
+        "BACKEND_URL": f"http://127.0.0.1:{back}",
+        "CATALOGUE_FILE": str(CATALOGUE),
+        "DINGPASS_VAR_DIR": str(folder / "var"),
+        "SMTP_PORT": str(smtp),
+    }
     script = Path(sys.executable).with_name("dingpass")
-    command = [script, "dev", "--sandbox-port", str(sandbox), "--approval-port", str(approval),
-               "--inbox-port", str(inbox)]  # fmt: skip
+    command = [
+        script,
+        "dev",
+        "--sandbox-port",
+        str(sandbox),
+        "--approval-port",
+        str(approval),
+        "--inbox-port",
+        str(inbox),
+    ]
     process = subprocess.Popen(
         command, cwd=folder, env=env, stdout=subprocess.PIPE, text=True, **popen
     )
@@ -197,9 +203,7 @@ def _read_until_ready(process: subprocess.Popen, lines: queue.Queue[str | None])
         try:
             line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
-            pytest.fail(
-                f"`dingpass dev` did not start in {STARTUP_SECONDS} s:\n{printed}"
-            )
+            pytest.fail(f"`dingpass dev` did not start in {STARTUP_SECONDS} s:\n{printed}")
         if line is None:
             pytest.fail(f"`dingpass dev` exited ({process.wait()}):\n{printed}")
         printed += line

@@ -39,9 +39,15 @@ class Limits:
 class Applications:
     """The applications API's logic, independent of HTTP."""
 
-    def __init__(self, database: Database, catalogue: Catalogue, limits: Limits,
-                 public_base_url: str, clock: Callable[[], datetime],
-                 run_now: Callable[[int], object] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        database: Database,
+        catalogue: Catalogue,
+        limits: Limits,
+        public_base_url: str,
+        clock: Callable[[], datetime],
+        run_now: Callable[[int], object] | None = None,
+    ) -> None:
         self.database, self.catalogue, self.limits = database, catalogue, limits
         self.public_base_url, self.clock = public_base_url, clock
         self.run_now = run_now
@@ -52,9 +58,7 @@ class Applications:
         token = secrets.token_urlsafe(24)
         with self.database.transaction() as connection:
             self._count(connection, client_ip, form, int(now.timestamp()))
-            application_id, number = self._insert(
-                connection, form, token, client_ip, now
-            )
+            application_id, number = self._insert(connection, form, token, client_ip, now)
             job_id = queue.enqueue(connection, "open_instance", application_id, now)
         # Committed first: whatever happens next (DingTalk down, say), the customer has a number
         # and the job is on record. Running it now, under its lease, is the fast path.
@@ -64,8 +68,12 @@ class Applications:
             status = connection.execute(
                 select(applications.c.status).where(applications.c.id == application_id)
             ).scalar()
-        return {"number": number, "token": token, "status": str(status),
-                "status_url": f"{self.public_base_url}/status/{token}"}  # fmt: skip
+        return {
+            "number": number,
+            "token": token,
+            "status": str(status),
+            "status_url": f"{self.public_base_url}/status/{token}",
+        }
 
     def status(self, token: str) -> dict[str, Any]:
         """Where an application stands, with what the applicant typed and nothing more."""
@@ -83,37 +91,36 @@ class Applications:
             "quantity": found["quantity"],
             "validity": found["validity"],
             "timeline": [
-                {"status": e["status"], "at": e["at"].isoformat()}
-                for e in found["timeline"]
+                {"status": e["status"], "at": e["at"].isoformat()} for e in found["timeline"]
             ],
         }
 
-    def _count(
-        self, connection: Any, client_ip: str, form: ApplicationForm, now: int
-    ) -> None:
+    def _count(self, connection: Any, client_ip: str, form: ApplicationForm, now: int) -> None:
         window = self.limits.window
-        for key, limit in ((f"ip:{client_ip}", self.limits.per_ip),
-                           (f"email:{form.email.lower()}", self.limits.per_email)):  # fmt: skip
+        for key, limit in (
+            (f"ip:{client_ip}", self.limits.per_ip),
+            (f"email:{form.email.lower()}", self.limits.per_email),
+        ):
             wait = rate_limits.hit(connection, key, limit, window, now)
             if wait is not None:
                 raise RateLimited(wait)
 
-    def _insert(self, connection: Any, form: ApplicationForm, token: str, client_ip: str,
-                now: datetime) -> tuple[int, str]:  # fmt: skip
+    def _insert(
+        self, connection: Any, form: ApplicationForm, token: str, client_ip: str, now: datetime
+    ) -> tuple[int, str]:
         """Store the application under a fresh number; its id and number."""
         for _ in range(NUMBER_ATTEMPTS - 1):
             try:
-                with (
-                    connection.begin_nested()
-                ):  # a clashing number costs only this attempt
+                with connection.begin_nested():  # a clashing number costs only this attempt
                     return self._insert_once(connection, form, token, client_ip, now)
             except IntegrityError:
                 continue
         return self._insert_once(connection, form, token, client_ip, now)
 
     @staticmethod
-    def _insert_once(connection: Any, form: ApplicationForm, token: str, client_ip: str,
-                     now: datetime) -> tuple[int, str]:  # fmt: skip
+    def _insert_once(
+        connection: Any, form: ApplicationForm, token: str, client_ip: str, now: datetime
+    ) -> tuple[int, str]:
         number = f"A{now:%Y%m%d}-{''.join(secrets.choice(ALPHABET) for _ in range(6))}"
         new = NewApplication(form, number, token, client_ip, now)
         return insert_application(connection, new, SUBMITTED), number

@@ -14,9 +14,7 @@ from backend.exceptions import BadRequest, Message, ValidationError
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PHONE = re.compile(r"\+?[0-9][0-9 \-]{5,19}")
 SINGLE_LINE_BAD = re.compile(r"[\x00-\x1f\x7f]")
-MULTI_LINE_BAD = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
-)  # tabs and line breaks pass
+MULTI_LINE_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and line breaks pass
 TEXT_LIMITS = {  # field: (required, shortest, longest)
     "company": (True, 2, 100),
     "contact": (True, 1, 50),
@@ -50,12 +48,8 @@ class ApplicationForm:
 def validate(data: Any, catalogue: Catalogue) -> ApplicationForm:
     """The checked form, or ValidationError with a message for each wrong field."""
     if not isinstance(data, dict):
-        raise BadRequest(
-            "请求内容应为 JSON 对象。", "The request body must be a JSON object."
-        )
-    errors: dict[str, Message] = {
-        name: _unknown() for name in data if name not in FIELDS
-    }
+        raise BadRequest("请求内容应为 JSON 对象。", "The request body must be a JSON object.")
+    errors: dict[str, Message] = {name: _unknown() for name in data if name not in FIELDS}
     text = {name: _text(data, name, errors) for name in TEXT_LIMITS}
     code = data.get("product")
     product = catalogue.get(code) if isinstance(code, str) else None
@@ -82,19 +76,19 @@ def validate(data: Any, catalogue: Catalogue) -> ApplicationForm:
     if errors:
         raise ValidationError(errors)
     return ApplicationForm(
-        product=data["product"], quantity=data["quantity"], validity=data["validity"],
-        language=language, **text,
-    )  # fmt: skip
+        product=data["product"],
+        quantity=data["quantity"],
+        validity=data["validity"],
+        language=language,
+        **text,
+    )
 
 
-def _check_product_terms(product: Product, data: dict[str, Any], text: dict[str, str],
-                         errors: dict[str, Message]) -> None:  # fmt: skip
+def _check_product_terms(
+    product: Product, data: dict[str, Any], text: dict[str, str], errors: dict[str, Message]
+) -> None:
     code = text["feature_code"]
-    if (
-        code
-        and "feature_code" not in errors
-        and not product.feature_code_pattern.fullmatch(code)
-    ):
+    if code and "feature_code" not in errors and not product.feature_code_pattern.fullmatch(code):
         hint = product.feature_code_hint
         errors["feature_code"] = {
             "zh": f"格式应类似 {hint}。",

@@ -40,8 +40,12 @@ class Outcome(StrEnum):
 class Dispatcher:
     """Applies approval events to applications, exactly once in effect."""
 
-    def __init__(self, database: Database, clock: Callable[[], datetime],
-                 kick: Callable[[], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        database: Database,
+        clock: Callable[[], datetime],
+        kick: Callable[[], None] | None = None,
+    ) -> None:
         self.database, self.clock, self.kick = database, clock, kick
 
     def dispatch(self, event: ApprovalEvent) -> Outcome:
@@ -64,9 +68,15 @@ class Dispatcher:
 
 def _claim(connection: Connection, event: ApprovalEvent, now: datetime) -> int | None:
     """Record the event under its business key; None if it was recorded before."""
-    row = {"instance_id": event.instance_id, "event_type": event.kind, "result": event.result,
-           "transport": event.transport, "outcome": "", "payload": event.payload_json(),
-           "received_at": now}  # fmt: skip
+    row = {
+        "instance_id": event.instance_id,
+        "event_type": event.kind,
+        "result": event.result,
+        "transport": event.transport,
+        "outcome": "",
+        "payload": event.payload_json(),
+        "received_at": now,
+    }
     result = insert_unless_present(connection, approval_events, row)
     if result is None:
         return None
@@ -82,9 +92,7 @@ def _apply(
     ).scalar()
     if found is None:
         return Outcome.UNKNOWN_INSTANCE, None
-    decision = DECISIONS.get(
-        (event.kind, event.result if event.kind == "finish" else None)
-    )
+    decision = DECISIONS.get((event.kind, event.result if event.kind == "finish" else None))
     if decision is None:
         return Outcome.NO_DECISION, found
     if not _move(connection, found, decision, now):

@@ -15,8 +15,15 @@ from backend.storage.database import Database
 log = logging.getLogger(__name__)
 SETTLE = timedelta(seconds=10)
 """Longer than the DingTalk client waits for an answer (connect + read timeouts)."""
-VALIDITY_NAMES = {"30d": "30 天", "90d": "90 天", "180d": "180 天", "1y": "1 年", "2y": "2 年", "3y": "3 年",
-                  "perpetual": "永久"}  # fmt: skip
+VALIDITY_NAMES = {
+    "30d": "30 天",
+    "90d": "90 天",
+    "180d": "180 天",
+    "1y": "1 年",
+    "2y": "2 年",
+    "3y": "3 年",
+    "perpetual": "永久",
+}
 
 
 @dataclass(frozen=True)
@@ -33,8 +40,14 @@ class ProcessSettings:
 class InstanceOpener:
     """Starts approval instances; a failure leaves the application submitted, to retry."""
 
-    def __init__(self, database: Database, client: DingTalkClient, settings: ProcessSettings,
-                 catalogue: Catalogue, clock: Callable[[], datetime]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        database: Database,
+        client: DingTalkClient,
+        settings: ProcessSettings,
+        catalogue: Catalogue,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.database, self.client, self.settings = database, client, settings
         self.catalogue, self.clock = catalogue, clock
 
@@ -46,11 +59,13 @@ class InstanceOpener:
             return None
         try:
             instance_id = self._already_opened(application) or self.client.start_instance(
-                self.settings.process_code, self.settings.originator, self.settings.dept_id, self.form(application))  # fmt: skip
-        except DingTalkError as err:
-            log.warning(
-                "approval for %s not opened, will retry: %s", application["number"], err
+                self.settings.process_code,
+                self.settings.originator,
+                self.settings.dept_id,
+                self.form(application),
             )
+        except DingTalkError as err:
+            log.warning("approval for %s not opened, will retry: %s", application["number"], err)
             return None
         with self.database.transaction() as connection:
             mark_pending(connection, application_id, instance_id, self.clock())
@@ -66,9 +81,7 @@ class InstanceOpener:
         """
         if application["created_at"] > self.clock() - SETTLE:
             return None
-        label = next(
-            (name for name, source in self.settings.fields if source == "number"), None
-        )
+        label = next((name for name, source in self.settings.fields if source == "number"), None)
         if label is None:
             log.warning(
                 "DINGTALK_FORM_FIELDS has no number: a retry cannot tell an instance opened before"
@@ -76,10 +89,7 @@ class InstanceOpener:
             return None
         since = application["created_at"] - SETTLE
         for instance_id in self.client.instance_ids(self.settings.process_code, since):
-            if (
-                self.client.get_instance(instance_id).form.get(label)
-                == application["number"]
-            ):
+            if self.client.get_instance(instance_id).form.get(label) == application["number"]:
                 log.info(
                     "approval %s for %s was opened before; adopting it",
                     instance_id,
@@ -90,10 +100,7 @@ class InstanceOpener:
 
     def form(self, application: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The form values, by component name, for an application."""
-        return [
-            (name, self._value(application, source))
-            for name, source in self.settings.fields
-        ]
+        return [(name, self._value(application, source)) for name, source in self.settings.fields]
 
     def _value(self, application: Mapping[str, Any], source: str) -> str:
         if source == "product":

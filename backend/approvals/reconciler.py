@@ -29,8 +29,14 @@ class Report:
 class Reconciler:
     """Asks DingTalk about approvals pending too long and drains its failed-callback list."""
 
-    def __init__(self, database: Database, client: DingTalkClient, dispatcher: Dispatcher,
-                 after: timedelta, clock: Callable[[], datetime]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        database: Database,
+        client: DingTalkClient,
+        dispatcher: Dispatcher,
+        after: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.database, self.client, self.dispatcher = database, client, dispatcher
         self.after, self.clock = after, clock
 

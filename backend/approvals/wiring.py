@@ -22,8 +22,12 @@ NEEDED = (
 
 def missing_dingtalk_settings(config: Config) -> list[str]:
     """The settings that opening approval instances still needs."""
-    values = (config.dingtalk_app_key, config.dingtalk_app_secret, config.dingtalk_process_code,
-              config.dingtalk_originator_user_id)  # fmt: skip
+    values = (
+        config.dingtalk_app_key,
+        config.dingtalk_app_secret,
+        config.dingtalk_process_code,
+        config.dingtalk_originator_user_id,
+    )
     return [name for name, value in zip(NEEDED, values, strict=True) if not value]
 
 
@@ -34,12 +38,19 @@ def dingtalk_client(
     missing = missing_dingtalk_settings(config)
     if missing:
         raise ConfigError(f"DingTalk is not configured: set {', '.join(missing)}")
-    return DingTalkClient(config.dingtalk_api, config.dingtalk_app_key or "", config.dingtalk_app_secret or "",
-                          database, clock, config.dingtalk_oapi)  # fmt: skip
+    return DingTalkClient(
+        config.dingtalk_api,
+        config.dingtalk_app_key or "",
+        config.dingtalk_app_secret or "",
+        database,
+        clock,
+        config.dingtalk_oapi,
+    )
 
 
-def instance_opener(config: Config, database: Database, catalogue: Catalogue,
-                    clock: Callable[[], datetime]) -> InstanceOpener | None:  # fmt: skip
+def instance_opener(
+    config: Config, database: Database, catalogue: Catalogue, clock: Callable[[], datetime]
+) -> InstanceOpener | None:
     """The opener, or None (logged) when DingTalk is not configured: applications then wait."""
     missing = missing_dingtalk_settings(config)
     if missing:
@@ -48,8 +59,13 @@ def instance_opener(config: Config, database: Database, catalogue: Catalogue,
             ", ".join(missing),
         )
         return None
-    settings = ProcessSettings(config.dingtalk_process_code or "", config.dingtalk_originator_user_id or "",
-                               config.dingtalk_dept_id, config.dingtalk_form_fields, config.public_base_url)  # fmt: skip
+    settings = ProcessSettings(
+        config.dingtalk_process_code or "",
+        config.dingtalk_originator_user_id or "",
+        config.dingtalk_dept_id,
+        config.dingtalk_form_fields,
+        config.public_base_url,
+    )
     return InstanceOpener(
         database, dingtalk_client(config, database, clock), settings, catalogue, clock
     )

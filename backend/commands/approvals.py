@@ -31,9 +31,7 @@ def retry(config: Config) -> None:
     can never race a runner that is opening the same instance.
     """
     if missing_dingtalk_settings(config):
-        raise click.ClickException(
-            "DingTalk is not configured: see `dingpass config check`"
-        )
+        raise click.ClickException("DingTalk is not configured: see `dingpass config check`")
     runner = standalone_runner(config, utc_now)
     with runner.database.transaction() as connection:
         jobs = [
@@ -44,9 +42,7 @@ def retry(config: Config) -> None:
         runner.run_one(only=job_id)
     with runner.database.transaction() as connection:
         waiting = len(waiting_for_instance(connection))
-    click.echo(
-        f"Opened {len(jobs) - waiting} approval instance(s); {waiting} still waiting."
-    )
+    click.echo(f"Opened {len(jobs) - waiting} approval instance(s); {waiting} still waiting.")
     if waiting:
         raise SystemExit(1)
 
@@ -68,8 +64,10 @@ def reconcile(config: Config) -> None:
         utc_now,
     )
     report = reconciler.run()
-    click.echo(f"Checked {report.checked} pending approval(s), drained {report.drained} failed push(es), "
-               f"recovered {len(report.recovered)}: {', '.join(report.recovered) or '-'}")  # fmt: skip
+    click.echo(
+        f"Checked {report.checked} pending approval(s), drained {report.drained} failed push(es), "
+        f"recovered {len(report.recovered)}: {', '.join(report.recovered) or '-'}"
+    )
     for error in report.errors:
         click.echo(f"  could not reach DingTalk: {error}", err=True)
     if report.errors:

@@ -34,11 +34,7 @@ def check(config: Config) -> None:
     for item in dataclasses.fields(config):
         click.echo(f"  {item.metadata['env']:<32} {_shown(config, item)}")
     failures = _run_checks(config)
-    missing = [
-        item
-        for item in dataclasses.fields(config)
-        if _missing_for_production(config, item)
-    ]
+    missing = [item for item in dataclasses.fields(config) if _missing_for_production(config, item)]
     if missing:
         click.echo("\nMissing for production:")
         for item in missing:
@@ -141,9 +137,7 @@ def _dingtalk(config: Config) -> str:
         ) from None
     finally:
         scratch.dispose()
-    return (
-        f"app {config.dingtalk_app_key} gets an access token from {config.dingtalk_api}"
-    )
+    return f"app {config.dingtalk_app_key} gets an access token from {config.dingtalk_api}"
 
 
 def _events(config: Config) -> str:
@@ -157,7 +151,5 @@ def _events(config: Config) -> str:
             )
         return "HTTP callback: not configured (`dingpass dev` makes sandbox values)"
     if len(key) != 43:
-        raise ConfigError(
-            f"DINGTALK_CALLBACK_AES_KEY has {len(key)} characters; DingTalk's has 43"
-        )
+        raise ConfigError(f"DINGTALK_CALLBACK_AES_KEY has {len(key)} characters; DingTalk's has 43")
     return f"HTTP callback at {defaults.CALLBACK_PATH}, encrypted for {config.callback_owner_key}"

@@ -20,9 +20,7 @@ def upgrade(config: Config, revision: str) -> None:
     """Create or upgrade the schema of DATABASE_URL's database."""
     engine = make_engine(config.database)
     migrate.upgrade(engine, revision)
-    click.echo(
-        f"Database at revision {migrate.current(engine)} ({engine.url.render_as_string()})"
-    )
+    click.echo(f"Database at revision {migrate.current(engine)} ({engine.url.render_as_string()})")
 
 
 @group.command("current")
@@ -30,6 +28,5 @@ def upgrade(config: Config, revision: str) -> None:
 def current(config: Config) -> None:
     """Print the schema revision the database is at."""
     click.echo(
-        migrate.current(make_engine(config.database))
-        or "no schema (run `dingpass db upgrade`)"
+        migrate.current(make_engine(config.database)) or "no schema (run `dingpass db upgrade`)"
     )

@@ -38,38 +38,24 @@ def _port(url: str) -> int:
 
 
 @click.command("dev")
-@click.option(
-    "--host", default="127.0.0.1", show_default=True, help="Address to listen on."
-)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--sandbox-port", default=_port(defaults.SANDBOX_URL), show_default=True)
 @click.option("--approval-port", default=APPROVAL_PORT, show_default=True)
-@click.option(
-    "--inbox-port", default=_port(defaults.MAIL_SANDBOX_URL), show_default=True
-)
+@click.option("--inbox-port", default=_port(defaults.MAIL_SANDBOX_URL), show_default=True)
 @pass_config
-def dev(
-    config: Config, host: str, sandbox_port: int, approval_port: int, inbox_port: int
-) -> None:
+def dev(config: Config, host: str, sandbox_port: int, approval_port: int, inbox_port: int) -> None:
     """Run every function and the DingTalk and mail sandboxes locally; Ctrl+C stops."""
     from frontend.config import STATIC_DIR
 
     if not (STATIC_DIR / "index.html").exists():
-        raise click.ClickException(
-            "the page is not built: run `make run` (it builds vue-app)"
-        )
+        raise click.ClickException("the page is not built: run `make run` (it builds vue-app)")
     use_dingtalk_sandbox = not config.dingtalk_app_key
     config = _local(config, use_dingtalk_sandbox, f"http://{host}:{sandbox_port}")
     migrate.upgrade(make_engine(config.database))
-    inbox = (
-        _start_mail_sandbox(config, host, inbox_port)
-        if _uses_mail_sandbox(config)
-        else None
-    )
+    inbox = _start_mail_sandbox(config, host, inbox_port) if _uses_mail_sandbox(config) else None
     kick = _start_runner(config)
     stream = config.dingtalk_event_mode == "stream"
-    callback = (
-        None if stream else f"http://{host}:{approval_port}{defaults.CALLBACK_PATH}"
-    )
+    callback = None if stream else f"http://{host}:{approval_port}{defaults.CALLBACK_PATH}"
     servers = [
         _serve(create_app(config, kick=kick), host, _port(config.backend_url)),
         _serve(_frontend(config), host, _port(config.public_base_url)),
@@ -93,9 +79,7 @@ def dev(
 
 def _local(config: Config, use_sandbox: bool, sandbox_url: str) -> Config:
     """The config with what this run makes up: the proxy secret, and sandbox credentials."""
-    made: dict[str, object] = {
-        "proxy_secret": config.proxy_secret or secrets.token_urlsafe(32)
-    }
+    made: dict[str, object] = {"proxy_secret": config.proxy_secret or secrets.token_urlsafe(32)}
     if use_sandbox:
         made |= {
             "dingtalk_app_key": f"dingsandbox{secrets.token_hex(4)}",
@@ -103,10 +87,12 @@ def _local(config: Config, use_sandbox: bool, sandbox_url: str) -> Config:
             "dingtalk_process_code": "PROC-SANDBOX-LICENSE",
             "dingtalk_originator_user_id": "sandbox-approver",
             "dingtalk_callback_token": secrets.token_urlsafe(12),
-            "dingtalk_callback_aes_key": "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(43)),
+            "dingtalk_callback_aes_key": "".join(
+                secrets.choice(string.ascii_letters + string.digits) for _ in range(43)
+            ),
             "dingtalk_api_base": sandbox_url,
             "dingtalk_oapi_base": sandbox_url,
-        }  # fmt: skip
+        }
     return dataclasses.replace(config, **made)  # type: ignore[arg-type]
 
 
@@ -147,27 +133,36 @@ def _frontend(config: Config) -> Flask:
     from frontend.app import create_app as create_frontend
     from frontend.config import FrontendConfig
 
-    return create_frontend(FrontendConfig(
-        public_base_url=config.public_base_url, backend_url=config.backend_url,
-        proxy_secret=config.proxy_secret or "", catalogue_file=config.catalogue_file,
-        trusted_proxy_hops=config.trusted_proxy_hops, backend_timeout=config.backend_timeout,
-    ))  # fmt: skip
+    return create_frontend(
+        FrontendConfig(
+            public_base_url=config.public_base_url,
+            backend_url=config.backend_url,
+            proxy_secret=config.proxy_secret or "",
+            catalogue_file=config.catalogue_file,
+            trusted_proxy_hops=config.trusted_proxy_hops,
+            backend_timeout=config.backend_timeout,
+        )
+    )
 
 
-def _start_dingtalk_sandbox(
-    config: Config, host: str, port: int, callback: str | None
-) -> str:
+def _start_dingtalk_sandbox(config: Config, host: str, port: int, callback: str | None) -> str:
     from sandbox.delivery import CallbackTarget
     from sandbox.server import Sandbox, SandboxSettings
 
     target = None
-    if (
-        callback is not None
-    ):  # in Stream mode events go to the gateway, not to a callback
-        target = CallbackTarget(callback, config.dingtalk_callback_token or "",
-                                config.dingtalk_callback_aes_key or "", config.callback_owner_key or "")  # fmt: skip
-    settings = SandboxSettings(config.dingtalk_app_key or "", config.dingtalk_app_secret or "",
-                               config.dingtalk_process_code or "", callback=target)  # fmt: skip
+    if callback is not None:  # in Stream mode events go to the gateway, not to a callback
+        target = CallbackTarget(
+            callback,
+            config.dingtalk_callback_token or "",
+            config.dingtalk_callback_aes_key or "",
+            config.callback_owner_key or "",
+        )
+    settings = SandboxSettings(
+        config.dingtalk_app_key or "",
+        config.dingtalk_app_secret or "",
+        config.dingtalk_process_code or "",
+        callback=target,
+    )
     return Sandbox(settings, host=host, port=port).start().url
 
 
@@ -180,11 +175,13 @@ def _start_stream_worker(config: Config, kick: Callable[[], None]) -> None:
     from backend.commands.stream import OPEN_PATH
 
     dispatcher = Dispatcher(Database(config.database), utc_now, kick)
-    worker = StreamWorker(config.dingtalk_app_key or "", config.dingtalk_app_secret or "",
-                          config.dingtalk_api + OPEN_PATH, ApprovalEventHandler(dispatcher.dispatch))  # fmt: skip
-    threading.Thread(
-        target=asyncio.run, args=(worker.start(),), name="stream", daemon=True
-    ).start()
+    worker = StreamWorker(
+        config.dingtalk_app_key or "",
+        config.dingtalk_app_secret or "",
+        config.dingtalk_api + OPEN_PATH,
+        ApprovalEventHandler(dispatcher.dispatch),
+    )
+    threading.Thread(target=asyncio.run, args=(worker.start(),), name="stream", daemon=True).start()
 
 
 def _serve(app: Flask, host: str, port: int) -> BaseWSGIServer:
@@ -193,9 +190,7 @@ def _serve(app: Flask, host: str, port: int) -> BaseWSGIServer:
     return server
 
 
-def _announce(
-    config: Config, console: str | None, inbox: str | None, callback: str
-) -> None:
+def _announce(config: Config, console: str | None, inbox: str | None, callback: str) -> None:
     base = config.public_base_url
     click.echo(f"dingpass is running ({config.database})\n")
     click.echo(f"  Apply page     {base}/apply?{SAMPLE}")

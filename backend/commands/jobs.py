@@ -33,9 +33,7 @@ def group() -> None:
 
 
 @group.command("list")
-@click.option(
-    "--failed", is_flag=True, help="Only the failed jobs, with their last error."
-)
+@click.option("--failed", is_flag=True, help="Only the failed jobs, with their last error.")
 @pass_config
 def list_jobs(config: Config, failed: bool) -> None:
     """List jobs, newest first."""
@@ -44,8 +42,10 @@ def list_jobs(config: Config, failed: bool) -> None:
     if not rows:
         click.echo("No failed jobs." if failed else "No jobs.")
     for row in rows:
-        click.echo(f"{row.id:>6}  {row.kind:<18} application {row.application_id:<6} {row.status:<9} "
-                   f"attempts {row.attempts}/{row.max_attempts}  {row.last_error or ''}".rstrip())  # fmt: skip
+        click.echo(
+            f"{row.id:>6}  {row.kind:<18} application {row.application_id:<6} {row.status:<9} "
+            f"attempts {row.attempts}/{row.max_attempts}  {row.last_error or ''}".rstrip()
+        )
 
 
 @group.command("retry")

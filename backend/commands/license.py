@@ -50,20 +50,14 @@ def group() -> None:
 def keygen(out: Path, encrypt: bool) -> None:
     """Make a new Ed25519 signing key; print its public key and key id."""
     passphrase = (
-        click.prompt("Passphrase", hide_input=True, confirmation_prompt=True)
-        if encrypt
-        else None
+        click.prompt("Passphrase", hide_input=True, confirmation_prompt=True) if encrypt else None
     )
     key = generate()
     public_path = out.with_suffix(".pub")
     for path in (out, public_path):
         if path.exists():
-            raise click.ClickException(
-                f"{path} exists; move it away or choose another --out"
-            )
-    signing.write_private(
-        out, private_pem(key, passphrase.encode() if passphrase else None)
-    )
+            raise click.ClickException(f"{path} exists; move it away or choose another --out")
+    signing.write_private(out, private_pem(key, passphrase.encode() if passphrase else None))
     public_path.write_bytes(public_pem(key.public_key()))
     click.echo(f"Private key: {out} (keep it secret; set LICENSE_SIGNING_KEY to it)")
     click.echo(f"Public key:  {public_path} (ship it in the product's key ring)")
@@ -77,9 +71,7 @@ def keygen(out: Path, encrypt: bool) -> None:
 @click.option("--company", required=True, help="The licensee's company name.")
 @click.option("--contact", required=True, help="The licensee's contact person.")
 @click.option("--email", required=True, help="The licensee's email address.")
-@click.option(
-    "--feature-code", required=True, help="The machine fingerprint the product showed."
-)
+@click.option("--feature-code", required=True, help="The machine fingerprint the product showed.")
 @click.option("--quantity", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--valid-from", type=UTC_TIME, help="UTC start; default now.")
 @click.option("--days", type=click.IntRange(min=1), help="Valid for this many days.")
@@ -124,9 +116,7 @@ def issue(config: Config, **options: object) -> None:
 )
 @click.option("--feature-code", help="Also require this machine's feature code.")
 @click.option("--product", help="Also require this product.")
-@click.option(
-    "--at", "moment", type=UTC_TIME, help="Check at this UTC time instead of now."
-)
+@click.option("--at", "moment", type=UTC_TIME, help="Check at this UTC time instead of now.")
 @pass_config
 def verify_command(
     config: Config,
@@ -138,21 +128,15 @@ def verify_command(
 ) -> None:
     """Check a license's signature and terms; exit 1 with the reason if it does not hold."""
     ring = (
-        key_ring(Path(path).read_bytes() for path in public_keys)
-        if public_keys
-        else _ring(config)
+        key_ring(Path(path).read_bytes() for path in public_keys) if public_keys else _ring(config)
     )
     try:
-        lic = verify(
-            file.read(), ring, _utc(moment), feature_code=feature_code, product=product
-        )
+        lic = verify(file.read(), ring, _utc(moment), feature_code=feature_code, product=product)
     except LicenseError as err:
         click.echo(f"License rejected: {err}", err=True)
         raise SystemExit(1) from None
     until = (
-        "perpetual"
-        if lic.valid_until is None
-        else f"until {lic.valid_until:%Y-%m-%d %H:%M} UTC"
+        "perpetual" if lic.valid_until is None else f"until {lic.valid_until:%Y-%m-%d %H:%M} UTC"
     )
     click.echo(
         f"License {lic.id} is valid: {lic.product} for {lic.licensee.company}, "

@@ -25,19 +25,19 @@ def sandbox(config: Config, port: int, callback_url: str | None) -> None:
         config.dingtalk_process_code,
     )
     if not (key and secret and code):
-        raise click.ClickException("set DINGTALK_APP_KEY, DINGTALK_APP_SECRET and DINGTALK_PROCESS_CODE "
-                                   "(any values: the sandbox accepts the ones it is given)")  # fmt: skip
+        raise click.ClickException(
+            "set DINGTALK_APP_KEY, DINGTALK_APP_SECRET and DINGTALK_PROCESS_CODE "
+            "(any values: the sandbox accepts the ones it is given)"
+        )
     target = None
-    if (
-        callback_url
-        and config.dingtalk_callback_token
-        and config.dingtalk_callback_aes_key
-    ):
-        target = CallbackTarget(callback_url, config.dingtalk_callback_token, config.dingtalk_callback_aes_key,
-                                config.callback_owner_key or key)  # fmt: skip
-    server = Sandbox(
-        SandboxSettings(key, secret, code, callback=target), port=port
-    ).start()
+    if callback_url and config.dingtalk_callback_token and config.dingtalk_callback_aes_key:
+        target = CallbackTarget(
+            callback_url,
+            config.dingtalk_callback_token,
+            config.dingtalk_callback_aes_key,
+            config.callback_owner_key or key,
+        )
+    server = Sandbox(SandboxSettings(key, secret, code, callback=target), port=port).start()
     click.echo(
         f"DingTalk sandbox at {server.url}; approver console at {server.url}/  (Ctrl+C stops)"
     )

@@ -7,7 +7,7 @@ from types import FrameType
 
 
 def stop_event(then: Callable[[], None] | None = None) -> threading.Event:
-    """An event that SIGTERM or Ctrl+C sets (calling ``then`` too), for the main thread to wait on."""
+    """An event that SIGTERM or Ctrl+C sets (calling ``then`` too), for the main thread to await."""
     stopped = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -25,9 +25,7 @@ def stream(config: Config) -> None:
             "DINGTALK_EVENT_MODE is http: set it to stream to take events this way"
         )
     if not (config.dingtalk_app_key and config.dingtalk_app_secret):
-        raise click.ClickException(
-            "Stream mode needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET"
-        )
+        raise click.ClickException("Stream mode needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET")
     database = Database(config.database)
     handler = ApprovalEventHandler(Dispatcher(database, utc_now).dispatch)
     worker = StreamWorker(

@@ -42,15 +42,26 @@ class InstanceState:
 class DingTalkClient:
     """Talks to DingTalk's open API (or the sandbox) for one app."""
 
-    def __init__(self, api_base: str, app_key: str, app_secret: str, database: Database,
-                 clock: Callable[[], datetime], oapi_base: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        api_base: str,
+        app_key: str,
+        app_secret: str,
+        database: Database,
+        clock: Callable[[], datetime],
+        oapi_base: str | None = None,
+    ) -> None:
         from alibabacloud_dingtalk.oauth2_1_0.client import Client as OAuthClient
         from alibabacloud_dingtalk.workflow_1_0.client import Client as WorkflowClient
         from alibabacloud_tea_openapi import models as open_api
 
         address = urlsplit(api_base)
-        sdk_config = open_api.Config(protocol=address.scheme, endpoint=address.netloc,
-                                     connect_timeout=CONNECT_TIMEOUT_MS, read_timeout=READ_TIMEOUT_MS)  # fmt: skip
+        sdk_config = open_api.Config(
+            protocol=address.scheme,
+            endpoint=address.netloc,
+            connect_timeout=CONNECT_TIMEOUT_MS,
+            read_timeout=READ_TIMEOUT_MS,
+        )
         self._oauth, self._workflow = (
             OAuthClient(sdk_config),
             WorkflowClient(sdk_config),
@@ -59,9 +70,7 @@ class DingTalkClient:
         self.database, self.clock = database, clock
         self.oapi_base = oapi_base or api_base
         self._session = requests.Session()
-        self._session.trust_env = (
-            False  # our DingTalk calls leave through the NAT, never a proxy
-        )
+        self._session.trust_env = False  # our DingTalk calls leave through the NAT, never a proxy
 
     def access_token(self) -> str:
         """A valid token: from the shared cache while it lasts, else a new one stored there."""
@@ -75,19 +84,28 @@ class DingTalkClient:
             ).scalar()
         return cached or self._fetch_token(now)
 
-    def start_instance(self, process_code: str, originator: str, dept_id: int | None,
-                       form: list[tuple[str, str]]) -> str:  # fmt: skip
+    def start_instance(
+        self, process_code: str, originator: str, dept_id: int | None, form: list[tuple[str, str]]
+    ) -> str:
         """Open an approval instance with ``form`` as (component name, value) pairs; its id."""
         from alibabacloud_dingtalk.workflow_1_0 import models as wf
 
         values = [
-            wf.StartProcessInstanceRequestFormComponentValues(name=n, value=v)
-            for n, v in form
+            wf.StartProcessInstanceRequestFormComponentValues(name=n, value=v) for n, v in form
         ]
-        request = wf.StartProcessInstanceRequest(process_code=process_code, originator_user_id=originator,
-                                                 dept_id=dept_id, form_component_values=values)  # fmt: skip
-        body = self._call(lambda token: self._workflow.start_process_instance_with_options(
-            request, wf.StartProcessInstanceHeaders(x_acs_dingtalk_access_token=token), _runtime()))  # fmt: skip
+        request = wf.StartProcessInstanceRequest(
+            process_code=process_code,
+            originator_user_id=originator,
+            dept_id=dept_id,
+            form_component_values=values,
+        )
+        body = self._call(
+            lambda token: self._workflow.start_process_instance_with_options(
+                request,
+                wf.StartProcessInstanceHeaders(x_acs_dingtalk_access_token=token),
+                _runtime(),
+            )
+        )
         return str(body.instance_id)
 
     def get_instance(self, instance_id: str) -> InstanceState:
@@ -95,11 +113,12 @@ class DingTalkClient:
         from alibabacloud_dingtalk.workflow_1_0 import models as wf
 
         request = wf.GetProcessInstanceRequest(process_instance_id=instance_id)
-        body = self._call(lambda token: self._workflow.get_process_instance_with_options(
-            request, wf.GetProcessInstanceHeaders(x_acs_dingtalk_access_token=token), _runtime()))  # fmt: skip
-        form = {
-            str(v.name): str(v.value) for v in body.result.form_component_values or []
-        }
+        body = self._call(
+            lambda token: self._workflow.get_process_instance_with_options(
+                request, wf.GetProcessInstanceHeaders(x_acs_dingtalk_access_token=token), _runtime()
+            )
+        )
+        form = {str(v.name): str(v.value) for v in body.result.form_component_values or []}
         return InstanceState(
             instance_id, str(body.result.status), str(body.result.result or ""), form
         )
@@ -120,20 +139,26 @@ class DingTalkClient:
     ) -> tuple[list[str], int | None]:
         from alibabacloud_dingtalk.workflow_1_0 import models as wf
 
-        request = wf.ListProcessInstanceIdsRequest(process_code=process_code, start_time=start_ms,
-                                                   next_token=next_token, max_results=20)  # fmt: skip
+        request = wf.ListProcessInstanceIdsRequest(
+            process_code=process_code, start_time=start_ms, next_token=next_token, max_results=20
+        )
         headers = wf.ListProcessInstanceIdsHeaders
-        body = self._call(lambda token: self._workflow.list_process_instance_ids_with_options(
-            request, headers(x_acs_dingtalk_access_token=token), _runtime()))  # fmt: skip
+        body = self._call(
+            lambda token: self._workflow.list_process_instance_ids_with_options(
+                request, headers(x_acs_dingtalk_access_token=token), _runtime()
+            )
+        )
         following = body.result.next_token
         return list(body.result.list or []), int(following) if following else None
 
     def failed_callbacks(self) -> tuple[list[dict[str, Any]], bool]:
-        """One batch of pushes DingTalk gave up on (reading clears them): events and whether more wait."""
+        """A batch of pushes DingTalk gave up on (reading clears them), and whether more wait."""
         try:
-            answer = self._session.get(f"{self.oapi_base}/call_back/get_call_back_failed_result",
-                                       params={"access_token": self.access_token()},
-                                       timeout=(CONNECT_TIMEOUT_MS / 1000, READ_TIMEOUT_MS / 1000))  # fmt: skip
+            answer = self._session.get(
+                f"{self.oapi_base}/call_back/get_call_back_failed_result",
+                params={"access_token": self.access_token()},
+                timeout=(CONNECT_TIMEOUT_MS / 1000, READ_TIMEOUT_MS / 1000),
+            )
             body = answer.json()
         except (requests.RequestException, ValueError) as err:
             raise DingTalkUnavailable(
@@ -145,8 +170,11 @@ class DingTalkClient:
                 str(body.get("errcode")),
                 answer.status_code,
             )
-        events = [item["bpms_instance_change"]["bpmsCallBackData"] for item in body.get("failed_list", [])
-                  if "bpms_instance_change" in item]  # fmt: skip
+        events = [
+            item["bpms_instance_change"]["bpmsCallBackData"]
+            for item in body.get("failed_list", [])
+            if "bpms_instance_change" in item
+        ]
         return events, bool(body.get("has_more"))
 
     def _call(self, call: Callable[[str], Any]) -> Any:
@@ -159,17 +187,18 @@ class DingTalkClient:
     def _fetch_token(self, now: datetime) -> str:
         from alibabacloud_dingtalk.oauth2_1_0 import models as oauth
 
-        request = oauth.GetAccessTokenRequest(
-            app_key=self.app_key, app_secret=self._secret
-        )
+        request = oauth.GetAccessTokenRequest(app_key=self.app_key, app_secret=self._secret)
         body = self._sdk(lambda: self._oauth.get_access_token(request))
         expires = now + timedelta(seconds=int(body.expire_in))
         with self.database.transaction() as connection:
             connection.execute(
                 delete(dingtalk_tokens).where(dingtalk_tokens.c.app_key == self.app_key)
             )
-            connection.execute(insert(dingtalk_tokens).values(app_key=self.app_key, token=body.access_token,
-                                                              expires_at=expires))  # fmt: skip
+            connection.execute(
+                insert(dingtalk_tokens).values(
+                    app_key=self.app_key, token=body.access_token, expires_at=expires
+                )
+            )
         return str(body.access_token)
 
     @staticmethod
@@ -187,9 +216,7 @@ class DingTalkClient:
 def _runtime() -> Any:
     from alibabacloud_tea_util import models as util
 
-    return util.RuntimeOptions(
-        connect_timeout=CONNECT_TIMEOUT_MS, read_timeout=READ_TIMEOUT_MS
-    )
+    return util.RuntimeOptions(connect_timeout=CONNECT_TIMEOUT_MS, read_timeout=READ_TIMEOUT_MS)
 
 
 __all__ = ["DingTalkClient", "DingTalkError", "InstanceState"]

@@ -15,9 +15,7 @@ from backend.exceptions import DingpassError
 class DingTalkError(DingpassError):
     """DingTalk did not do what was asked."""
 
-    def __init__(
-        self, message: str, code: str | None = None, status: int | None = None
-    ) -> None:
+    def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.code, self.status = code, status
 

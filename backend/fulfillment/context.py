@@ -17,9 +17,7 @@ class Fulfillment:
 
     database: Database
     catalogue: Catalogue
-    issuer: Callable[
-        [], Issuer
-    ]  # made on first use: only the runner needs the signing key
+    issuer: Callable[[], Issuer]  # made on first use: only the runner needs the signing key
     sender: SmtpSender
     mail_from: str
     opener: InstanceOpener | None

@@ -23,9 +23,17 @@ def issue_license(ctx: Fulfillment, job: Job) -> Done:
             issuer = ctx.issuer()
             terms = _terms(ctx, application, now)
             text = issuer.sign(terms)
-            store_license(connection, {"id": terms.id, "application_id": job.application_id,
-                                       "key_id": issuer.key_id, "text": text, "issued_at": now,
-                                       "valid_until": terms.valid_until})  # fmt: skip
+            store_license(
+                connection,
+                {
+                    "id": terms.id,
+                    "application_id": job.application_id,
+                    "key_id": issuer.key_id,
+                    "text": text,
+                    "issued_at": now,
+                    "valid_until": terms.valid_until,
+                },
+            )
         transition(connection, job.application_id, "approved", "issued", now)
         queue.enqueue(connection, "send_license_mail", job.application_id, now)
     ctx.kick()
@@ -35,14 +43,18 @@ def issue_license(ctx: Fulfillment, job: Job) -> Done:
 def _terms(ctx: Fulfillment, application: dict[str, Any], now: datetime) -> License:
     product = ctx.catalogue.get(application["product"])
     if product is None:
-        raise LookupError(
-            f"product {application['product']!r} is no longer in the catalogue"
-        )
+        raise LookupError(f"product {application['product']!r} is no longer in the catalogue")
     length = VALIDITIES[application["validity"]]
     return License(
-        id=new_license_id(now), product=product.code, edition=product.edition,
+        id=new_license_id(now),
+        product=product.code,
+        edition=product.edition,
         licensee=Licensee(application["company"], application["contact"], application["email"]),
-        feature_code=application["feature_code"], quantity=application["quantity"], issued_at=now,
-        valid_from=now, valid_until=None if length is None else now + length,
-        entitlements=product.entitlements, application=application["number"],
-    )  # fmt: skip
+        feature_code=application["feature_code"],
+        quantity=application["quantity"],
+        issued_at=now,
+        valid_from=now,
+        valid_until=None if length is None else now + length,
+        entitlements=product.entitlements,
+        application=application["number"],
+    )

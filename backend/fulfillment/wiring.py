@@ -28,12 +28,25 @@ def handlers(ctx: Fulfillment) -> dict[str, Handler]:
     }
 
 
-def runner(config: Config, database: Database, catalogue: Catalogue, opener: InstanceOpener | None,
-           clock: Callable[[], datetime], kick: Callable[[], None] = lambda: None) -> Runner:  # fmt: skip
+def runner(
+    config: Config,
+    database: Database,
+    catalogue: Catalogue,
+    opener: InstanceOpener | None,
+    clock: Callable[[], datetime],
+    kick: Callable[[], None] = lambda: None,
+) -> Runner:
     """A runner of every fulfillment job."""
     helo = config.mail_from.rsplit("@", 1)[-1].strip(" >") or "localhost"
-    sender = SmtpSender(config.smtp_host, config.smtp_port, config.smtp_security, config.smtp_user,
-                        config.smtp_password, helo, config.smtp_ca_file)  # fmt: skip
+    sender = SmtpSender(
+        config.smtp_host,
+        config.smtp_port,
+        config.smtp_security,
+        config.smtp_user,
+        config.smtp_password,
+        helo,
+        config.smtp_ca_file,
+    )
     ctx = Fulfillment(
         database,
         catalogue,
@@ -44,9 +57,7 @@ def runner(config: Config, database: Database, catalogue: Catalogue, opener: Ins
         clock,
         kick,
     )
-    return Runner(
-        database, handlers(ctx), clock, retry=Retry(max_attempts=config.job_attempts)
-    )
+    return Runner(database, handlers(ctx), clock, retry=Retry(max_attempts=config.job_attempts))
 
 
 def standalone_runner(config: Config, clock: Callable[[], datetime]) -> Runner:

@@ -41,8 +41,12 @@ class FcCredentials:
 class FcAsyncKick:
     """Invokes the runner function asynchronously, with FC's official SDK."""
 
-    def __init__(self, function_name: str, credentials: Callable[[], FcCredentials | None],
-                 endpoint: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        function_name: str,
+        credentials: Callable[[], FcCredentials | None],
+        endpoint: str | None = None,
+    ) -> None:
         self.function_name, self.credentials, self.endpoint = (
             function_name,
             credentials,
@@ -53,15 +57,11 @@ class FcAsyncKick:
         """Ask FC to run the runner now; never raises."""
         credentials = self.credentials()
         if credentials is None:
-            log.info(
-                "no Function Compute credentials in this request: the timer will run the jobs"
-            )
+            log.info("no Function Compute credentials in this request: the timer will run the jobs")
             return
         try:
             self._invoke(credentials)
-        except (
-            Exception
-        ) as err:  # the SDK raises its own kinds; a lost kick only delays the work
+        except Exception as err:  # the SDK raises its own kinds; a lost kick only delays the work
             log.warning(
                 "kicking %s failed (the timer will run the jobs): %s",
                 self.function_name,
@@ -78,15 +78,23 @@ class FcAsyncKick:
             self.endpoint
             or f"https://{credentials.account_id}.{credentials.region}.fc.aliyuncs.com"
         ).partition("://")
-        client = Client(open_api.Config(access_key_id=credentials.access_key_id, access_key_secret=credentials.access_key_secret,
-                                        security_token=credentials.security_token, protocol=scheme, endpoint=host,
-                                        region_id=credentials.region))  # fmt: skip
+        client = Client(
+            open_api.Config(
+                access_key_id=credentials.access_key_id,
+                access_key_secret=credentials.access_key_secret,
+                security_token=credentials.security_token,
+                protocol=scheme,
+                endpoint=host,
+                region_id=credentials.region,
+            )
+        )
         body = io.BytesIO(json.dumps({"source": "dingpass.kick"}).encode())
         client.invoke_function_with_options(
-            self.function_name, models.InvokeFunctionRequest(body=body),
+            self.function_name,
+            models.InvokeFunctionRequest(body=body),
             models.InvokeFunctionHeaders(x_fc_invocation_type="Async"),
             util.RuntimeOptions(connect_timeout=TIMEOUT_MS, read_timeout=TIMEOUT_MS),
-        )  # fmt: skip
+        )
 
 
 def request_credentials() -> FcCredentials | None:
@@ -100,12 +108,6 @@ def request_credentials() -> FcCredentials | None:
     )
 
 
-def configured_kick(
-    function_name: str | None, endpoint: str | None
-) -> Callable[[], None] | None:
+def configured_kick(function_name: str | None, endpoint: str | None) -> Callable[[], None] | None:
     """The kick a deployment configured: FC's asynchronous invocation, or none (timer only)."""
-    return (
-        FcAsyncKick(function_name, request_credentials, endpoint)
-        if function_name
-        else None
-    )
+    return FcAsyncKick(function_name, request_credentials, endpoint) if function_name else None

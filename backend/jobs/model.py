@@ -50,8 +50,15 @@ class Job:
     def from_row(cls, row: Any) -> "Job":
         """From a jobs row."""
         condition = json.loads(row.condition) if row.condition else None
-        return cls(row.id, row.kind, row.application_id, json.loads(row.payload or "{}"), row.attempts,
-                   row.version, condition)  # fmt: skip
+        return cls(
+            row.id,
+            row.kind,
+            row.application_id,
+            json.loads(row.payload or "{}"),
+            row.attempts,
+            row.version,
+            condition,
+        )
 
 
 @dataclass(frozen=True)

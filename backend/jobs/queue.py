@@ -18,13 +18,30 @@ from backend.storage.unique import insert_unless_present
 CANDIDATES = 16
 
 
-def enqueue(connection: Connection, kind: str, application_id: int, now: datetime, *,
-            payload: dict[str, Any] | None = None, depends_on: int | None = None,
-            retry: Retry = DEFAULT_RETRY) -> int | None:  # fmt: skip
+def enqueue(
+    connection: Connection,
+    kind: str,
+    application_id: int,
+    now: datetime,
+    *,
+    payload: dict[str, Any] | None = None,
+    depends_on: int | None = None,
+    retry: Retry = DEFAULT_RETRY,
+) -> int | None:
     """Record a job in the caller's transaction; None if this work was recorded already."""
-    row = {"kind": kind, "application_id": application_id, "status": JobStatus.QUEUED, "attempts": 0,
-           "run_after": now, "created_at": now, "updated_at": now, "payload": json.dumps(payload or {}),
-           "depends_on": depends_on, "max_attempts": retry.max_attempts, "version": 0}  # fmt: skip
+    row = {
+        "kind": kind,
+        "application_id": application_id,
+        "status": JobStatus.QUEUED,
+        "attempts": 0,
+        "run_after": now,
+        "created_at": now,
+        "updated_at": now,
+        "payload": json.dumps(payload or {}),
+        "depends_on": depends_on,
+        "max_attempts": retry.max_attempts,
+        "version": 0,
+    }
     result = insert_unless_present(connection, jobs, row)
     if result is None:
         return None
@@ -54,7 +71,7 @@ def claim(
                     attempts=jobs.c.attempts + 1,
                     version=version + 1,
                     updated_at=now,
-                )  # fmt: skip
+                )
             )
             if taken.rowcount == 1:
                 row = connection.execute(select(jobs).where(jobs.c.id == job_id)).one()
@@ -63,27 +80,21 @@ def claim(
 
 
 def _due(now: datetime, only: int | None) -> Any:
-    done = (
-        select(jobs.c.id).where(jobs.c.status == JobStatus.SUCCEEDED).scalar_subquery()
-    )
+    done = select(jobs.c.id).where(jobs.c.status == JobStatus.SUCCEEDED).scalar_subquery()
     ready = or_(jobs.c.depends_on.is_(None), jobs.c.depends_on.in_(done))
     runnable = or_(
         and_(
             jobs.c.status.in_([JobStatus.QUEUED, JobStatus.WAITING]),
             jobs.c.run_after <= now,
         ),
-        and_(
-            jobs.c.status == JobStatus.RUNNING, jobs.c.lease_until < now
-        ),  # its runner died
+        and_(jobs.c.status == JobStatus.RUNNING, jobs.c.lease_until < now),  # its runner died
     )
     query = (
         select(jobs.c.id, jobs.c.version)
         .where(runnable, ready)
         .order_by(jobs.c.run_after, jobs.c.id)
     )
-    return (
-        query.where(jobs.c.id == only) if only is not None else query.limit(CANDIDATES)
-    )
+    return query.where(jobs.c.id == only) if only is not None else query.limit(CANDIDATES)
 
 
 def finish(connection: Connection, job: Job, now: datetime) -> bool:
@@ -106,8 +117,15 @@ def wait(
     check_in: timedelta,
 ) -> bool:
     """Park a job that started something outside until it is time to re-check ``condition``."""
-    return _settle(connection, job, now, status=JobStatus.WAITING, condition=json.dumps(condition),
-                   run_after=now + check_in, attempts=job.attempts - 1)  # fmt: skip
+    return _settle(
+        connection,
+        job,
+        now,
+        status=JobStatus.WAITING,
+        condition=json.dumps(condition),
+        run_after=now + check_in,
+        attempts=job.attempts - 1,
+    )
 
 
 def failed_attempt(
@@ -115,9 +133,7 @@ def failed_attempt(
 ) -> JobStatus:
     """Record a failed run: queued again after a backoff, or failed once attempts are spent."""
     max_attempts = (
-        connection.execute(
-            select(jobs.c.max_attempts).where(jobs.c.id == job.id)
-        ).scalar()
+        connection.execute(select(jobs.c.max_attempts).where(jobs.c.id == job.id)).scalar()
         or retry.max_attempts
     )
     if job.attempts >= max_attempts:
@@ -130,8 +146,14 @@ def failed_attempt(
             finished_at=now,
         )
         return JobStatus.FAILED
-    _settle(connection, job, now, status=JobStatus.QUEUED, last_error=error,
-            run_after=now + retry.delay(job.attempts))  # fmt: skip
+    _settle(
+        connection,
+        job,
+        now,
+        status=JobStatus.QUEUED,
+        last_error=error,
+        run_after=now + retry.delay(job.attempts),
+    )
     return JobStatus.QUEUED
 
 
@@ -166,7 +188,7 @@ def requeue(connection: Connection, job_id: int, now: datetime) -> bool:
             finished_at=None,
             version=jobs.c.version + 1,
             updated_at=now,
-        )  # fmt: skip
+        )
     )
     return changed.rowcount == 1
 
@@ -179,9 +201,7 @@ def listing(connection: Connection, status: JobStatus | None = None) -> list[Any
     return list(connection.execute(query).all())
 
 
-def due_now(
-    connection: Connection, kind: str, application_id: int, now: datetime
-) -> int | None:
+def due_now(connection: Connection, kind: str, application_id: int, now: datetime) -> int | None:
     """Make an application's job of ``kind`` due now, recording it if missing; its id.
 
     A failed job gets a fresh set of attempts. None if the job is running or succeeded:
@@ -204,8 +224,6 @@ def due_now(
     if row.status == JobStatus.FAILED:
         values |= {"attempts": 0, "finished_at": None}
     changed = connection.execute(
-        update(jobs)
-        .where(jobs.c.id == row.id, jobs.c.version == row.version)
-        .values(values)
+        update(jobs).where(jobs.c.id == row.id, jobs.c.version == row.version).values(values)
     )
     return int(row.id) if changed.rowcount == 1 else None

@@ -15,26 +15,29 @@ from backend.storage.database import Database
 log = logging.getLogger(__name__)
 Handler = Callable[[Job], Outcome]
 LEASE = timedelta(minutes=5)
-"""Longer than any job runs: a job still leased is being worked on; an expired lease is a dead runner."""
+"""Longer than any job runs: a leased job is being worked on; an expired lease is a dead runner."""
 
 
 class Runner:
     """One runner; any number may work on the same database at once."""
 
-    def __init__(self, database: Database, handlers: Mapping[str, Handler], clock: Callable[[], datetime],
-                 lease: timedelta = LEASE, retry: Retry = DEFAULT_RETRY, name: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        database: Database,
+        handlers: Mapping[str, Handler],
+        clock: Callable[[], datetime],
+        lease: timedelta = LEASE,
+        retry: Retry = DEFAULT_RETRY,
+        name: str | None = None,
+    ) -> None:
         self.database, self.handlers, self.clock = database, handlers, clock
         self.lease, self.retry = lease, retry
-        self.name = (
-            name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-        )
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self._kicked = threading.Event()
 
     def run_one(self, only: int | None = None) -> bool:
         """Claim and run one due job (or job ``only``); False if none was due."""
-        job = queue.claim(
-            self.database.transaction, self.name, self.clock(), self.lease, only
-        )
+        job = queue.claim(self.database.transaction, self.name, self.clock(), self.lease, only)
         if job is None:
             return False
         handler = self.handlers.get(job.kind)
@@ -64,9 +67,7 @@ class Runner:
         while not stop.is_set():
             try:
                 self.run_due()
-            except (
-                Exception
-            ):  # the database may be away for a moment; the loop must outlive it
+            except Exception:  # the database may be away for a moment; the loop must outlive it
                 log.exception("runner %s: a pass failed; trying again", self.name)
             self._kicked.wait(interval)
             self._kicked.clear()
@@ -75,9 +76,7 @@ class Runner:
         now = self.clock()
         with self.database.transaction() as connection:
             if isinstance(outcome, Wait):
-                kept = queue.wait(
-                    connection, job, now, outcome.condition, outcome.check_in
-                )
+                kept = queue.wait(connection, job, now, outcome.condition, outcome.check_in)
             else:
                 kept = queue.finish(connection, job, now)
         if not kept:
@@ -89,12 +88,16 @@ class Runner:
 
     def _failed(self, job: Job, error: str) -> None:
         with self.database.transaction() as connection:
-            status = queue.failed_attempt(
-                connection, job, self.clock(), error, self.retry
-            )
+            status = queue.failed_attempt(connection, job, self.clock(), error, self.retry)
         if status is JobStatus.FAILED:
-            log.error("job %s (%s, application %s) FAILED after %d attempts: %s",
-                      job.id, job.kind, job.application_id, job.attempts, error)  # fmt: skip
+            log.error(
+                "job %s (%s, application %s) FAILED after %d attempts: %s",
+                job.id,
+                job.kind,
+                job.application_id,
+                job.attempts,
+                error,
+            )
         else:
             log.warning(
                 "job %s (%s) attempt %d failed, will retry: %s",

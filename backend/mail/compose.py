@@ -10,8 +10,12 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 TEMPLATES = Path(__file__).parent / "templates"
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                   undefined=StrictUndefined, keep_trailing_newline=True)  # fmt: skip
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
 FACT = re.compile(r"^\s{2,}(?P<label>[^:：]+)[:：]\s*(?P<value>.*)$")
 SUBJECTS = {
     ("license", "zh"): "您的软件许可：{product_name}（{number}）",
@@ -31,8 +35,16 @@ class Attachment:
     subtype: str = "octet-stream"
 
 
-def compose(kind: str, language: str, facts: dict[str, Any], *, sender: str, recipient: str,
-            message_id: str, attachment: Attachment | None = None) -> EmailMessage:  # fmt: skip
+def compose(
+    kind: str,
+    language: str,
+    facts: dict[str, Any],
+    *,
+    sender: str,
+    recipient: str,
+    message_id: str,
+    attachment: Attachment | None = None,
+) -> EmailMessage:
     """A mail of ``kind`` (license | refusal) in ``language``, with a plain and an HTML part."""
     language = language if language in ("zh", "en") else "zh"
     text = _env.get_template(f"{kind}.{language}.txt").render(**facts)
@@ -46,8 +58,12 @@ def compose(kind: str, language: str, facts: dict[str, Any], *, sender: str, rec
     )
     message.add_alternative(html, subtype="html")
     if attachment is not None:
-        message.add_attachment(attachment.content, maintype=attachment.maintype, subtype=attachment.subtype,
-                               filename=attachment.filename)  # fmt: skip
+        message.add_attachment(
+            attachment.content,
+            maintype=attachment.maintype,
+            subtype=attachment.subtype,
+            filename=attachment.filename,
+        )
     return message
 
 
@@ -57,11 +73,7 @@ def _blocks(text: str) -> list[dict[str, Any]]:
     for paragraph in filter(None, (p.strip("\n") for p in text.split("\n\n"))):
         facts = [FACT.match(line) for line in paragraph.splitlines()]
         if all(facts):
-            blocks.append(
-                {"facts": [(m["label"].strip(), m["value"]) for m in facts if m]}
-            )
+            blocks.append({"facts": [(m["label"].strip(), m["value"]) for m in facts if m]})
         else:
-            blocks.append(
-                {"text": " ".join(line.strip() for line in paragraph.splitlines())}
-            )
+            blocks.append({"text": " ".join(line.strip() for line in paragraph.splitlines())})
     return blocks

@@ -23,8 +23,15 @@ class NewApplication:
 
 def insert_application(connection: Connection, new: NewApplication, status: str) -> int:
     """Store a new application with its first timeline entry; return its id."""
-    row = {**asdict(new.form), "number": new.number, "token": new.token, "status": status,
-           "client_ip": new.client_ip, "created_at": new.at, "updated_at": new.at}  # fmt: skip
+    row = {
+        **asdict(new.form),
+        "number": new.number,
+        "token": new.token,
+        "status": status,
+        "client_ip": new.client_ip,
+        "created_at": new.at,
+        "updated_at": new.at,
+    }
     result = connection.execute(insert(applications).values(row))
     (application_id,) = result.inserted_primary_key or (None,)
     if application_id is None:
@@ -33,9 +40,7 @@ def insert_application(connection: Connection, new: NewApplication, status: str)
     return int(application_id)
 
 
-def add_event(
-    connection: Connection, application_id: int, status: str, at: datetime
-) -> None:
+def add_event(connection: Connection, application_id: int, status: str, at: datetime) -> None:
     """Append a status to an application's timeline."""
     event = {"application_id": application_id, "status": status, "at": at}
     connection.execute(insert(application_events).values(event))
@@ -43,9 +48,7 @@ def add_event(
 
 def find_by_token(connection: Connection, token: str) -> dict[str, Any] | None:
     """The application behind a public status token, with its timeline, or None."""
-    row = connection.execute(
-        select(applications).where(applications.c.token == token)
-    ).mappings()
+    row = connection.execute(select(applications).where(applications.c.token == token)).mappings()
     found = row.first()
     if found is None:
         return None
@@ -79,9 +82,7 @@ def mark_pending(
 
 def by_id(connection: Connection, application_id: int) -> dict[str, Any] | None:
     """One application's row, or None."""
-    row = connection.execute(
-        select(applications).where(applications.c.id == application_id)
-    )
+    row = connection.execute(select(applications).where(applications.c.id == application_id))
     found = row.mappings().first()
     return dict(found) if found else None
 
@@ -100,9 +101,7 @@ def waiting_for_instance(connection: Connection) -> list[int]:
 def pending_since(connection: Connection, before: datetime) -> list[str]:
     """Instance ids of applications pending since before ``before``."""
     table = applications.c
-    query = select(table.instance_id).where(
-        table.status == "pending", table.updated_at < before
-    )
+    query = select(table.instance_id).where(table.status == "pending", table.updated_at < before)
     return [instance for instance in connection.execute(query).scalars() if instance]
 
 

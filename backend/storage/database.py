@@ -35,18 +35,14 @@ def make_engine(url: str) -> Engine:
     """An engine for SQLite or MySQL/MariaDB, pre-pinging pooled connections."""
     try:
         parsed = make_url(url)
-    except (
-        Exception
-    ) as err:  # sqlalchemy raises ArgumentError, and ValueError for bad ports
+    except Exception as err:  # sqlalchemy raises ArgumentError, and ValueError for bad ports
         raise ConfigError(f"DATABASE_URL cannot be parsed: {err}") from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed.database)
     if parsed.get_backend_name() == "mysql":
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
         return create_engine(parsed, pool_pre_ping=True, pool_recycle=POOL_RECYCLE)
-    raise ConfigError(
-        f"DATABASE_URL: use sqlite:/// or mysql+pymysql://, not {parsed.drivername}"
-    )
+    raise ConfigError(f"DATABASE_URL: use sqlite:/// or mysql+pymysql://, not {parsed.drivername}")
 
 
 def _sqlite_engine(database: str | None) -> Engine:

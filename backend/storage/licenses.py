@@ -46,7 +46,5 @@ def mail_record(
 def mark_sent(connection: Connection, mail_id: int, at: datetime) -> None:
     """Record that the mail server accepted the mail."""
     connection.execute(
-        update(mails)
-        .where(mails.c.id == mail_id, mails.c.sent_at.is_(None))
-        .values(sent_at=at)
+        update(mails).where(mails.c.id == mail_id, mails.c.sent_at.is_(None)).values(sent_at=at)
     )

@@ -8,16 +8,11 @@ from backend.storage.schema import callback_nonces
 from backend.storage.unique import insert_unless_present
 
 
-def first_sighting(
-    connection: Connection, key: str, now: datetime, keep: timedelta
-) -> bool:
+def first_sighting(connection: Connection, key: str, now: datetime, keep: timedelta) -> bool:
     """Record ``key``; False if it was recorded before. Forgets keys older than ``keep``."""
-    connection.execute(
-        delete(callback_nonces).where(callback_nonces.c.seen_at < now - keep)
-    )
+    connection.execute(delete(callback_nonces).where(callback_nonces.c.seen_at < now - keep))
     return (
-        insert_unless_present(connection, callback_nonces, {"key": key, "seen_at": now})
-        is not None
+        insert_unless_present(connection, callback_nonces, {"key": key, "seen_at": now}) is not None
     )
 
 

@@ -6,9 +6,7 @@ from backend.storage.schema import rate_limits
 from backend.storage.unique import insert_unless_present
 
 
-def hit(
-    connection: Connection, key: str, limit: int, window: int, now: int
-) -> int | None:
+def hit(connection: Connection, key: str, limit: int, window: int, now: int) -> int | None:
     """Count one attempt for ``key``; None if allowed, else the seconds until it would be.
 
     Each step is one conditional statement, so concurrent callers never both take

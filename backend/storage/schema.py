@@ -33,9 +33,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime())
 
-    def process_bind_param(
-        self, value: datetime | None, dialect: Dialect
-    ) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -64,9 +62,7 @@ applications = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("number", String(32), nullable=False, unique=True),
-    Column(
-        "instance_id", String(64), unique=True
-    ),  # the DingTalk approval instance, once opened
+    Column("instance_id", String(64), unique=True),  # the DingTalk approval instance, once opened
     Column("token", String(64), nullable=False, unique=True),
     Column("status", String(16), nullable=False, index=True),
     Column("product", String(64), nullable=False),

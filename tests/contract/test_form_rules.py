@@ -13,9 +13,7 @@ from backend.exceptions import ValidationError
 from frontend.catalogue import public_catalogue
 from tests.conftest import CATALOGUE, ROOT
 
-CASES = json.loads(
-    (Path(__file__).parent / "form-cases.json").read_text(encoding="utf-8")
-)
+CASES = json.loads((Path(__file__).parent / "form-cases.json").read_text(encoding="utf-8"))
 
 
 def backend_verdict(form: dict) -> dict:
@@ -33,8 +31,14 @@ def page_verdicts() -> list[dict]:
             "node is needed to run the page's validation (make test installs the page's tools)"
         )
     given = json.dumps({"catalogue": public_catalogue(CATALOGUE), "cases": CASES})
-    done = subprocess.run([node, "vue-app/scripts/validate-cases.mjs"], input=given, cwd=ROOT,
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [node, "vue-app/scripts/validate-cases.mjs"],
+        input=given,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 

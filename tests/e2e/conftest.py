@@ -17,8 +17,15 @@ from tests.integration.conftest import SECRET, LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
 # Chromium's own calls home are refused on a closed network; these keep it quiet.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PHONE = {"width": 390, "height": 844}
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 
@@ -27,15 +34,11 @@ ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 def stack(tmp_path) -> Iterator[str]:
     """The frontend's URL, with a backend behind it on a fresh SQLite database."""
     if not (STATIC_DIR / "index.html").exists():
-        pytest.fail(
-            "the page is not built: run `make test`, which builds vue-app first"
-        )
+        pytest.fail("the page is not built: run `make test`, which builds vue-app first")
     database = f"sqlite:///{tmp_path}/dingpass.db"
     migrate.upgrade(make_engine(database))
     backend = LiveServer(
-        create_app(
-            Config(database_url=database, proxy_secret=SECRET, catalogue_file=CATALOGUE)
-        )
+        create_app(Config(database_url=database, proxy_secret=SECRET, catalogue_file=CATALOGUE))
     )
     front_config = FrontendConfig(
         backend_url=backend.url, proxy_secret=SECRET, catalogue_file=CATALOGUE
@@ -80,9 +83,7 @@ def phone(browser, request):
 
 @pytest.fixture
 def english_desktop(browser):
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="en-US"
-    )
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     yield context.new_page()
     context.close()
 

@@ -35,9 +35,7 @@ def test_apply_from_the_qr_link_to_the_status_page(stack, phone):
 
     phone.get_by_label("邮箱").fill("zhang@example.com")
     phone.get_by_role("button", name="提交申请").click()
-    expect(phone.get_by_test_id("number")).to_have_text(
-        re.compile(r"^A\d{8}-[0-9A-Z]{6}$")
-    )
+    expect(phone.get_by_test_id("number")).to_have_text(re.compile(r"^A\d{8}-[0-9A-Z]{6}$"))
     number = phone.get_by_test_id("number").inner_text()
     phone.shot("3-submitted")
 
@@ -46,9 +44,7 @@ def test_apply_from_the_qr_link_to_the_status_page(stack, phone):
     expect(phone.get_by_test_id("status")).to_have_text("已提交")
     expect(phone.get_by_text(f"申请编号: {number}")).to_be_visible()
     phone.shot("4-status")
-    assert (
-        ARTIFACTS / "test_apply_from_the_qr_link_to_the_status_page-4-status.png"
-    ).exists()
+    assert (ARTIFACTS / "test_apply_from_the_qr_link_to_the_status_page-4-status.png").exists()
 
 
 def test_script_in_a_company_name_is_shown_as_text_and_never_run(stack, phone):
@@ -66,9 +62,7 @@ def test_the_backends_field_errors_are_shown_next_to_their_fields(stack, phone):
     phone.goto(stack + "/apply?product=acme-erp&feature=not-a-code")
     fill_form(phone, email="li@example.com")
     phone.get_by_role("button", name="提交申请").click()
-    expect(phone.locator("#f-feature_code-error")).to_have_text(
-        "格式应类似 9F2C-41AB-77D0-E5C3。"
-    )
+    expect(phone.locator("#f-feature_code-error")).to_have_text("格式应类似 9F2C-41AB-77D0-E5C3。")
     phone.shot("feature-error")
 
 
@@ -95,14 +89,10 @@ def test_english_readers_get_english_and_can_switch(stack, english_desktop):
     expect(page.get_by_role("heading", name="申请软件许可")).to_be_visible()
 
 
-def test_approving_in_the_sandbox_console_moves_the_status_page_to_approved(
-    dev_stack, browser
-):
+def test_approving_in_the_sandbox_console_moves_the_status_page_to_approved(dev_stack, browser):
     base = re.search(r"Apply page\s+(\S+)", dev_stack).group(1).split("/apply")[0]
     console_url = re.search(r"Approver\s+(\S+)", dev_stack).group(1)
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, locale="zh-CN"
-    )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
     phone, approver = context.new_page(), context.new_page()
     phone.goto(base + APPLY)
     fill_form(phone, email="wang@example.com")
@@ -134,9 +124,7 @@ def apply_and_follow(context, base: str, email: str):
     return phone, number
 
 
-def decide_in_console(
-    context, console: str, number: str, button: str, shows: str
-) -> None:
+def decide_in_console(context, console: str, number: str, button: str, shows: str) -> None:
     """Decide as the approver would; returns once the console shows the decision."""
     approver = context.new_page()
     approver.goto(console)
@@ -149,9 +137,7 @@ def decide_in_console(
     approver.close()
 
 
-def test_the_whole_path_approve_then_the_license_arrives_and_verifies(
-    dev_stack, browser, tmp_path
-):
+def test_the_whole_path_approve_then_the_license_arrives_and_verifies(dev_stack, browser, tmp_path):
     from license import key_ring, verify
     from license.keys import load_private_key
 
@@ -160,22 +146,16 @@ def test_the_whole_path_approve_then_the_license_arrives_and_verifies(
         printed(dev_stack, "Approver"),
         printed(dev_stack, "Inbox"),
     )
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, locale="zh-CN"
-    )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
     phone, number = apply_and_follow(context, base, "zhao@example.com")
     decide_in_console(context, console, number, "同意 Approve", "COMPLETED · agree")
     expect(phone.get_by_test_id("status")).to_have_text("许可已发送", timeout=15_000)
-    phone.screenshot(
-        path=ARTIFACTS / "whole-path-1-status-delivered.png", full_page=True
-    )
+    phone.screenshot(path=ARTIFACTS / "whole-path-1-status-delivered.png", full_page=True)
 
     mail = context.new_page()
     mail.goto(inbox)
     mail.get_by_text(f"您的软件许可：Acme ERP 企业版（{number}）").click()
-    expect(
-        mail.get_by_text("您为 杭州示例网络科技有限公司 申请的软件许可已批准")
-    ).to_be_visible()
+    expect(mail.get_by_text("您为 杭州示例网络科技有限公司 申请的软件许可已批准")).to_be_visible()
     mail.screenshot(path=ARTIFACTS / "whole-path-2-mail.png", full_page=True)
     link = mail.get_by_role("link", name=re.compile(r"acme-erp-L\d{8}-\w+\.lic"))
     # Fetched as the browser would save it, without its download machinery (CI hung in it once).
@@ -187,17 +167,13 @@ def test_the_whole_path_approve_then_the_license_arrives_and_verifies(
     context.close()
 
     key = load_private_key(str(tmp_path / "var" / "dev-license-key.pem"))
-    lic = verify(
-        text, key_ring([key.public_key()]), feature_code=FEATURE, product="acme-erp"
-    )
+    lic = verify(text, key_ring([key.public_key()]), feature_code=FEATURE, product="acme-erp")
     assert (lic.quantity, lic.application, lic.licensee.email) == (
         5,
         number,
         "zhao@example.com",
     )
-    assert (
-        lic.valid_until - lic.valid_from
-    ).days == 365  # the 1-year validity asked for
+    assert (lic.valid_until - lic.valid_from).days == 365  # the 1-year validity asked for
 
 
 def test_the_refusal_path_tells_the_applicant(dev_stack, browser):
@@ -206,16 +182,12 @@ def test_the_refusal_path_tells_the_applicant(dev_stack, browser):
         printed(dev_stack, "Approver"),
         printed(dev_stack, "Inbox"),
     )
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, locale="zh-CN"
-    )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
     phone, number = apply_and_follow(context, base, "qian@example.com")
     decide_in_console(context, console, number, "拒绝 Refuse", "COMPLETED · refuse")
     expect(phone.get_by_test_id("status")).to_have_text("未获批准", timeout=15_000)
     mail = context.new_page()
     mail.goto(inbox)
-    expect(mail.get_by_text(f"软件许可申请结果（{number}）")).to_be_visible(
-        timeout=10_000
-    )
+    expect(mail.get_by_text(f"软件许可申请结果（{number}）")).to_be_visible(timeout=10_000)
     mail.screenshot(path=ARTIFACTS / "refusal-mail.png", full_page=True)
     context.close()

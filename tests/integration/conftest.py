@@ -54,9 +54,7 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
     admin = create_engine(f"{MARIADB}/test")
     with admin.begin() as connection:
         connection.execute(
-            text(
-                f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-            )
+            text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
         )
     try:
         migrate.upgrade(make_engine(f"{MARIADB}/{name}"))
@@ -86,9 +84,13 @@ def clock() -> FakeClock:
 @pytest.fixture
 def config(database_url) -> Config:
     return Config(
-        database_url=database_url, proxy_secret=SECRET, catalogue_file=CATALOGUE,
-        public_base_url="https://apply.example.com", rate_limit_per_ip=5, rate_limit_per_email=3,
-    )  # fmt: skip
+        database_url=database_url,
+        proxy_secret=SECRET,
+        catalogue_file=CATALOGUE,
+        public_base_url="https://apply.example.com",
+        rate_limit_per_ip=5,
+        rate_limit_per_email=3,
+    )
 
 
 @pytest.fixture
@@ -99,8 +101,14 @@ def backend(config, database, clock):
     app.extensions["database"].dispose()
 
 
-def signed(method: str, path: str, body: bytes = b"", ip: str = CLIENT, at: float | None = None,
-           secret: str = SECRET) -> dict[str, str]:  # fmt: skip
+def signed(
+    method: str,
+    path: str,
+    body: bytes = b"",
+    ip: str = CLIENT,
+    at: float | None = None,
+    secret: str = SECRET,
+) -> dict[str, str]:
     """Headers of a request signed as the frontend signs it."""
     stamp = str(int(time.time() if at is None else at))
     mac = signature(secret.encode(), method, path, stamp, ip, body)
@@ -135,10 +143,18 @@ def api(backend) -> SignedClient:
 def a_form(**changes: object) -> dict[str, object]:
     """A valid application form, with ``changes``."""
     form = {
-        "product": "acme-erp", "product_version": "8.2", "feature_code": "9F2C-41AB-77D0-E5C3",
-        "company": "杭州示例网络科技有限公司", "contact": "张三", "email": "zhang@example.com",
-        "phone": "+86 138 0000 0000", "quantity": 5, "validity": "1y", "note": "", "language": "zh",
-    }  # fmt: skip
+        "product": "acme-erp",
+        "product_version": "8.2",
+        "feature_code": "9F2C-41AB-77D0-E5C3",
+        "company": "杭州示例网络科技有限公司",
+        "contact": "张三",
+        "email": "zhang@example.com",
+        "phone": "+86 138 0000 0000",
+        "quantity": 5,
+        "validity": "1y",
+        "note": "",
+        "language": "zh",
+    }
     return {**form, **changes}
 
 
@@ -148,9 +164,7 @@ class LiveServer:
     def __init__(self, app) -> None:
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(
-            target=self.server.serve_forever, args=(0.02,), daemon=True
-        ).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -210,9 +224,7 @@ def faults(sandbox, **switches) -> None:
     """Switch sandbox faults on for the next calls or events."""
     import requests
 
-    requests.post(
-        f"{sandbox.url}/sandbox/faults", json=switches, timeout=5
-    ).raise_for_status()
+    requests.post(f"{sandbox.url}/sandbox/faults", json=switches, timeout=5).raise_for_status()
 
 
 @pytest.fixture
@@ -221,10 +233,16 @@ def dingtalk_config(config, sandbox):
     import dataclasses
 
     return dataclasses.replace(
-        config, dingtalk_app_key=APP_KEY, dingtalk_app_secret=APP_SECRET, dingtalk_process_code=PROCESS_CODE,
-        dingtalk_originator_user_id="manager01", dingtalk_api_base=sandbox.url, dingtalk_oapi_base=sandbox.url,
-        dingtalk_callback_token="dingpass2026tok", dingtalk_callback_aes_key="dP7s3kQ9vX2mL8nR4tY6wZ1aB5cD0eF3gH7jK9pQ2rS",
-    )  # fmt: skip
+        config,
+        dingtalk_app_key=APP_KEY,
+        dingtalk_app_secret=APP_SECRET,
+        dingtalk_process_code=PROCESS_CODE,
+        dingtalk_originator_user_id="manager01",
+        dingtalk_api_base=sandbox.url,
+        dingtalk_oapi_base=sandbox.url,
+        dingtalk_callback_token="dingpass2026tok",
+        dingtalk_callback_aes_key="dP7s3kQ9vX2mL8nR4tY6wZ1aB5cD0eF3gH7jK9pQ2rS",
+    )
 
 
 @pytest.fixture

@@ -39,9 +39,7 @@ class Relay:
             pair = (client, upstream)
             self.links.append(pair)
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(
-                    target=self._pump, args=(pair, source, sink), daemon=True
-                ).start()
+                threading.Thread(target=self._pump, args=(pair, source, sink), daemon=True).start()
 
     def _pump(
         self,

@@ -20,16 +20,26 @@ VECTOR_A = (  # ../shared/dingtalk.md §6.4 (a), as DingTalk would send it
     "signature=d6a32b506c6a8d648543c1d22b8101aa47dc96a0&msg_signature=d6a32b506c6a8d648543c1d22b8101aa47dc96a0"
     "&timestamp=1779512345678&nonce=Ab3dE5gH",
     "w8LDnYiEnYsLcf3xPkgdbIYTcjpK9oTwM0kZlgbkpTBJDn7EATclpDTNbuz70G0gp9PQrhMLnHPYl+KA5MoU7BkwC1CmLwAyL7hTVCGD7+MnyhVE66qKNTYunLYowu0qM29EjLYf119wBKKGfCxcDkCKze0KnQVXmJysUrfuOEbjmednxFWwsTfL/q2afyZZrLix4CpDay6LQ+H8+52hNjuUIhjT4RmzzWHuAgh4tT7V2CO5y6VMkfGZ8X5gmX0jAx0WxQZ6QsU8WioVehgUgPUR5Z8iNFjOIcnguUKSPtKusUwHj2rtWC8zhr0rbUjFmnSl8uQOjLUAzpWIH8NbfX4G3gjin0GHg8bYefGYzDdZIxfRyuuX+AsrN7OJ5EXgXE3UeM8HrEH9IDMa9mPWsv7304xBbBTM2o1wLVjURb8Ch+03fanV8Vah3RrehAKHgcsquShPBvbmjgbk2eEH8Bbq4a1kB11uLLvZ0vBDRIQ4DhgbX4bR3lQHrpjgWgyy",
-)  # fmt: skip
-AGREE = {"EventType": "bpms_instance_change", "processInstanceId": "pi-0001", "type": "finish",
-         "result": "agree", "title": "许可申请", "processCode": "PROC-DINGPASS-0001"}  # fmt: skip
+)
+AGREE = {
+    "EventType": "bpms_instance_change",
+    "processInstanceId": "pi-0001",
+    "type": "finish",
+    "result": "agree",
+    "title": "许可申请",
+    "processCode": "PROC-DINGPASS-0001",
+}
 
 
 @pytest.fixture
 def approval(config, database, clock):
     clock.now = datetime.fromtimestamp(1779512345, timezone.utc)
-    settings = dataclasses.replace(config, dingtalk_callback_token=TOKEN, dingtalk_callback_aes_key=AES_KEY,
-                                   dingtalk_app_key=APP_KEY)  # fmt: skip
+    settings = dataclasses.replace(
+        config,
+        dingtalk_callback_token=TOKEN,
+        dingtalk_callback_aes_key=AES_KEY,
+        dingtalk_app_key=APP_KEY,
+    )
     app = create_approval(settings, clock=clock)
     yield app.test_client()
     app.extensions["database"].dispose()
@@ -49,29 +59,21 @@ def push(
     tamper=False,
 ):
     """POST a push built the way DingTalk builds it (the sandbox's own crypto)."""
-    plain = (
-        message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
-    )
+    plain = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
     encrypted = dingtalk.seal(AES_KEY, owner, plain)
     stamp, nonce = timestamp or "1779512345000", nonce or f"n{next(counter):07d}"
     signature = dingtalk.msg_signature(token, stamp, nonce, encrypted)
     if tamper:  # changed in flight, after DingTalk signed it
-        encrypted = (
-            encrypted[:-30] + ("A" if encrypted[-30] != "A" else "B") + encrypted[-29:]
-        )
+        encrypted = encrypted[:-30] + ("A" if encrypted[-30] != "A" else "B") + encrypted[-29:]
     query = {"msg_signature": signature, "timestamp": stamp, "nonce": nonce}
-    return client.post(
-        "/dingtalk/callback", query_string=query, json={"encrypt": encrypted}
-    )
+    return client.post("/dingtalk/callback", query_string=query, json={"encrypt": encrypted})
 
 
 def assert_success_reply(answer):
     reply = answer.get_json()
     assert answer.status_code == 200, reply
     assert (
-        dingtalk.msg_signature(
-            TOKEN, reply["timeStamp"], reply["nonce"], reply["encrypt"]
-        )
+        dingtalk.msg_signature(TOKEN, reply["timeStamp"], reply["nonce"], reply["encrypt"])
         == reply["msg_signature"]
     )
     assert dingtalk.unseal(AES_KEY, APP_KEY, reply["encrypt"]) == "success"
@@ -83,9 +85,7 @@ def test_the_check_url_handshake_gets_encrypted_success(approval):
 
 def test_the_worked_example_approves_the_application(approval, pending, api):
     query, encrypted = VECTOR_A
-    assert_success_reply(
-        approval.post(f"/dingtalk/callback?{query}", json={"encrypt": encrypted})
-    )
+    assert_success_reply(approval.post(f"/dingtalk/callback?{query}", json={"encrypt": encrypted}))
     assert api.get(f"/applications/{pending}").get_json()["status"] == "approved"
 
 
@@ -107,9 +107,7 @@ def test_a_refusal_refuses(approval, pending, api):
 
 def test_other_event_types_are_acknowledged_and_ignored(approval, pending, api):
     assert_success_reply(
-        push(
-            approval, {"EventType": "bpms_task_change", "processInstanceId": "pi-0001"}
-        )
+        push(approval, {"EventType": "bpms_task_change", "processInstanceId": "pi-0001"})
     )
     assert api.get(f"/applications/{pending}").get_json()["status"] == "pending"
 
@@ -177,7 +175,5 @@ def test_a_plaintext_that_is_not_an_event_is_a_400(approval, plain, message):
 
 
 def test_without_callback_settings_the_function_says_what_to_set(config):
-    with pytest.raises(
-        ConfigError, match="DINGTALK_CALLBACK_TOKEN, DINGTALK_CALLBACK_AES_KEY"
-    ):
+    with pytest.raises(ConfigError, match="DINGTALK_CALLBACK_TOKEN, DINGTALK_CALLBACK_AES_KEY"):
         create_approval(config, clock=FakeClock())

@@ -1,4 +1,4 @@
-"""The installed command answers a mistake with one clear line and a non-zero exit, never a traceback."""
+"""The installed command answers a mistake with one clear line and a non-zero exit, no traceback."""
 
 import os
 import subprocess
@@ -16,12 +16,33 @@ SCRIPT = Path(sys.executable).with_name("dingpass")
     ("args", "env", "message"),
     [
         (["runner", "--once"], {}, "dingpass: CATALOGUE_FILE: cannot read catalogue.toml"),
-        (["jobs", "list"], {"DATABASE_URL": "mysql+pymysql://root@127.0.0.1:9/x"},
-         "dingpass: the database cannot be reached"),
-        (["license", "issue", "--product", "p", "--company", "c", "--contact", "c", "--email", "e@x.io",
-          "--feature-code", "f", "--days", "1"], {"DINGPASS_ENV": "production"}, "LICENSE_SIGNING_KEY is not set"),
+        (
+            ["jobs", "list"],
+            {"DATABASE_URL": "mysql+pymysql://root@127.0.0.1:9/x"},
+            "dingpass: the database cannot be reached",
+        ),
+        (
+            [
+                "license",
+                "issue",
+                "--product",
+                "p",
+                "--company",
+                "c",
+                "--contact",
+                "c",
+                "--email",
+                "e@x.io",
+                "--feature-code",
+                "f",
+                "--days",
+                "1",
+            ],
+            {"DINGPASS_ENV": "production"},
+            "LICENSE_SIGNING_KEY is not set",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_mistake_is_one_clear_line(tmp_path, args, env, message):
     done = subprocess.run(
         [SCRIPT, *args],
@@ -35,8 +56,11 @@ def test_a_mistake_is_one_clear_line(tmp_path, args, env, message):
 
 
 def test_dev_with_its_mail_port_taken_says_which_and_what_to_do(tmp_path, taken_port):
-    env = {"SMTP_PORT": str(taken_port), "CATALOGUE_FILE": str(CATALOGUE),
-           "DINGPASS_VAR_DIR": str(tmp_path / "var")}  # fmt: skip
+    env = {
+        "SMTP_PORT": str(taken_port),
+        "CATALOGUE_FILE": str(CATALOGUE),
+        "DINGPASS_VAR_DIR": str(tmp_path / "var"),
+    }
     done = subprocess.run(
         [SCRIPT, "dev"],
         cwd=tmp_path,
@@ -51,8 +75,11 @@ def test_dev_with_its_mail_port_taken_says_which_and_what_to_do(tmp_path, taken_
 
 
 def test_dev_with_its_inbox_port_taken_names_that_port(tmp_path, taken_port):
-    env = {"SMTP_PORT": str(free_port()), "CATALOGUE_FILE": str(CATALOGUE),
-           "DINGPASS_VAR_DIR": str(tmp_path / "var")}  # fmt: skip
+    env = {
+        "SMTP_PORT": str(free_port()),
+        "CATALOGUE_FILE": str(CATALOGUE),
+        "DINGPASS_VAR_DIR": str(tmp_path / "var"),
+    }
     done = subprocess.run(
         [SCRIPT, "dev", "--inbox-port", str(taken_port)],
         cwd=tmp_path,

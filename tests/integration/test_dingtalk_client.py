@@ -24,9 +24,7 @@ def test_one_token_request_serves_many_calls(dingtalk, sandbox):
 
 def test_the_token_is_shared_through_the_database(dingtalk, sandbox, database, clock):
     start(dingtalk)
-    another_instance = DingTalkClient(
-        sandbox.url, APP_KEY, "sandbox-app-secret", database, clock
-    )
+    another_instance = DingTalkClient(sandbox.url, APP_KEY, "sandbox-app-secret", database, clock)
     start(another_instance)
     assert sandbox.state.token_requests == 1
 
@@ -95,30 +93,36 @@ def test_an_instance_is_read_back_as_it_stands(dingtalk, sandbox):
 
 
 def test_config_check_reports_a_wrong_secret_in_dingtalks_words(run_cli, sandbox):
-    env = {"DINGTALK_APP_KEY": APP_KEY, "DINGTALK_APP_SECRET": "s3cr3t-but-wrong", "DINGTALK_PROCESS_CODE": PROCESS_CODE,
-           "DINGTALK_ORIGINATOR_USER_ID": "manager01", "DINGTALK_API_BASE": sandbox.url}  # fmt: skip
+    env = {
+        "DINGTALK_APP_KEY": APP_KEY,
+        "DINGTALK_APP_SECRET": "s3cr3t-but-wrong",
+        "DINGTALK_PROCESS_CODE": PROCESS_CODE,
+        "DINGTALK_ORIGINATOR_USER_ID": "manager01",
+        "DINGTALK_API_BASE": sandbox.url,
+    }
     result = run_cli("config", "check", env=env)
     assert result.exit_code == 1
     assert "FAIL  dingtalk: DingTalk refused the app key and secret" in result.output
-    assert (
-        "invalidClientIdOrSecret" in result.output or "无效的clientId" in result.output
-    )
+    assert "invalidClientIdOrSecret" in result.output or "无效的clientId" in result.output
     assert "s3cr3t-but-wrong" not in result.output
 
 
 def test_config_check_passes_with_the_right_secret(run_cli, sandbox):
-    env = {"DINGTALK_APP_KEY": APP_KEY, "DINGTALK_APP_SECRET": "sandbox-app-secret", "DINGTALK_PROCESS_CODE": PROCESS_CODE,
-           "DINGTALK_ORIGINATOR_USER_ID": "manager01", "DINGTALK_API_BASE": sandbox.url}  # fmt: skip
+    env = {
+        "DINGTALK_APP_KEY": APP_KEY,
+        "DINGTALK_APP_SECRET": "sandbox-app-secret",
+        "DINGTALK_PROCESS_CODE": PROCESS_CODE,
+        "DINGTALK_ORIGINATOR_USER_ID": "manager01",
+        "DINGTALK_API_BASE": sandbox.url,
+    }
     result = run_cli("config", "check", env=env)
     assert f"ok    dingtalk: app {APP_KEY} gets an access token" in result.output
 
 
 def test_in_production_a_missing_process_code_is_named(run_cli):
-    result = run_cli(
-        "config", "check", env={"DINGPASS_ENV": "production", "DINGTALK_APP_KEY": "k"}
-    )
+    result = run_cli("config", "check", env={"DINGPASS_ENV": "production", "DINGTALK_APP_KEY": "k"})
     assert result.exit_code == 1
     assert (
-        "FAIL  dingtalk: set DINGTALK_APP_SECRET, DINGTALK_PROCESS_CODE, DINGTALK_ORIGINATOR_USER_ID"
-        in result.output
+        "FAIL  dingtalk: set DINGTALK_APP_SECRET, DINGTALK_PROCESS_CODE, "
+        "DINGTALK_ORIGINATOR_USER_ID" in result.output
     )

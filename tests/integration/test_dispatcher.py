@@ -15,9 +15,7 @@ from backend.storage.schema import (
     jobs,
 )
 
-AGREE = ApprovalEvent(
-    "pi-0001", "finish", "agree", "http", {"processInstanceId": "pi-0001"}
-)
+AGREE = ApprovalEvent("pi-0001", "finish", "agree", "http", {"processInstanceId": "pi-0001"})
 
 
 @pytest.fixture
@@ -33,9 +31,7 @@ def count(database, table, **where) -> int:
         return connection.execute(query).scalar()
 
 
-def test_agree_approves_and_records_the_license_work(
-    pending, dispatcher, api, database
-):
+def test_agree_approves_and_records_the_license_work(pending, dispatcher, api, database):
     assert dispatcher.dispatch(AGREE) is Outcome.MOVED
     status = api.get(f"/applications/{pending}").get_json()
     assert status["status"] == "approved"
@@ -70,9 +66,7 @@ def test_refuse_and_terminate_end_the_application(
     assert count(database, jobs, kind=work) == 1
 
 
-def test_the_same_event_ten_times_over_both_transports_moves_once(
-    pending, dispatcher, database
-):
+def test_the_same_event_ten_times_over_both_transports_moves_once(pending, dispatcher, database):
     outcomes = [
         dispatcher.dispatch(ApprovalEvent("pi-0001", "finish", "agree", t))
         for t in ["http", "stream"] * 5
@@ -101,9 +95,7 @@ def test_ten_concurrent_deliveries_move_once(pending, database, clock):
     assert count(database, jobs) - count(database, jobs, kind="open_instance") == 1
 
 
-def test_an_event_for_an_instance_we_never_opened_is_recorded_and_ignored(
-    dispatcher, database
-):
+def test_an_event_for_an_instance_we_never_opened_is_recorded_and_ignored(dispatcher, database):
     assert (
         dispatcher.dispatch(ApprovalEvent("pi-stranger", "finish", "agree", "http"))
         is Outcome.UNKNOWN_INSTANCE
@@ -116,15 +108,12 @@ def test_an_event_for_an_instance_we_never_opened_is_recorded_and_ignored(
 
 def test_a_start_event_is_recorded_and_decides_nothing(pending, dispatcher, api):
     assert (
-        dispatcher.dispatch(ApprovalEvent("pi-0001", "start", None, "http"))
-        is Outcome.NO_DECISION
+        dispatcher.dispatch(ApprovalEvent("pi-0001", "start", None, "http")) is Outcome.NO_DECISION
     )
     assert api.get(f"/applications/{pending}").get_json()["status"] == "pending"
 
 
-def test_a_late_terminate_after_approval_changes_nothing(
-    pending, dispatcher, api, database
-):
+def test_a_late_terminate_after_approval_changes_nothing(pending, dispatcher, api, database):
     dispatcher.dispatch(AGREE)
     assert (
         dispatcher.dispatch(ApprovalEvent("pi-0001", "terminate", None, "http"))

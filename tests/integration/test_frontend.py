@@ -18,9 +18,14 @@ def frontend_for(backend_url: str, tmp_path, timeout: float = 2.0, hops: int = 0
     (static / "index.html").write_text("<!doctype html><title>apply</title>")
     (static / "assets" / "index-3f9a1c.js").write_text("console.log(1)")
     config = FrontendConfig(
-        public_base_url="https://apply.example.com", backend_url=backend_url, proxy_secret=SECRET,
-        catalogue_file=CATALOGUE, backend_timeout=timeout, static_dir=static, trusted_proxy_hops=hops,
-    )  # fmt: skip
+        public_base_url="https://apply.example.com",
+        backend_url=backend_url,
+        proxy_secret=SECRET,
+        catalogue_file=CATALOGUE,
+        backend_timeout=timeout,
+        static_dir=static,
+        trusted_proxy_hops=hops,
+    )
     return create_frontend(config).test_client()
 
 
@@ -51,13 +56,9 @@ def test_the_backend_sees_the_clients_ip(front, database):
         )
 
 
-def test_behind_a_trusted_proxy_the_forwarded_ip_is_used(
-    live_backend, tmp_path, database
-):
+def test_behind_a_trusted_proxy_the_forwarded_ip_is_used(live_backend, tmp_path, database):
     client = frontend_for(live_backend.url, tmp_path, hops=1)
-    client.post(
-        "/api/applications", json=a_form(), headers={"X-Forwarded-For": "192.0.2.44"}
-    )
+    client.post("/api/applications", json=a_form(), headers={"X-Forwarded-For": "192.0.2.44"})
     with database.transaction() as connection:
         assert (
             connection.exec_driver_sql("select client_ip from applications").scalar()
@@ -76,11 +77,16 @@ def test_validation_errors_and_rate_limits_pass_through(front):
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/api/"), ("GET", "/api/healthz"), ("GET", "/api/applications"),
-        ("POST", "/api/applications/abc"), ("GET", "/api/applications/..%2F..%2Fhealthz"),
-        ("GET", "/api/applications/short"), ("GET", "/api/anything/else"), ("DELETE", "/api/applications"),
+        ("GET", "/api/"),
+        ("GET", "/api/healthz"),
+        ("GET", "/api/applications"),
+        ("POST", "/api/applications/abc"),
+        ("GET", "/api/applications/..%2F..%2Fhealthz"),
+        ("GET", "/api/applications/short"),
+        ("GET", "/api/anything/else"),
+        ("DELETE", "/api/applications"),
     ],
-)  # fmt: skip
+)
 def test_no_other_path_reaches_the_backend(front, method, path):
     answer = front.open(path, method=method)
     assert answer.status_code in (404, 405)
@@ -94,10 +100,7 @@ def test_a_body_over_16_kb_is_refused(front):
         content_type="application/json",
     )
     assert answer.status_code == 413
-    assert (
-        answer.get_json()["message"]["en"]
-        == "The request is too large (16 KB at most)."
-    )
+    assert answer.get_json()["message"]["en"] == "The request is too large (16 KB at most)."
 
 
 def test_a_backend_that_is_down_is_a_503_at_once(tmp_path):
@@ -138,10 +141,7 @@ def test_the_page_is_never_cached_and_hashed_assets_are_kept(front):
 def test_the_catalogue_for_the_page_leaves_out_entitlements(front):
     products = front.get("/catalogue.json").get_json()["products"]
     assert products["acme-erp"]["validities"] == ["30d", "1y", "3y", "perpetual"]
-    assert (
-        "entitlements" not in products["acme-erp"]
-        and "edition" not in products["acme-erp"]
-    )
+    assert "entitlements" not in products["acme-erp"] and "edition" not in products["acme-erp"]
 
 
 def test_the_qr_code_is_an_svg_of_the_apply_link(front):
@@ -155,9 +155,7 @@ def test_the_qr_code_as_png(front):
     assert answer.mimetype == "image/png" and answer.data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize(
-    "query", ["", "?product=acme-erp", "?product=a&feature=b&format=gif"]
-)
+@pytest.mark.parametrize("query", ["", "?product=acme-erp", "?product=a&feature=b&format=gif"])
 def test_a_qr_request_without_its_parameters_is_a_400(front, query):
     assert front.get(f"/qr{query}").status_code == 400
 

@@ -1,4 +1,4 @@
-"""From a decision to a delivered mail: the license once, the mail once, whatever fails on the way."""
+"""From a decision to a delivered mail: the license once, the mail once, whatever fails."""
 
 import dataclasses
 from datetime import datetime, timedelta, timezone
@@ -42,9 +42,7 @@ def runner(settings, database, clock):
     return build_runner(settings, database, load_catalogue(CATALOGUE), None, clock)
 
 
-def decided(
-    api: SignedClient, database, clock, result: str = "agree", **form
-) -> tuple[str, int]:
+def decided(api: SignedClient, database, clock, result: str = "agree", **form) -> tuple[str, int]:
     """An application approved (or refused) in DingTalk: its token and id."""
     token = api.post("/applications", a_form(**form)).get_json()["token"]
     with database.transaction() as connection:
@@ -55,9 +53,7 @@ def decided(
         connection.execute(
             jobs.delete().where(jobs.c.kind == "open_instance")
         )  # DingTalk is not in this test
-    Dispatcher(database, clock).dispatch(
-        ApprovalEvent(f"pi-{app_id}", "finish", result, "http")
-    )
+    Dispatcher(database, clock).dispatch(ApprovalEvent(f"pi-{app_id}", "finish", result, "http"))
     return token, app_id
 
 
@@ -79,8 +75,12 @@ def test_an_approval_ends_delivered_with_the_signed_license_attached(
     ]
     (message,) = mailbox.mailbox.messages.values()
     (attachment,) = message.iter_attachments()
-    lic = verify(attachment.get_content(), key_ring([(VECTORS / "test-public-key.pem").read_bytes()]),
-                 feature_code="9F2C-41AB-77D0-E5C3", product="acme-erp")  # fmt: skip
+    lic = verify(
+        attachment.get_content(),
+        key_ring([(VECTORS / "test-public-key.pem").read_bytes()]),
+        feature_code="9F2C-41AB-77D0-E5C3",
+        product="acme-erp",
+    )
     assert attachment.get_filename() == f"acme-erp-{lic.id}.lic"
     assert message["Message-ID"] == f"<license.{lic.id}@dingpass.localhost>"
     assert (
@@ -98,12 +98,8 @@ def test_the_license_job_run_twice_keeps_one_license(api, database, clock, runne
     _, app_id = decided(api, database, clock)
     runner.run_due()
     with database.transaction() as connection:
-        job = connection.execute(
-            select(jobs).where(jobs.c.kind == "issue_license")
-        ).one()
-        connection.execute(
-            jobs.update().where(jobs.c.id == job.id).values(status="failed")
-        )
+        job = connection.execute(select(jobs).where(jobs.c.kind == "issue_license")).one()
+        connection.execute(jobs.update().where(jobs.c.id == job.id).values(status="failed"))
         queue.requeue(connection, job.id, clock())
     runner.run_due()
     assert count(database, licenses) == 1
@@ -116,19 +112,13 @@ def test_a_mail_job_run_again_after_the_server_accepted_never_mails_twice(
     runner.run_due()
     handler = runner.handlers["send_license_mail"]
     with database.transaction() as connection:
-        row = connection.execute(
-            select(jobs).where(jobs.c.kind == "send_license_mail")
-        ).one()
+        row = connection.execute(select(jobs).where(jobs.c.kind == "send_license_mail")).one()
     handler(Job.from_row(row))  # as if the lease had run out after the server accepted
     assert len(mailbox.mailbox.messages) == 1
 
 
-def test_smtp_down_then_back_delivers_every_mail_once(
-    api, database, clock, runner, mailbox
-):
-    tokens = [
-        decided(api, database, clock, email=f"user{n}@example.com")[0] for n in range(5)
-    ]
+def test_smtp_down_then_back_delivers_every_mail_once(api, database, clock, runner, mailbox):
+    tokens = [decided(api, database, clock, email=f"user{n}@example.com")[0] for n in range(5)]
     mailbox.smtp_down()
     runner.run_due()
     assert len(mailbox.mailbox.messages) == 0 and count(database, licenses) == 5
@@ -137,17 +127,12 @@ def test_smtp_down_then_back_delivers_every_mail_once(
     runner.run_due()
     recipients = sorted(m["To"] for m in mailbox.mailbox.messages.values())
     assert recipients == [f"user{n}@example.com" for n in range(5)]
-    assert all(
-        api.get(f"/applications/{t}").get_json()["status"] == "delivered"
-        for t in tokens
-    )
+    assert all(api.get(f"/applications/{t}").get_json()["status"] == "delivered" for t in tokens)
     with database.transaction() as connection:
         assert all(row.sent_at for row in connection.execute(select(mails)).all())
 
 
-def test_an_english_applicant_gets_an_english_mail(
-    api, database, clock, runner, mailbox
-):
+def test_an_english_applicant_gets_an_english_mail(api, database, clock, runner, mailbox):
     decided(api, database, clock, language="en")
     runner.run_due()
     (message,) = mailbox.mailbox.messages.values()
@@ -187,11 +172,7 @@ def test_a_failed_job_is_listed_and_retried_from_the_command_line(
     job_id = listed.output.split()[0]
     mailbox.smtp_up()
     assert run_cli("jobs", "retry", job_id, env=env).exit_code == 0
-    clock.now = datetime.now(timezone.utc) + timedelta(
-        seconds=1
-    )  # the command stamps real time
+    clock.now = datetime.now(timezone.utc) + timedelta(seconds=1)  # the command stamps real time
     runner.run_due()
     assert len(mailbox.mailbox.messages) == 1
-    assert (
-        run_cli("jobs", "retry", job_id, env=env).exit_code == 1
-    )  # not failed any more
+    assert run_cli("jobs", "retry", job_id, env=env).exit_code == 1  # not failed any more

@@ -1,5 +1,5 @@
-"""Each function started exactly as Function Compute starts it: ./bootstrap NAME, gunicorn on a port,
-then FC's lifecycle hooks around a real request."""
+"""Each function started exactly as Function Compute starts it: ./bootstrap NAME, gunicorn on a
+port, then FC's lifecycle hooks around a real request."""
 
 import json
 import os
@@ -32,10 +32,18 @@ def environment(tmp_path):
     """What the descriptors would give every function, on a fresh SQLite database."""
     database = f"sqlite:///{tmp_path}/dingpass.db"
     migrate.upgrade(make_engine(database))
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DATABASE_URL": database,
-            "PROXY_SECRET": SECRET, "CATALOGUE_FILE": str(CATALOGUE), "DINGPASS_VAR_DIR": str(tmp_path / "var"),
-            "DINGTALK_APP_KEY": APP_KEY, "DINGTALK_CALLBACK_TOKEN": TOKEN, "DINGTALK_CALLBACK_AES_KEY": AES_KEY,
-            "GUNICORN_WORKERS": "1"}  # fmt: skip
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "DATABASE_URL": database,
+        "PROXY_SECRET": SECRET,
+        "CATALOGUE_FILE": str(CATALOGUE),
+        "DINGPASS_VAR_DIR": str(tmp_path / "var"),
+        "DINGTALK_APP_KEY": APP_KEY,
+        "DINGTALK_CALLBACK_TOKEN": TOKEN,
+        "DINGTALK_CALLBACK_AES_KEY": AES_KEY,
+        "GUNICORN_WORKERS": "1",
+    }
 
 
 class Function:
@@ -44,14 +52,17 @@ class Function:
     def __init__(self, name: str, env: dict[str, str]) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        # template.yml names the function in DINGPASS_FUNCTION (FC 2.0 passes no arguments); s.yaml passes it.
-        command = [str(ROOT / "bootstrap")] + (
-            [] if env.get("DINGPASS_FUNCTION") else [name]
-        )
+        # template.yml names the function in DINGPASS_FUNCTION (FC 2.0 passes no arguments);
+        # s.yaml passes it.
+        command = [str(ROOT / "bootstrap")] + ([] if env.get("DINGPASS_FUNCTION") else [name])
         self.log = Path(env["DINGPASS_VAR_DIR"]).parent / f"{name}-{port}.log"
         with self.log.open("w") as output:
-            self.process = subprocess.Popen(command, env={**env, "DINGPASS_BIND": f"127.0.0.1:{port}"},
-                                            stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
+            self.process = subprocess.Popen(
+                command,
+                env={**env, "DINGPASS_BIND": f"127.0.0.1:{port}"},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -97,10 +108,25 @@ def test_the_frontend_serves_the_page(start):
 
 
 def test_the_backend_takes_a_signed_application(start):
-    body = json.dumps({"product": "acme-erp", "feature_code": "9F2C-41AB-77D0-E5C3", "company": "示例", "contact": "张三",
-                       "email": "z@example.com", "quantity": 5, "validity": "1y"}).encode()  # fmt: skip
-    answer = start("backend").lifecycle(lambda url: requests.post(f"{url}/applications", data=body,
-                                                                  headers=signed("POST", "/applications", body), timeout=5))  # fmt: skip
+    body = json.dumps(
+        {
+            "product": "acme-erp",
+            "feature_code": "9F2C-41AB-77D0-E5C3",
+            "company": "示例",
+            "contact": "张三",
+            "email": "z@example.com",
+            "quantity": 5,
+            "validity": "1y",
+        }
+    ).encode()
+    answer = start("backend").lifecycle(
+        lambda url: requests.post(
+            f"{url}/applications",
+            data=body,
+            headers=signed("POST", "/applications", body),
+            timeout=5,
+        )
+    )
     assert answer.status_code == 201 and answer.json()["number"].startswith("A")
 
 
@@ -112,8 +138,11 @@ def test_the_approval_function_answers_a_signed_callback(start):
         "timestamp": stamp,
         "nonce": "n0nce",
     }
-    answer = start("approval", DINGPASS_FUNCTION="approval").lifecycle(lambda url: requests.post(f"{url}/dingtalk/callback", params=query,
-                                                                   json={"encrypt": encrypted}, timeout=5))  # fmt: skip
+    answer = start("approval", DINGPASS_FUNCTION="approval").lifecycle(
+        lambda url: requests.post(
+            f"{url}/dingtalk/callback", params=query, json={"encrypt": encrypted}, timeout=5
+        )
+    )
     assert answer.status_code == 200
     assert dingtalk.unseal(AES_KEY, APP_KEY, answer.json()["encrypt"]) == "success"
 

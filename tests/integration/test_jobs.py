@@ -21,16 +21,11 @@ FAST_RETRY = Retry(max_attempts=3, first=timedelta(seconds=1), cap=timedelta(sec
 
 
 def applications_for(database, count: int) -> list[int]:
-    rows = [
-        {**ROW, "number": f"A20261123-{n:06d}", "token": f"t{n:031d}"}
-        for n in range(count)
-    ]
+    rows = [{**ROW, "number": f"A20261123-{n:06d}", "token": f"t{n:031d}"} for n in range(count)]
     with database.transaction() as connection:
         connection.execute(insert(applications), rows)
         return list(
-            connection.execute(
-                select(applications.c.id).order_by(applications.c.id)
-            ).scalars()
+            connection.execute(select(applications.c.id).order_by(applications.c.id)).scalars()
         )
 
 
@@ -54,23 +49,17 @@ def test_recording_the_same_work_twice_keeps_one_job(database, clock):
 def test_a_job_runs_once_and_succeeds(database, clock):
     (app,) = applications_for(database, 1)
     job_id, seen = record(database, clock, "work", app, payload={"n": 1}), []
-    runner = Runner(
-        database, {"work": lambda job: seen.append(job.payload) or Done()}, clock
-    )
+    runner = Runner(database, {"work": lambda job: seen.append(job.payload) or Done()}, clock)
     assert runner.run_due() == 1 and runner.run_due() == 0
     assert seen == [{"n": 1}] and status(database, job_id)[0] == "succeeded"
 
 
-def test_a_job_that_always_fails_ends_failed_after_its_attempts(
-    database, clock, caplog
-):
+def test_a_job_that_always_fails_ends_failed_after_its_attempts(database, clock, caplog):
     (app,) = applications_for(database, 1)
     job_id = record(database, clock, "doomed", app, retry=FAST_RETRY)
 
     def doomed(job):
-        raise ConnectionRefusedError(
-            "SMTP server at 127.0.0.1:9 refused the connection"
-        )
+        raise ConnectionRefusedError("SMTP server at 127.0.0.1:9 refused the connection")
 
     runner = Runner(database, {"doomed": doomed}, clock, retry=FAST_RETRY)
     for _ in range(3):
@@ -98,8 +87,14 @@ def test_a_job_waits_for_the_job_it_depends_on(database, clock):
     first = record(database, clock, "first", first_app)
     record(database, clock, "second", second_app, depends_on=first)
     order = []
-    runner = Runner(database, {"first": lambda j: order.append("first") or Done(),
-                               "second": lambda j: order.append("second") or Done()}, clock)  # fmt: skip
+    runner = Runner(
+        database,
+        {
+            "first": lambda j: order.append("first") or Done(),
+            "second": lambda j: order.append("second") or Done(),
+        },
+        clock,
+    )
     with database.transaction() as connection:  # make the dependent one look due first
         connection.execute(
             jobs.update()
@@ -110,9 +105,7 @@ def test_a_job_waits_for_the_job_it_depends_on(database, clock):
     assert order == ["first", "second"]
 
 
-def test_a_job_that_started_something_outside_rechecks_its_condition_later(
-    database, clock
-):
+def test_a_job_that_started_something_outside_rechecks_its_condition_later(database, clock):
     (app,) = applications_for(database, 1)
     job_id, conditions = record(database, clock, "create_vpc", app), []
 
@@ -139,10 +132,7 @@ def test_a_job_whose_runner_vanished_is_taken_again_after_its_lease(database, cl
     (app,) = applications_for(database, 1)
     job_id = record(database, clock, "work", app)
     lost = queue.claim(database.transaction, "vanished", clock(), timedelta(minutes=5))
-    assert (
-        queue.claim(database.transaction, "other", clock(), timedelta(minutes=5))
-        is None
-    )
+    assert queue.claim(database.transaction, "other", clock(), timedelta(minutes=5)) is None
     clock.advance(301)
     assert Runner(database, {"work": lambda job: Done()}, clock).run_due() == 1
     with database.transaction() as connection:
@@ -153,9 +143,7 @@ def test_a_job_whose_runner_vanished_is_taken_again_after_its_lease(database, cl
 
 
 @pytest.mark.mariadb
-def test_four_runners_run_each_of_three_hundred_jobs_exactly_once(
-    database_url, database, clock
-):
+def test_four_runners_run_each_of_three_hundred_jobs_exactly_once(database_url, database, clock):
     if not database_url.startswith("mysql"):
         pytest.skip("the concurrency this checks is MariaDB's")
     for app in applications_for(database, 300):
@@ -169,8 +157,7 @@ def test_four_runners_run_each_of_three_hundred_jobs_exactly_once(
 
     databases = [Database(database_url) for _ in range(4)]
     runners = [
-        Runner(db, {"count": count}, clock, name=f"runner-{n}")
-        for n, db in enumerate(databases)
+        Runner(db, {"count": count}, clock, name=f"runner-{n}") for n, db in enumerate(databases)
     ]
     threads = [threading.Thread(target=runner.run_due) for runner in runners]
     for thread in threads:
@@ -191,36 +178,31 @@ def test_a_runner_killed_mid_job_leaves_it_to_another(database_url, database, cl
         job_id = queue.enqueue(
             connection, "slow", app, datetime.now(timezone.utc) - timedelta(seconds=1)
         )
-    doomed = subprocess.Popen([sys.executable, "tests/integration/slow_runner.py", database_url], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    doomed = subprocess.Popen(
+        [sys.executable, "tests/integration/slow_runner.py", database_url],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert doomed.stdout.readline().strip() == f"running {job_id}"
     doomed.kill()  # SIGKILL: no cleanup, the lease stays
     doomed.wait()
     doomed.stdout.close()
     assert status(database, job_id)[0] == "running"
     clock.now = datetime.now(timezone.utc) + timedelta(minutes=6)
-    assert (
-        Runner(database, {"slow": lambda job: Done()}, clock, name="survivor").run_due()
-        == 1
-    )
+    assert Runner(database, {"slow": lambda job: Done()}, clock, name="survivor").run_due() == 1
     assert status(database, job_id)[:2] == ("succeeded", 2)
 
 
-def test_due_now_revives_a_failed_job_and_leaves_a_running_one_to_its_runner(
-    database, clock
-):
+def test_due_now_revives_a_failed_job_and_leaves_a_running_one_to_its_runner(database, clock):
     failed_app, running_app, missing_app = applications_for(database, 3)
     failed = record(database, clock, "work", failed_app, retry=Retry(max_attempts=1))
     Runner(database, {"work": lambda job: 1 / 0}, clock).run_due()
     running = record(database, clock, "work", running_app)
-    queue.claim(
-        database.transaction, "busy", clock(), timedelta(minutes=5), only=running
-    )
+    queue.claim(database.transaction, "busy", clock(), timedelta(minutes=5), only=running)
     with database.transaction() as connection:
         assert queue.due_now(connection, "work", failed_app, clock()) == failed
         assert queue.due_now(connection, "work", running_app, clock()) is None
-        assert (
-            queue.due_now(connection, "work", missing_app, clock()) is not None
-        )  # recorded now
+        assert queue.due_now(connection, "work", missing_app, clock()) is not None  # recorded now
     assert status(database, failed)[:2] == ("queued", 0)
     assert status(database, running)[0] == "running"

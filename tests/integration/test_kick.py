@@ -13,8 +13,13 @@ from sandbox import callback_crypto as dingtalk
 from tests.integration.conftest import LiveServer
 from tests.integration.test_callback import AES_KEY, AGREE, APP_KEY, TOKEN
 
-FC_HEADERS = {"x-fc-access-key-id": "STS.test-key-id", "x-fc-access-key-secret": "test-secret",
-              "x-fc-security-token": "test-sts-token", "x-fc-account-id": "1234567890", "x-fc-region": "cn-hangzhou"}  # fmt: skip
+FC_HEADERS = {
+    "x-fc-access-key-id": "STS.test-key-id",
+    "x-fc-access-key-secret": "test-secret",
+    "x-fc-security-token": "test-sts-token",
+    "x-fc-account-id": "1234567890",
+    "x-fc-region": "cn-hangzhou",
+}
 
 
 @pytest.fixture
@@ -40,8 +45,14 @@ def fake_fc():
 
 def callback_app(config, clock, fc_url: str, function: str | None = "dingpass-runner"):
     clock.now = datetime.fromtimestamp(1779512345, timezone.utc)
-    settings = dataclasses.replace(config, dingtalk_callback_token=TOKEN, dingtalk_callback_aes_key=AES_KEY,
-                                   dingtalk_app_key=APP_KEY, fc_runner_function=function, fc_endpoint=fc_url)  # fmt: skip
+    settings = dataclasses.replace(
+        config,
+        dingtalk_callback_token=TOKEN,
+        dingtalk_callback_aes_key=AES_KEY,
+        dingtalk_app_key=APP_KEY,
+        fc_runner_function=function,
+        fc_endpoint=fc_url,
+    )
     return create_approval(settings, clock=clock)
 
 
@@ -77,9 +88,7 @@ def test_an_approval_kicks_the_runner_function_asynchronously(
     app.extensions["database"].dispose()
 
 
-def test_outside_function_compute_nothing_is_invoked(
-    config, database, clock, pending, fake_fc
-):
+def test_outside_function_compute_nothing_is_invoked(config, database, clock, pending, fake_fc):
     url, calls = fake_fc
     app = callback_app(config, clock, url)
     assert push(app.test_client(), {}).status_code == 200
@@ -87,9 +96,7 @@ def test_outside_function_compute_nothing_is_invoked(
     app.extensions["database"].dispose()
 
 
-def test_a_kick_that_fails_does_not_fail_the_callback(
-    config, database, clock, pending, caplog
-):
+def test_a_kick_that_fails_does_not_fail_the_callback(config, database, clock, pending, caplog):
     app = callback_app(config, clock, "http://127.0.0.1:9")
     assert push(app.test_client(), FC_HEADERS).status_code == 200
     assert "kicking dingpass-runner failed (the timer will run the jobs)" in caplog.text

@@ -6,11 +6,29 @@ import sys
 from pathlib import Path
 
 ISSUE = [
-    "license", "issue", "--product", "acme-erp", "--company", "杭州示例科技有限公司",
-    "--contact", "张三", "--email", "zhang@example.com", "--feature-code", "9F2C-41AB",
-    "--quantity", "5", "--valid-from", "2026-11-23", "--until", "2027-11-23",
-    "--entitlement", "reports", "--entitlement", "api",
-]  # fmt: skip
+    "license",
+    "issue",
+    "--product",
+    "acme-erp",
+    "--company",
+    "杭州示例科技有限公司",
+    "--contact",
+    "张三",
+    "--email",
+    "zhang@example.com",
+    "--feature-code",
+    "9F2C-41AB",
+    "--quantity",
+    "5",
+    "--valid-from",
+    "2026-11-23",
+    "--until",
+    "2027-11-23",
+    "--entitlement",
+    "reports",
+    "--entitlement",
+    "api",
+]
 
 
 def keygen(run_cli, name: str) -> Path:
@@ -35,9 +53,7 @@ def test_keygen_never_overwrites_a_key(run_cli):
 
 
 def test_keygen_can_lock_the_key_with_a_passphrase(run_cli):
-    result = run_cli(
-        "license", "keygen", "--out", "k.pem", "--encrypt", input="s3cret\ns3cret\n"
-    )
+    result = run_cli("license", "keygen", "--out", "k.pem", "--encrypt", input="s3cret\ns3cret\n")
     assert result.exit_code == 0
     assert "ENCRYPTED PRIVATE KEY" in Path("k.pem").read_text()
     env = {"LICENSE_SIGNING_KEY": "k.pem", "LICENSE_SIGNING_KEY_PASSPHRASE": "s3cret"}
@@ -48,9 +64,7 @@ def test_issue_show_verify_round_trip(run_cli):
     env = {"LICENSE_SIGNING_KEY": str(keygen(run_cli, "vendor"))}
     assert run_cli(*ISSUE, "--out", "a.lic", env=env).exit_code == 0
     shown = run_cli("license", "show", "a.lic", env=env)
-    assert (
-        "Licensee:     杭州示例科技有限公司 / 张三 <zhang@example.com>" in shown.output
-    )
+    assert "Licensee:     杭州示例科技有限公司 / 张三 <zhang@example.com>" in shown.output
     assert "Valid until:  2027-11-23T00:00:00Z" in shown.output
     assert "Signature:    valid" in shown.output
     verified = run_cli(
@@ -64,10 +78,7 @@ def test_issue_show_verify_round_trip(run_cli):
         env=env,
     )
     assert verified.exit_code == 0, verified.output
-    assert (
-        "is valid: acme-erp for 杭州示例科技有限公司, 5 x, until 2027-11-23"
-        in verified.output
-    )
+    assert "is valid: acme-erp for 杭州示例科技有限公司, 5 x, until 2027-11-23" in verified.output
 
 
 def test_verify_says_why_and_exits_non_zero(run_cli):
@@ -85,13 +96,9 @@ def test_verify_says_why_and_exits_non_zero(run_cli):
         env=env,
     )
     assert (
-        late.exit_code == 1
-        and "License rejected: the license expired at 2027-11-23" in late.output
+        late.exit_code == 1 and "License rejected: the license expired at 2027-11-23" in late.output
     )
-    assert (
-        other.exit_code == 1
-        and "for the machine with feature code '9F2C-41AB'" in other.output
-    )
+    assert other.exit_code == 1 and "for the machine with feature code '9F2C-41AB'" in other.output
 
 
 def test_verify_with_a_rotated_key_ring(run_cli):
@@ -101,12 +108,7 @@ def test_verify_with_a_rotated_key_ring(run_cli):
     rotated = {"LICENSE_SIGNING_KEY": str(new), "LICENSE_PUBLIC_KEYS": "2025.pub"}
     run_cli(*ISSUE, "--out", "new.lic", env=rotated)
     for name in ("old.lic", "new.lic"):
-        assert (
-            run_cli(
-                "license", "verify", name, "--at", "2027-01-01", env=rotated
-            ).exit_code
-            == 0
-        )
+        assert run_cli("license", "verify", name, "--at", "2027-01-01", env=rotated).exit_code == 0
     dropped = run_cli(
         "license",
         "verify",
@@ -119,12 +121,8 @@ def test_verify_with_a_rotated_key_ring(run_cli):
 
 
 def test_verify_with_explicit_public_keys_needs_no_configuration(run_cli):
-    run_cli(
-        *ISSUE, "--out", "a.lic", env={"LICENSE_SIGNING_KEY": str(keygen(run_cli, "v"))}
-    )
-    result = run_cli(
-        "license", "verify", "a.lic", "--public-key", "v.pub", "--at", "2027-01-01"
-    )
+    run_cli(*ISSUE, "--out", "a.lic", env={"LICENSE_SIGNING_KEY": str(keygen(run_cli, "v"))})
+    result = run_cli("license", "verify", "a.lic", "--public-key", "v.pub", "--at", "2027-01-01")
     assert result.exit_code == 0, result.output
 
 
@@ -142,10 +140,7 @@ def test_show_flags_a_license_whose_signature_fails(run_cli):
 
 def test_issue_needs_exactly_one_validity(run_cli):
     result = run_cli(*ISSUE[:-6], "--days", "30", "--perpetual")
-    assert (
-        result.exit_code == 2
-        and "exactly one of --days, --until, --perpetual" in result.output
-    )
+    assert result.exit_code == 2 and "exactly one of --days, --until, --perpetual" in result.output
 
 
 def test_issue_refuses_a_license_that_ends_before_it_starts(run_cli):

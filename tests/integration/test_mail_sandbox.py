@@ -20,14 +20,10 @@ def a_message() -> EmailMessage:
     return message
 
 
-def test_a_port_taken_before_the_server_binds_it_gives_way_to_another(
-    monkeypatch, taken_port
-):
+def test_a_port_taken_before_the_server_binds_it_gives_way_to_another(monkeypatch, taken_port):
     ports = iter([taken_port])
     found_free = mail._free_port
-    monkeypatch.setattr(
-        mail, "_free_port", lambda host: next(ports, None) or found_free(host)
-    )
+    monkeypatch.setattr(mail, "_free_port", lambda host: next(ports, None) or found_free(host))
     sandbox = MailSandbox()
     try:
         assert sandbox.smtp_port != taken_port

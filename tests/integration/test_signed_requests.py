@@ -40,26 +40,18 @@ def test_a_request_signed_more_than_five_minutes_away_is_refused(backend, age):
 def test_a_swapped_body_is_refused(backend):
     headers = signed("POST", "/applications", BODY)
     assert (
-        post(
-            backend, headers, BODY.replace(b'"quantity": 5', b'"quantity": 50')
-        ).status_code
-        == 401
+        post(backend, headers, BODY.replace(b'"quantity": 5', b'"quantity": 50')).status_code == 401
     )
 
 
 def test_a_swapped_client_ip_is_refused(backend):
-    headers = signed("POST", "/applications", BODY) | {
-        "X-Dingpass-Client-Ip": "10.0.0.1"
-    }
+    headers = signed("POST", "/applications", BODY) | {"X-Dingpass-Client-Ip": "10.0.0.1"}
     assert post(backend, headers).status_code == 401
 
 
 def test_a_signature_for_another_path_is_refused(backend):
     headers = signed("GET", "/applications/abc")
-    assert (
-        backend.test_client().get("/applications/xyz", headers=headers).status_code
-        == 401
-    )
+    assert backend.test_client().get("/applications/xyz", headers=headers).status_code == 401
 
 
 def test_the_health_check_needs_no_signature(backend):

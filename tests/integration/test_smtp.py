@@ -36,15 +36,28 @@ def certificate(tmp_path_factory):
     )
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.test")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))  # fmt: skip
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))  # fmt: skip
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
     return server, str(folder / "cert.pem")
@@ -75,12 +88,16 @@ def serve(certificate, implicit: bool):
     received, port = Received(), free_port()
     # aiosmtpd's auth_require_tls (on by default) counts only STARTTLS, not implicit TLS.
     implicit_tls = {"ssl_context": context, "auth_require_tls": False}
-    options = (
-        implicit_tls if implicit else {"tls_context": context, "require_starttls": True}
+    options = implicit_tls if implicit else {"tls_context": context, "require_starttls": True}
+    controller = Controller(
+        received,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_exclude_mechanism=["LOGIN"],
+        server_hostname="mail.test",
+        **options,
     )
-    controller = Controller(received, hostname="127.0.0.1", port=port, authenticator=authenticator,
-                            auth_exclude_mechanism=["LOGIN"],
-                            server_hostname="mail.test", **options)  # fmt: skip
     controller.start()
     return controller, received, port
 
@@ -137,8 +154,8 @@ def test_an_untrusted_certificate_is_refused(certificate):
     controller, _, port = serve(certificate, implicit=True)
     try:
         with pytest.raises(ssl.SSLCertVerificationError):
-            SmtpSender(
-                "127.0.0.1", port, "ssl", "dingpass", "s3cret", "dingpass.test"
-            ).send(message())
+            SmtpSender("127.0.0.1", port, "ssl", "dingpass", "s3cret", "dingpass.test").send(
+                message()
+            )
     finally:
         controller.stop()

@@ -24,8 +24,14 @@ class Worker:
 
     def __init__(self, sandbox, dispatch, idle=60.0, pong=10.0) -> None:
         handler = ApprovalEventHandler(dispatch)
-        self.worker = StreamWorker(APP_KEY, APP_SECRET, f"{sandbox.url}/v1.0/gateway/connections/open",
-                                   handler, idle_seconds=idle, pong_seconds=pong)  # fmt: skip
+        self.worker = StreamWorker(
+            APP_KEY,
+            APP_SECRET,
+            f"{sandbox.url}/v1.0/gateway/connections/open",
+            handler,
+            idle_seconds=idle,
+            pong_seconds=pong,
+        )
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
             target=self.loop.run_until_complete, args=(self.worker.start(),)
@@ -111,9 +117,7 @@ def test_an_event_not_committed_is_asked_for_later_and_comes_again(
     )  # redelivered with the same messageId
 
 
-def test_it_reconnects_when_the_gateway_says_disconnect(
-    approving_api, sandbox, gateway, worker
-):
+def test_it_reconnects_when_the_gateway_says_disconnect(approving_api, sandbox, gateway, worker):
     gateway.disconnect_all()
     assert wait_for(lambda: worker.connections == 2)
     token = submitted(approving_api)
@@ -139,9 +143,14 @@ def test_a_silently_dead_connection_is_detected_and_replaced(
 
 
 def test_dingpass_stream_stops_cleanly_on_sigterm(sandbox, dingtalk_config, tmp_path):
-    env = {**os.environ, "DINGTALK_EVENT_MODE": "stream", "DINGTALK_APP_KEY": APP_KEY,
-           "DINGTALK_APP_SECRET": APP_SECRET, "DINGTALK_API_BASE": sandbox.url,
-           "DATABASE_URL": dingtalk_config.database}  # fmt: skip
+    env = {
+        **os.environ,
+        "DINGTALK_EVENT_MODE": "stream",
+        "DINGTALK_APP_KEY": APP_KEY,
+        "DINGTALK_APP_SECRET": APP_SECRET,
+        "DINGTALK_API_BASE": sandbox.url,
+        "DATABASE_URL": dingtalk_config.database,
+    }
     script = Path(sys.executable).with_name("dingpass")
     process = subprocess.Popen(
         [script, "stream"],

@@ -25,9 +25,7 @@ def imported_packages(package: str) -> set[str]:
     return (found & PROJECT) - {package}
 
 
-@pytest.mark.parametrize(
-    ("package", "allowed"), [("frontend", set()), ("license", set())]
-)
+@pytest.mark.parametrize(("package", "allowed"), [("frontend", set()), ("license", set())])
 def test_packages_import_only_what_the_design_allows(package, allowed):
     assert imported_packages(package) <= allowed
 
@@ -53,14 +51,17 @@ def test_only_entry_points_read_the_environment():
         for path in (ROOT / package).rglob("*.py")
         if "os.environ" in path.read_text(encoding="utf-8")
     )
-    assert readers == ["approval/wsgi.py", "backend/cli.py", "backend/runner_wsgi.py", "backend/wsgi.py",
-                       "frontend/wsgi.py"]  # fmt: skip
+    assert readers == [
+        "approval/wsgi.py",
+        "backend/cli.py",
+        "backend/runner_wsgi.py",
+        "backend/wsgi.py",
+        "frontend/wsgi.py",
+    ]
 
 
 def test_no_module_uses_pickle():
     sources = [
-        p
-        for pkg in ("backend", "frontend", "license")
-        for p in Path(ROOT, pkg).rglob("*.py")
+        p for pkg in ("backend", "frontend", "license") for p in Path(ROOT, pkg).rglob("*.py")
     ]
     assert not [p for p in sources if "import pickle" in p.read_text(encoding="utf-8")]

@@ -18,12 +18,10 @@ feature_code_pattern = "[0-9A-F]{4}"
 
 def test_the_sample_catalogue_reads():
     products = load_catalogue(CATALOGUE)
-    assert products["acme-erp"].allows_quantity(5) and not products[
-        "acme-erp"
-    ].allows_quantity(6)
-    assert products["acme-crm"].allows_quantity(500) and not products[
-        "acme-crm"
-    ].allows_quantity(501)
+    assert products["acme-erp"].allows_quantity(5) and not products["acme-erp"].allows_quantity(6)
+    assert products["acme-crm"].allows_quantity(500) and not products["acme-crm"].allows_quantity(
+        501
+    )
 
 
 def test_the_public_view_leaves_out_the_license_terms():

@@ -22,9 +22,7 @@ def test_the_environment_wins_over_the_dotenv_file(tmp_path):
 
 
 def test_a_bad_value_names_the_variable_and_the_choices():
-    with pytest.raises(
-        ConfigError, match="DINGPASS_ENV='prod' is not usable: must be one of"
-    ):
+    with pytest.raises(ConfigError, match="DINGPASS_ENV='prod' is not usable: must be one of"):
         Config.from_env({"DINGPASS_ENV": "prod"})
 
 
@@ -47,10 +45,17 @@ def test_config_check_lists_what_production_is_missing_and_fails_there(run_cli):
     missing = dev.output.split("Missing for production:\n")[1]
     assert dev.exit_code == 0
     assert [line.split()[0] for line in missing.splitlines()] == [
-        "DATABASE_URL", "PUBLIC_BASE_URL", "PROXY_SECRET", "DINGTALK_APP_KEY", "DINGTALK_APP_SECRET",
-        "DINGTALK_PROCESS_CODE", "DINGTALK_ORIGINATOR_USER_ID", "SMTP_HOST", "MAIL_FROM",
+        "DATABASE_URL",
+        "PUBLIC_BASE_URL",
+        "PROXY_SECRET",
+        "DINGTALK_APP_KEY",
+        "DINGTALK_APP_SECRET",
+        "DINGTALK_PROCESS_CODE",
+        "DINGTALK_ORIGINATOR_USER_ID",
+        "SMTP_HOST",
+        "MAIL_FROM",
         "LICENSE_SIGNING_KEY",
-    ]  # fmt: skip
+    ]
     assert prod.exit_code == 1
     assert "FAIL  signing key: LICENSE_SIGNING_KEY is not set" in prod.output
 

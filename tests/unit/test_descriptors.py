@@ -17,9 +17,7 @@ from tests.conftest import ROOT
 SCHEMAS = ROOT.parent / "shared" / "schemas"
 DESCRIPTOR = yaml.safe_load((ROOT / "s.yaml").read_text(encoding="utf-8"))
 RESOURCES = DESCRIPTOR["resources"]
-FUNCTIONS = {
-    name: r["props"] for name, r in RESOURCES.items() if r["component"] == "fc3"
-}
+FUNCTIONS = {name: r["props"] for name, r in RESOURCES.items() if r["component"] == "fc3"}
 SETTINGS = {f.metadata["env"]: f.metadata for f in dataclasses.fields(Config)}
 # Function Compute's runtime layer for custom runtimes, as in its own web-function template.
 PLATFORM_PYTHON = "3.10"
@@ -34,7 +32,7 @@ def requires_python() -> tuple[int, ...]:
 
 
 def strict(schema):
-    """The schema, refusing keys it does not name (the published one lets a typo like vpcConfg through)."""
+    """The schema, refusing keys it does not name (the published one lets vpcConfg through)."""
     if isinstance(schema, dict):
         schema = {k: strict(v) for k, v in schema.items()}
         if "properties" in schema and "additionalProperties" not in schema:
@@ -62,9 +60,7 @@ def substituted(value):
     )
     value = re.sub(r"\$\{vars\.(\w+)\}", lambda m: DESCRIPTOR["vars"][m[1]], value)
     value = re.sub(r"\$\{config\(\"AccountID\"\)\}", "1234567890123456", value)
-    return re.sub(
-        r"\$\{env\('([A-Z0-9_]+)'\)\}", lambda m: f"value-of-{m[1].lower()}", value
-    )
+    return re.sub(r"\$\{env\('([A-Z0-9_]+)'\)\}", lambda m: f"value-of-{m[1].lower()}", value)
 
 
 @pytest.mark.parametrize("name", list(RESOURCES))
@@ -72,8 +68,7 @@ def test_each_resource_validates_against_its_published_schema(name):
     component = RESOURCES[name]["component"]
     schema = json.loads(
         (
-            SCHEMAS
-            / f"{'fc3-function' if component == 'fc3' else 'fc3-domain'}.schema.json"
+            SCHEMAS / f"{'fc3-function' if component == 'fc3' else 'fc3-domain'}.schema.json"
         ).read_text()
     )
     errors = sorted(
@@ -89,9 +84,7 @@ def test_each_function_starts_through_bootstrap_with_an_app_bootstrap_knows(name
     assert runtime["command"] == ["/code/bootstrap"] and runtime["port"] == 9000
     (function,) = runtime["args"]
     apps = dict(
-        re.findall(
-            r"^\s+(\w+)\) app=([\w.]+):app ;;$", (ROOT / "bootstrap").read_text(), re.M
-        )
+        re.findall(r"^\s+(\w+)\) app=([\w.]+):app ;;$", (ROOT / "bootstrap").read_text(), re.M)
     )
     module = Path(ROOT, *apps[function].split(".")).with_suffix(".py")
     assert "\napp = create_app(" in module.read_text()
@@ -117,9 +110,7 @@ def test_every_variable_is_one_the_code_reads_and_no_secret_is_inline(name):
     for variable, value in variables.items():
         if variable in ("PATH", "PYTHONPATH"):
             continue
-        assert variable in SETTINGS, (
-            f"{name}: {variable} is not a setting the code reads"
-        )
+        assert variable in SETTINGS, f"{name}: {variable} is not a setting the code reads"
         if SETTINGS[variable]["secret"]:
             assert FROM_ENV.match(str(value)), (
                 f"{name}: the secret {variable} must come from ${{env(...)}}"
@@ -155,10 +146,7 @@ def test_only_the_frontend_is_outside_the_vpc():
 def test_a_misspelt_key_is_caught():
     schema = strict(json.loads((SCHEMAS / "fc3-function.schema.json").read_text()))
     props = {**substituted(FUNCTIONS["backend"]), "vpcConfg": {}}
-    assert any(
-        "vpcConfg" in error.message
-        for error in Draft7Validator(schema).iter_errors(props)
-    )
+    assert any("vpcConfg" in error.message for error in Draft7Validator(schema).iter_errors(props))
 
 
 @pytest.mark.parametrize("ignore", [".fcignore", ".funignore"])

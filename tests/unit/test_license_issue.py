@@ -53,9 +53,7 @@ def test_the_signed_payload_is_exactly_rfc8785(
 
 
 def test_control_characters_and_quotes_are_escaped_as_rfc8785_does(terms):
-    odd = replace(
-        terms, licensee=Licensee('A "B"\\\n\t\x00\x1f\x7f\u2028 公司', "c", "e@x.io")
-    )
+    odd = replace(terms, licensee=Licensee('A "B"\\\n\t\x00\x1f\x7f\u2028 公司', "c", "e@x.io"))
     assert render(odd, "k")[0] == rfc8785.dumps(odd.to_payload() | {"kid": "k"})
 
 
@@ -65,12 +63,8 @@ def test_a_license_round_trips_through_signing_and_verifying(issuer, terms, ring
 
 
 @pytest.mark.parametrize("entitlements", [0, 1, 40, 400])
-def test_the_body_is_cut_into_lines_of_64_whatever_its_length(
-    issuer, terms, ring, entitlements
-):
-    long = replace(
-        terms, entitlements=tuple(f"feature-{n}" for n in range(entitlements))
-    )
+def test_the_body_is_cut_into_lines_of_64_whatever_its_length(issuer, terms, ring, entitlements):
+    long = replace(terms, entitlements=tuple(f"feature-{n}" for n in range(entitlements)))
     text = issuer.sign(long)
     body = text.split(f"Key-Id: {issuer.key_id}\n\n")[1].split("\n-----END")[0]
     lines = body.split("\n")
@@ -112,9 +106,7 @@ def test_an_entitlement_that_is_not_text_cannot_be_signed(issuer, terms):
 
 def test_license_ids_carry_the_issue_date_and_differ(terms):
     ids = {new_license_id(NOW) for _ in range(1000)}
-    assert len(ids) == 1000 and all(
-        i.startswith("L20261123-") and len(i) == 18 for i in ids
-    )
+    assert len(ids) == 1000 and all(i.startswith("L20261123-") and len(i) == 18 for i in ids)
 
 
 @given(
@@ -123,9 +115,7 @@ def test_license_ids_carry_the_issue_date_and_differ(terms):
         max_value=datetime(9999, 12, 30),
         timezones=st.builds(
             timezone,
-            st.timedeltas(
-                min_value=timedelta(hours=-23), max_value=timedelta(hours=23)
-            ),
+            st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23)),
         ),
     )
 )

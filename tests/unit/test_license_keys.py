@@ -27,9 +27,7 @@ def test_an_encrypted_key_needs_its_passphrase():
 
 
 def test_a_missing_file_says_which_and_what_to_set(tmp_path):
-    with pytest.raises(
-        SigningKeyError, match="nope.pem cannot be read.*PEM text or the path"
-    ):
+    with pytest.raises(SigningKeyError, match="nope.pem cannot be read.*PEM text or the path"):
         load_private_key(str(tmp_path / "nope.pem"))
 
 

@@ -17,9 +17,7 @@ def rewrap(text: str, blob: bytes) -> str:
     return f"{text[: text.index(BEGIN)]}{BEGIN}\nFormat: 1\nKey-Id: {kid}\n\n{body}\n{END}\n"
 
 
-def test_issuing_the_vector_terms_reproduces_the_committed_text(
-    issuer, vector_terms, vector_text
-):
+def test_issuing_the_vector_terms_reproduces_the_committed_text(issuer, vector_terms, vector_text):
     assert issuer.sign(vector_terms) == vector_text
 
 
@@ -27,9 +25,7 @@ def test_the_vector_key_id_is_derived_from_its_public_key(vector_key, ring):
     assert list(ring) == [key_id(vector_key.public_key())] == ["3167edf078c551a7"]
 
 
-def test_the_committed_text_verifies_with_the_public_key(
-    vector_text, ring, vector_terms
-):
+def test_the_committed_text_verifies_with_the_public_key(vector_text, ring, vector_terms):
     lic = verify(
         vector_text,
         ring,
@@ -42,9 +38,7 @@ def test_the_committed_text_verifies_with_the_public_key(
     assert lic.application == "A20261123-000042" and lic.key_id == "3167edf078c551a7"
 
 
-def test_every_flipped_bit_of_the_payload_or_signature_is_a_bad_signature(
-    vector_text, ring
-):
+def test_every_flipped_bit_of_the_payload_or_signature_is_a_bad_signature(vector_text, ring):
     _, blob = read_envelope(vector_text)
     for bit in range(len(blob) * 8):
         tampered = bytearray(blob)
@@ -66,9 +60,7 @@ def test_a_license_signed_by_a_key_not_in_the_ring_is_an_unknown_key_id(vector_t
         verify(vector_text, key_ring([generate().public_key()]), now=NOW)
 
 
-def test_a_key_id_header_pointing_at_another_known_key_is_a_bad_signature(
-    vector_text, ring
-):
+def test_a_key_id_header_pointing_at_another_known_key_is_a_bad_signature(vector_text, ring):
     other = generate()
     forged = vector_text.replace(
         "Key-Id: 3167edf078c551a7", f"Key-Id: {key_id(other.public_key())}"

@@ -24,15 +24,11 @@ from tests.conftest import NOW
 
 START, END = NOW, NOW + timedelta(days=30)
 TICK = timedelta(microseconds=1)
-VECTOR_KEY_ID = (
-    "3167edf078c551a7"  # the id of tests/vectors/license-v1/test-public-key.pem
-)
+VECTOR_KEY_ID = "3167edf078c551a7"  # the id of tests/vectors/license-v1/test-public-key.pem
 
 
 @pytest.mark.parametrize("moment", [START, START + TICK, END - TICK])
-def test_a_license_holds_from_its_first_instant_to_just_before_its_end(
-    issuer, terms, ring, moment
-):
+def test_a_license_holds_from_its_first_instant_to_just_before_its_end(issuer, terms, ring, moment):
     assert verify(issuer.sign(terms), ring, now=moment).id == terms.id
 
 
@@ -53,9 +49,7 @@ def test_a_perpetual_license_never_expires(issuer, terms, ring):
 
 
 def test_a_license_for_another_machine_is_refused(issuer, terms, ring):
-    with pytest.raises(
-        WrongMachine, match="'AAAA-BBBB'.*not this one \\('CCCC-DDDD'\\)"
-    ):
+    with pytest.raises(WrongMachine, match="'AAAA-BBBB'.*not this one \\('CCCC-DDDD'\\)"):
         verify(issuer.sign(terms), ring, now=NOW, feature_code="CCCC-DDDD")
 
 
@@ -104,7 +98,8 @@ def signed_blob(vector_key, payload: bytes) -> str:
     """A correctly signed license around an arbitrary payload, as a buggy issuer might make."""
     blob = payload + vector_key.sign(SIGNING_PREFIX + payload)
     body = base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
-    return f"-----BEGIN DINGPASS LICENSE-----\nFormat: 1\nKey-Id: {VECTOR_KEY_ID}\n\n{body}\n-----END DINGPASS LICENSE-----\n"
+    head = f"-----BEGIN DINGPASS LICENSE-----\nFormat: 1\nKey-Id: {VECTOR_KEY_ID}\n\n"
+    return f"{head}{body}\n-----END DINGPASS LICENSE-----\n"
 
 
 @pytest.mark.parametrize(
@@ -117,16 +112,12 @@ def signed_blob(vector_key, payload: bytes) -> str:
         (b'{"v": 1} {"v": 1}', "followed by something else"),
     ],
 )
-def test_signed_terms_that_cannot_be_read_are_malformed(
-    vector_key, ring, payload, message
-):
+def test_signed_terms_that_cannot_be_read_are_malformed(vector_key, ring, payload, message):
     with pytest.raises(MalformedLicense, match=message):
         verify(signed_blob(vector_key, payload), ring, now=NOW)
 
 
-def test_a_key_id_header_that_differs_from_the_signed_one_is_malformed(
-    vector_key, terms, ring
-):
+def test_a_key_id_header_that_differs_from_the_signed_one_is_malformed(vector_key, terms, ring):
     payload, _ = render(terms, "0000000000000000")
     with pytest.raises(MalformedLicense, match="differs"):
         verify(signed_blob(vector_key, payload), ring, now=NOW)

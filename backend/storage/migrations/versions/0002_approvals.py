@@ -19,9 +19,7 @@ def upgrade() -> None:
     # A nullable column and a unique index: no table rebuild, which SQLite would refuse
     # for a table other tables' foreign keys point at.
     op.add_column("applications", sa.Column("instance_id", sa.String(64)))
-    op.create_index(
-        "uq_applications_instance_id", "applications", ["instance_id"], unique=True
-    )
+    op.create_index("uq_applications_instance_id", "applications", ["instance_id"], unique=True)
     op.create_table(
         "approval_events",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -33,9 +31,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(32), nullable=False),
         sa.Column("payload", sa.Text, nullable=False),
         sa.Column("received_at", UTCDateTime, nullable=False),
-        sa.UniqueConstraint(
-            "instance_id", "event_type", name="uq_approval_events_instance_id"
-        ),
+        sa.UniqueConstraint("instance_id", "event_type", name="uq_approval_events_instance_id"),
         **MYSQL,
     )
     op.create_table(

@@ -16,9 +16,7 @@ depends_on = None
 
 JOB_COLUMNS = (
     sa.Column("payload", sa.Text, nullable=False, server_default="{}"),
-    sa.Column(
-        "depends_on", sa.Integer
-    ),  # a job id; no constraint, so SQLite needs no rebuild
+    sa.Column("depends_on", sa.Integer),  # a job id; no constraint, so SQLite needs no rebuild
     sa.Column("condition", sa.Text),
     sa.Column("max_attempts", sa.Integer, nullable=False, server_default="5"),
     sa.Column("leased_by", sa.String(64)),
