@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask import Flask, g, request
 
-from backend import defaults, errors, lifecycle, signed_requests
+from backend import defaults, error_handlers, lifecycle, signed_requests
 from backend.applications import api as applications_api
 from backend.applications.service import Applications, Limits
 from backend.approvals.wiring import instance_opener
@@ -58,7 +58,7 @@ def create_app(
     )
     _require_signatures(app, config.proxy_secret.encode())
     lifecycle.register(app, database)
-    errors.register(app)
+    error_handlers.register(app)
     app.register_blueprint(applications_api.bp)
     app.add_url_rule("/healthz", "health", lambda: {"status": "ok"})
     return app

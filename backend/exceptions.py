@@ -2,6 +2,11 @@
 
 DingpassError (Exception)
  +-- ConfigError (ValueError)     a setting is missing or unusable
+ +-- DingTalkError                DingTalk did not do what was asked
+ |    +-- DingTalkUnavailable     network failure, timeout, 5xx: try again later
+ |    +-- DingTalkRateLimited     Forbidden.AccessDenied.QpsLimit*: back off and try again
+ |    +-- DingTalkTokenInvalid    InvalidAuthentication: refresh the token once
+ |    +-- DingTalkRejected        the request itself is wrong (bad secret, process code, form)
  +-- ApiError                     answered to an HTTP caller with its status
       +-- BadRequest        400   the body is not what the endpoint reads
       +-- Unauthorized      401   not signed by the frontend, or signed too long ago
@@ -20,6 +25,30 @@ class DingpassError(Exception):
 
 class ConfigError(DingpassError, ValueError):
     """A setting is missing or has a value that cannot be used."""
+
+
+class DingTalkError(DingpassError):
+    """DingTalk did not do what was asked."""
+
+    def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.status = code, status
+
+
+class DingTalkUnavailable(DingTalkError):
+    """DingTalk could not be reached or failed on its side; try again later."""
+
+
+class DingTalkRateLimited(DingTalkError):
+    """DingTalk's rate limit was hit; back off."""
+
+
+class DingTalkTokenInvalid(DingTalkError):
+    """The access token was refused; get a new one."""
+
+
+class DingTalkRejected(DingTalkError):
+    """DingTalk refused the request as wrong: fix the configuration or the form."""
 
 
 class ApiError(DingpassError):

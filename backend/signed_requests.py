@@ -1,7 +1,7 @@
 """Requests from the frontend carry an HMAC-SHA256 signature; the backend takes no others.
 
 The signed text is ``METHOD\\nPATH\\nTIMESTAMP\\nCLIENT_IP\\n`` followed by the body, so
-neither the client IP nor the body can be swapped. frontend/signing.py makes the same
+neither the client IP nor the body can be swapped. frontend/signed_requests.py makes the same
 signature (the frontend imports nothing of the backend); the proxy tests hold them together.
 """
 

@@ -10,9 +10,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from frontend import qr
-from frontend.backend_client import BackendClient, BackendTimeout, BackendUnavailable
+from frontend.backend_client import BackendClient
 from frontend.catalogue import public_catalogue
 from frontend.config import FrontendConfig
+from frontend.exceptions import BackendTimeout, BackendUnavailable
 
 MAX_BODY = 16 * 1024
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")

@@ -7,19 +7,12 @@ from dataclasses import dataclass
 import requests
 from requests.adapters import HTTPAdapter
 
-from frontend.signing import signed_headers
+from frontend.exceptions import BackendTimeout, BackendUnavailable
+from frontend.signed_requests import signed_headers
 
 CONNECT_TIMEOUT = 2.0
 """Seconds to open a connection; the read timeout is the configured backend timeout."""
 POOL_SIZE = 16
-
-
-class BackendUnavailable(Exception):
-    """The backend could not be reached (503)."""
-
-
-class BackendTimeout(Exception):
-    """The backend did not answer in time (504)."""
 
 
 @dataclass(frozen=True)

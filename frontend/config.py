@@ -8,11 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from frontend.exceptions import FrontendConfigError
+
 STATIC_DIR = Path(__file__).parent / "static"
-
-
-class FrontendConfigError(ValueError):
-    """A frontend setting is missing or unusable."""
 
 
 @dataclass(frozen=True)

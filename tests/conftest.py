@@ -92,9 +92,9 @@ def run_cli(tmp_path, monkeypatch):
     """Run `dingpass ARGS` in-process with a Config built from ``env``, in a scratch folder."""
     from click.testing import CliRunner
 
-    from backend.cli import cli
-    from backend.commands.context import script_info
     from backend.config import Config
+    from cli.context import script_info
+    from cli.main import cli
 
     monkeypatch.chdir(tmp_path)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from backend.catalogue import Catalogue
 from backend.dingtalk.client import DingTalkClient
-from backend.dingtalk.errors import DingTalkError
+from backend.exceptions import DingTalkError
 from backend.storage.applications import by_id, mark_pending
 from backend.storage.database import Database
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from backend.approvals.dispatcher import Dispatcher, Outcome
 from backend.approvals.events import ApprovalEvent, from_fields
 from backend.dingtalk.client import DingTalkClient, InstanceState
-from backend.dingtalk.errors import DingTalkError
+from backend.exceptions import DingTalkError
 from backend.storage.applications import pending_since
 from backend.storage.database import Database
 

@@ -13,12 +13,11 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import delete, insert, select
 
-from backend.dingtalk.errors import (
-    DingTalkError,
+from backend.dingtalk.sdk_errors import from_sdk
+from backend.exceptions import (
     DingTalkRejected,
     DingTalkTokenInvalid,
     DingTalkUnavailable,
-    from_sdk,
 )
 from backend.storage.database import Database
 from backend.storage.schema import dingtalk_tokens
@@ -219,4 +218,4 @@ def _runtime() -> Any:
     return util.RuntimeOptions(connect_timeout=CONNECT_TIMEOUT_MS, read_timeout=READ_TIMEOUT_MS)
 
 
-__all__ = ["DingTalkClient", "DingTalkError", "InstanceState"]
+__all__ = ["DingTalkClient", "InstanceState"]

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 
-from backend import signing
+from backend import license_keys
 from backend.approvals.opener import InstanceOpener
 from backend.catalogue import Catalogue
 from backend.config import Config
@@ -50,7 +50,7 @@ def runner(
     ctx = Fulfillment(
         database,
         catalogue,
-        lambda: signing.issuer(config),
+        lambda: license_keys.issuer(config),
         sender,
         config.mail_from,
         opener,

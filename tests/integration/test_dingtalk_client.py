@@ -3,7 +3,7 @@
 import pytest
 
 from backend.dingtalk.client import DingTalkClient
-from backend.dingtalk.errors import (
+from backend.exceptions import (
     DingTalkRateLimited,
     DingTalkRejected,
     DingTalkUnavailable,

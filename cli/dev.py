@@ -22,12 +22,12 @@ from approval.app import create_app as create_approval
 from backend import defaults
 from backend.app import create_app
 from backend.clock import utc_now
-from backend.commands.context import pass_config
-from backend.commands.stopping import stop_event
 from backend.config import Config
 from backend.fulfillment.wiring import standalone_runner
 from backend.storage import migrate
 from backend.storage.database import Database, make_engine
+from cli.context import pass_config
+from cli.stopping import stop_event
 
 APPROVAL_PORT = 8003
 SAMPLE = "product=acme-erp&feature=9F2C-41AB-77D0-E5C3"
@@ -172,7 +172,7 @@ def _start_stream_worker(config: Config, kick: Callable[[], None]) -> None:
 
     from approval.stream import ApprovalEventHandler, StreamWorker
     from backend.approvals.dispatcher import Dispatcher
-    from backend.commands.stream import OPEN_PATH
+    from cli.stream import OPEN_PATH
 
     dispatcher = Dispatcher(Database(config.database), utc_now, kick)
     worker = StreamWorker(

@@ -2,10 +2,10 @@
 
 import click
 
-from backend.commands.context import pass_config
 from backend.config import Config
 from backend.storage import migrate
 from backend.storage.database import make_engine
+from cli.context import pass_config
 
 
 @click.group("db", help="Create and upgrade the database schema.")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from backend import defaults, request_log
 from backend.config import Config
-from backend.runner_app import create_app
+from runner.app import create_app
 
 request_log.configure()
 app = create_app(Config.from_env(os.environ, Path(defaults.DOTENV_FILE)))

@@ -7,11 +7,11 @@ from typing import TextIO
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from backend import signing
+from backend import license_keys
 from backend.clock import utc_now
-from backend.commands.context import pass_config
 from backend.config import Config
 from backend.exceptions import ConfigError
+from cli.context import pass_config
 from license import (
     Issuer,
     License,
@@ -57,7 +57,7 @@ def keygen(out: Path, encrypt: bool) -> None:
     for path in (out, public_path):
         if path.exists():
             raise click.ClickException(f"{path} exists; move it away or choose another --out")
-    signing.write_private(out, private_pem(key, passphrase.encode() if passphrase else None))
+    license_keys.write_private(out, private_pem(key, passphrase.encode() if passphrase else None))
     public_path.write_bytes(public_pem(key.public_key()))
     click.echo(f"Private key: {out} (keep it secret; set LICENSE_SIGNING_KEY to it)")
     click.echo(f"Public key:  {public_path} (ship it in the product's key ring)")
@@ -161,7 +161,7 @@ def show(config: Config, file: TextIO) -> None:
 
 def _signature_state(config: Config, text: str, lic: License) -> str:
     try:
-        ring = signing.public_keys(config)
+        ring = license_keys.public_keys(config)
     except ConfigError as err:
         return f"not checked ({err})"
     try:  # at its own start time a genuine license always holds: this checks the signature
@@ -239,13 +239,13 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 def _issuer(config: Config) -> Issuer:
     try:
-        return signing.issuer(config)
+        return license_keys.issuer(config)
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
 
 
 def _ring(config: Config) -> dict[str, Ed25519PublicKey]:
     try:
-        return signing.public_keys(config)
+        return license_keys.public_keys(config)
     except ConfigError as err:
         raise click.ClickException(str(err)) from None

@@ -7,9 +7,9 @@ import click
 
 from backend.approvals.dispatcher import Dispatcher
 from backend.clock import utc_now
-from backend.commands.context import pass_config
 from backend.config import Config
 from backend.storage.database import Database
+from cli.context import pass_config
 
 OPEN_PATH = "/v1.0/gateway/connections/open"
 

@@ -10,17 +10,17 @@ from flask.cli import AppGroup
 from sqlalchemy.exc import OperationalError
 
 from backend import defaults
-from backend.commands import approvals as approval_commands
-from backend.commands import config as config_commands
-from backend.commands import db as db_commands
-from backend.commands import dev as dev_commands
-from backend.commands import jobs as job_commands
-from backend.commands import license as license_commands
-from backend.commands import sandbox as sandbox_commands
-from backend.commands import stream as stream_commands
-from backend.commands.context import script_info
 from backend.config import Config
 from backend.exceptions import ConfigError, DingpassError
+from cli import approvals as approval_commands
+from cli import config as config_commands
+from cli import db as db_commands
+from cli import dev as dev_commands
+from cli import jobs as job_commands
+from cli import license as license_commands
+from cli import sandbox as sandbox_commands
+from cli import stream as stream_commands
+from cli.context import script_info
 
 COMMANDS = (
     config_commands.group,

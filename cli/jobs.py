@@ -3,13 +3,13 @@
 import click
 
 from backend.clock import utc_now
-from backend.commands.context import pass_config
-from backend.commands.stopping import stop_event
 from backend.config import Config
 from backend.fulfillment.wiring import standalone_runner
 from backend.jobs import queue
 from backend.jobs.model import JobStatus
 from backend.storage.database import Database
+from cli.context import pass_config
+from cli.stopping import stop_event
 
 
 @click.command("runner")

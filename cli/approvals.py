@@ -8,13 +8,13 @@ from backend.approvals.dispatcher import Dispatcher
 from backend.approvals.reconciler import Reconciler
 from backend.approvals.wiring import dingtalk_client, missing_dingtalk_settings
 from backend.clock import utc_now
-from backend.commands.context import pass_config
 from backend.config import Config
 from backend.exceptions import ConfigError
 from backend.fulfillment.wiring import standalone_runner
 from backend.jobs import queue
 from backend.storage.applications import waiting_for_instance
 from backend.storage.database import Database
+from cli.context import pass_config
 
 
 @click.group("approvals", help="DingTalk approval instances.")

@@ -8,17 +8,16 @@ import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from backend import defaults, signing
+from backend import defaults, license_keys
 from backend.approvals.wiring import dingtalk_client, missing_dingtalk_settings
 from backend.catalogue import load_catalogue
 from backend.clock import utc_now
-from backend.commands.context import pass_config
 from backend.config import Config
-from backend.dingtalk.errors import DingTalkError
-from backend.exceptions import ConfigError
+from backend.exceptions import ConfigError, DingTalkError
 from backend.storage import migrate
 from backend.storage.database import Database, make_engine
 from backend.storage.schema import metadata
+from cli.context import pass_config
 
 
 @click.group("config", help="Inspect the configuration.")
@@ -106,17 +105,17 @@ def _database(config: Config) -> str:
 
 def _signing_key(config: Config) -> str:
     if not config.license_signing_key and not config.production:
-        path = signing.dev_key_path(config)
+        path = license_keys.dev_key_path(config)
         state = "exists" if path.exists() else "made on first use"
         return f"development key {path} ({state})"
-    return f"loads, key id {signing.issuer(config).key_id}"
+    return f"loads, key id {license_keys.issuer(config).key_id}"
 
 
 def _ring(config: Config) -> str:
     uses_dev_key = not (config.license_signing_key or config.production)
-    if uses_dev_key and not signing.dev_key_path(config).exists():
+    if uses_dev_key and not license_keys.dev_key_path(config).exists():
         return "the development key's, once it is made on first use"
-    return "key ids " + ", ".join(signing.public_keys(config))
+    return "key ids " + ", ".join(license_keys.public_keys(config))
 
 
 def _dingtalk(config: Config) -> str:

@@ -2,9 +2,9 @@
 
 import click
 
-from backend.commands.context import pass_config
-from backend.commands.stopping import stop_event
 from backend.config import Config
+from cli.context import pass_config
+from cli.stopping import stop_event
 
 
 @click.command("sandbox")

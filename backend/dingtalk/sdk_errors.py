@@ -1,0 +1,26 @@
+"""Our DingTalkError for the one exception class the official SDK raises (TeaException)."""
+
+from typing import Any
+
+from backend.exceptions import (
+    DingTalkError,
+    DingTalkRateLimited,
+    DingTalkRejected,
+    DingTalkTokenInvalid,
+    DingTalkUnavailable,
+)
+
+
+def from_sdk(error: Any) -> DingTalkError:
+    """Our error for the SDK's TeaException, by its code and HTTP status."""
+    code = getattr(error, "code", None)
+    data = getattr(error, "data", None) or {}
+    status = data.get("statusCode") if isinstance(data, dict) else None
+    message = f"DingTalk: {getattr(error, 'message', error)}"
+    if code is None or (isinstance(status, int) and status >= 500):
+        return DingTalkUnavailable(message, code, status)
+    if str(code).startswith("Forbidden.AccessDenied.QpsLimit"):
+        return DingTalkRateLimited(message, code, status)
+    if code == "InvalidAuthentication":
+        return DingTalkTokenInvalid(message, code, status)
+    return DingTalkRejected(message, code, status)

@@ -1,0 +1,1 @@
+"""The runner function: takes Function Compute's timer and kicks, and runs due jobs."""
