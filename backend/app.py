@@ -14,9 +14,9 @@ from backend.catalogue import Catalogue, load_catalogue
 from backend.clock import utc_now
 from backend.config import Config
 from backend.exceptions import ConfigError
-from backend.fulfillment.wiring import runner
 from backend.jobs.kick import configured_kick
 from backend.storage.database import Database
+from backend.work import runner, services
 
 EXTENSION = "dingpass"
 UNSIGNED = {
@@ -45,7 +45,8 @@ def create_app(
     limits = Limits(config.rate_limit_per_ip, config.rate_limit_per_email, config.rate_limit_window)
     app.extensions["database"] = database
     kick = kick or configured_kick(config.fc_runner_function, config.fc_endpoint)
-    jobs = runner(config, database, products, opener, clock, kick or (lambda: None))
+    context = services(config, database, products, opener, clock, kick or (lambda: None))
+    jobs = runner(config, context)
     app.extensions["opener"] = opener
     app.extensions["runner"] = jobs
     app.extensions["applications"] = Applications(

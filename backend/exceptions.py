@@ -1,18 +1,20 @@
 """Errors of the backend, each with a message that tells the user what to do.
 
 DingpassError (Exception)
- +-- ConfigError (ValueError)     a setting is missing or unusable
- +-- DingTalkError                DingTalk did not do what was asked
- |    +-- DingTalkUnavailable     network failure, timeout, 5xx: try again later
- |    +-- DingTalkRateLimited     Forbidden.AccessDenied.QpsLimit*: back off and try again
- |    +-- DingTalkTokenInvalid    InvalidAuthentication: refresh the token once
- |    +-- DingTalkRejected        the request itself is wrong (bad secret, process code, form)
- +-- ApiError                     answered to an HTTP caller with its status
-      +-- BadRequest        400   the body is not what the endpoint reads
-      +-- Unauthorized      401   not signed by the frontend, or signed too long ago
-      +-- NotFound          404
-      +-- ValidationError   422   per-field messages in Chinese and English
-      +-- RateLimited       429   with the seconds to wait
+ +-- ConfigError (ValueError)          a setting is missing or unusable
+ +-- IllegalTransition (ValueError)    a status move its state machine does not allow (a bug)
+ +-- DowngradeRefused (RuntimeError)   the data needs a newer schema than the one asked for
+ +-- DingTalkError                     DingTalk did not do what was asked
+ |    +-- DingTalkUnavailable          network failure, timeout, 5xx: try again later
+ |    +-- DingTalkRateLimited          Forbidden.AccessDenied.QpsLimit*: back off, try again
+ |    +-- DingTalkTokenInvalid         InvalidAuthentication: refresh the token once
+ |    +-- DingTalkRejected             the request itself is wrong (secret, process code, form)
+ +-- ApiError                          answered to an HTTP caller with its status
+      +-- BadRequest             400   the body is not what the endpoint reads
+      +-- Unauthorized           401   not signed by the frontend, or signed too long ago
+      +-- NotFound               404
+      +-- ValidationError        422   per-field messages in Chinese and English
+      +-- RateLimited            429   with the seconds to wait
 """
 
 Message = dict[str, str]
@@ -25,6 +27,14 @@ class DingpassError(Exception):
 
 class ConfigError(DingpassError, ValueError):
     """A setting is missing or has a value that cannot be used."""
+
+
+class IllegalTransition(DingpassError, ValueError):
+    """A record was asked to move between two statuses its state machine does not link."""
+
+
+class DowngradeRefused(DingpassError, RuntimeError):
+    """The database holds what an older schema cannot: the downgrade would lose it."""
 
 
 class DingTalkError(DingpassError):

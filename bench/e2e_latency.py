@@ -22,9 +22,10 @@ from approval.app import create_app as create_approval
 from backend.app import create_app
 from backend.catalogue import load_catalogue
 from backend.config import Config
-from backend.fulfillment.wiring import runner as build_runner
 from backend.storage import migrate
 from backend.storage.database import Database, make_engine
+from backend.work import runner as build_runner
+from backend.work import services
 from sandbox.delivery import CallbackTarget
 from sandbox.mail import MailSandbox
 from sandbox.server import Sandbox, SandboxSettings
@@ -74,7 +75,9 @@ def run(kick: bool, folder: Path) -> list[float]:
     migrate.upgrade(make_engine(config.database))
     database = Database(config.database)
     catalogue = load_catalogue(config.catalogue_file)
-    runner = build_runner(config, database, catalogue, None, lambda: datetime.now(timezone.utc))
+    runner = build_runner(
+        config, services(config, database, catalogue, None, lambda: datetime.now(timezone.utc))
+    )
     stop = threading.Event()
     threading.Thread(target=runner.loop, args=(TIMER_INTERVAL, stop), daemon=True).start()
     callback = serve(create_approval(config, kick=runner.kick if kick else None))

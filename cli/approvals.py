@@ -10,10 +10,12 @@ from backend.approvals.wiring import dingtalk_client, missing_dingtalk_settings
 from backend.clock import utc_now
 from backend.config import Config
 from backend.exceptions import ConfigError
-from backend.fulfillment.wiring import standalone_runner
+from backend.fulfillment.instances import OPEN_INSTANCE
 from backend.jobs import queue
 from backend.storage.applications import waiting_for_instance
 from backend.storage.database import Database
+from backend.subjects import Subject
+from backend.work import standalone_runner
 from cli.context import pass_config
 
 
@@ -35,7 +37,7 @@ def retry(config: Config) -> None:
     runner = standalone_runner(config, utc_now)
     with runner.database.transaction() as connection:
         jobs = [
-            queue.due_now(connection, "open_instance", app, utc_now())
+            queue.due_now(connection, OPEN_INSTANCE, Subject.application(app), utc_now())
             for app in waiting_for_instance(connection)
         ]
     for job_id in filter(None, jobs):

@@ -1,4 +1,4 @@
-"""`dingpass db upgrade | current`: the database schema, through Alembic."""
+"""`dingpass db upgrade | downgrade | current`: the database schema, through Alembic."""
 
 import click
 
@@ -20,6 +20,16 @@ def upgrade(config: Config, revision: str) -> None:
     """Create or upgrade the schema of DATABASE_URL's database."""
     engine = make_engine(config.database)
     migrate.upgrade(engine, revision)
+    click.echo(f"Database at revision {migrate.current(engine)} ({engine.url.render_as_string()})")
+
+
+@group.command("downgrade")
+@click.option("--revision", required=True, help="The revision to go back to, e.g. 0003.")
+@pass_config
+def downgrade(config: Config, revision: str) -> None:
+    """Take the schema back to an earlier revision; refused while the data needs the newer one."""
+    engine = make_engine(config.database)
+    migrate.downgrade(engine, revision)
     click.echo(f"Database at revision {migrate.current(engine)} ({engine.url.render_as_string()})")
 
 

@@ -23,9 +23,9 @@ from backend import defaults
 from backend.app import create_app
 from backend.clock import utc_now
 from backend.config import Config
-from backend.fulfillment.wiring import standalone_runner
 from backend.storage import migrate
 from backend.storage.database import Database, make_engine
+from backend.work import standalone_runner
 from cli.context import pass_config
 from cli.stopping import stop_event
 

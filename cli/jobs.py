@@ -4,10 +4,10 @@ import click
 
 from backend.clock import utc_now
 from backend.config import Config
-from backend.fulfillment.wiring import standalone_runner
 from backend.jobs import queue
 from backend.jobs.model import JobStatus
 from backend.storage.database import Database
+from backend.work import default_retry, job_kinds, standalone_runner
 from cli.context import pass_config
 from cli.stopping import stop_event
 
@@ -38,13 +38,15 @@ def group() -> None:
 def list_jobs(config: Config, failed: bool) -> None:
     """List jobs, newest first."""
     with Database(config.database).transaction() as connection:
-        rows = queue.listing(connection, JobStatus.FAILED if failed else None)
-    if not rows:
+        found = queue.listing(connection, JobStatus.FAILED if failed else None)
+    if not found:
         click.echo("No failed jobs." if failed else "No jobs.")
-    for row in rows:
+    kinds, default = job_kinds(), default_retry(config)
+    for job in found:
+        most = kinds.retry_of(job.kind, default).max_attempts
         click.echo(
-            f"{row.id:>6}  {row.kind:<18} application {row.application_id:<6} {row.status:<9} "
-            f"attempts {row.attempts}/{row.max_attempts}  {row.last_error or ''}".rstrip()
+            f"{job.id:>6}  {job.kind:<18} {job.subject or '-'!s:<18} {job.status:<9} "
+            f"attempts {job.attempts}/{most}  {job.last_error or ''}".rstrip()
         )
 
 

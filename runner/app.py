@@ -11,7 +11,7 @@ from flask import Flask, request
 from backend import lifecycle
 from backend.clock import utc_now
 from backend.config import Config
-from backend.fulfillment.wiring import standalone_runner
+from backend.work import standalone_runner
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,5 @@
 """HTTP routes of the applications API (behind the frontend's signed proxy)."""
 
-from typing import Any
-
 from flask import Blueprint, current_app, g, request
 
 from backend.applications.service import Applications
@@ -16,7 +14,7 @@ def _service() -> Applications:
 
 
 @bp.post("/applications")
-def submit() -> tuple[dict[str, Any], int]:
+def submit() -> tuple[dict[str, str], int]:
     """Take in an application: 201 with its number and status URL."""
     data = request.get_json(silent=True)
     if data is None:
@@ -25,6 +23,6 @@ def submit() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/applications/<token>")
-def status(token: str) -> dict[str, Any]:
+def status(token: str) -> dict[str, object]:
     """Where an application stands."""
     return _service().status(token)

@@ -5,8 +5,8 @@ tests/contract/ runs both over the same cases, so the two cannot drift apart.
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from backend.catalogue import Catalogue, Product
 from backend.exceptions import BadRequest, Message, ValidationError
@@ -45,71 +45,66 @@ class ApplicationForm:
     language: str
 
 
-def validate(data: Any, catalogue: Catalogue) -> ApplicationForm:
+Fields = Mapping[str, object]
+"""A request's JSON object, before any check."""
+
+
+def validate(data: object, catalogue: Catalogue) -> ApplicationForm:
     """The checked form, or ValidationError with a message for each wrong field."""
     if not isinstance(data, dict):
         raise BadRequest("请求内容应为 JSON 对象。", "The request body must be a JSON object.")
-    errors: dict[str, Message] = {name: _unknown() for name in data if name not in FIELDS}
-    text = {name: _text(data, name, errors) for name in TEXT_LIMITS}
-    code = data.get("product")
+    fields: Fields = data
+    errors: dict[str, Message] = {name: _unknown() for name in fields if name not in FIELDS}
+    text = {name: _text(fields, name, errors) for name in TEXT_LIMITS}
+    code = fields.get("product")
     product = catalogue.get(code) if isinstance(code, str) else None
     if product is None:
         errors["product"] = {"zh": "未知产品。", "en": "Unknown product."}
     else:
-        _check_product_terms(product, data, text, errors)
-    if text["email"] and "email" not in errors and not EMAIL.fullmatch(text["email"]):
-        errors["email"] = {
-            "zh": "请输入有效的邮箱地址。",
-            "en": "Enter a valid email address.",
-        }
-    if text["phone"] and "phone" not in errors and not PHONE.fullmatch(text["phone"]):
-        errors["phone"] = {
-            "zh": "请输入有效的电话号码。",
-            "en": "Enter a valid phone number.",
-        }
-    language = data.get("language", "zh")
-    if language not in LANGUAGES:
-        errors["language"] = {
-            "zh": "语言应为 zh 或 en。",
-            "en": "Language must be zh or en.",
-        }
-    if errors:
+        _check_feature_code(product, text, errors)
+    quantity, validity = _terms(product, fields, errors)
+    _check_contact(text, errors)
+    language = fields.get("language", "zh")
+    if not isinstance(language, str) or language not in LANGUAGES:
+        errors["language"] = {"zh": "语言应为 zh 或 en。", "en": "Language must be zh or en."}
+    if errors or product is None or not isinstance(language, str):
         raise ValidationError(errors)
     return ApplicationForm(
-        product=data["product"],
-        quantity=data["quantity"],
-        validity=data["validity"],
-        language=language,
-        **text,
+        product=product.code, quantity=quantity, validity=validity, language=language, **text
     )
 
 
-def _check_product_terms(
-    product: Product, data: dict[str, Any], text: dict[str, str], errors: dict[str, Message]
-) -> None:
+def _check_feature_code(product: Product, text: dict[str, str], errors: dict[str, Message]) -> None:
     code = text["feature_code"]
     if code and "feature_code" not in errors and not product.feature_code_pattern.fullmatch(code):
         hint = product.feature_code_hint
-        errors["feature_code"] = {
-            "zh": f"格式应类似 {hint}。",
-            "en": f"Should look like {hint}.",
-        }
-    quantity = data.get("quantity")
-    if type(quantity) is not int or not product.allows_quantity(quantity):
-        errors["quantity"] = {
-            "zh": "请选择允许的数量。",
-            "en": "Choose an allowed quantity.",
-        }
-    if data.get("validity") not in product.validities:
-        errors["validity"] = {
-            "zh": "请选择允许的有效期。",
-            "en": "Choose an allowed validity.",
-        }
+        errors["feature_code"] = {"zh": f"格式应类似 {hint}。", "en": f"Should look like {hint}."}
 
 
-def _text(data: dict[str, Any], name: str, errors: dict[str, Message]) -> str:
+def _terms(product: Product | None, fields: Fields, errors: dict[str, Message]) -> tuple[int, str]:
+    """The quantity and validity, checked against the product's offer."""
+    if product is None:
+        return 0, ""
+    quantity, validity = fields.get("quantity"), fields.get("validity")
+    whole = quantity if isinstance(quantity, int) and not isinstance(quantity, bool) else None
+    if whole is None or not product.allows_quantity(whole):
+        errors["quantity"] = {"zh": "请选择允许的数量。", "en": "Choose an allowed quantity."}
+    chosen = validity if isinstance(validity, str) else None
+    if chosen not in product.validities:
+        errors["validity"] = {"zh": "请选择允许的有效期。", "en": "Choose an allowed validity."}
+    return whole or 0, chosen or ""
+
+
+def _check_contact(text: dict[str, str], errors: dict[str, Message]) -> None:
+    if text["email"] and "email" not in errors and not EMAIL.fullmatch(text["email"]):
+        errors["email"] = {"zh": "请输入有效的邮箱地址。", "en": "Enter a valid email address."}
+    if text["phone"] and "phone" not in errors and not PHONE.fullmatch(text["phone"]):
+        errors["phone"] = {"zh": "请输入有效的电话号码。", "en": "Enter a valid phone number."}
+
+
+def _text(fields: Fields, name: str, errors: dict[str, Message]) -> str:
     required, shortest, longest = TEXT_LIMITS[name]
-    value = data.get(name, "")
+    value = fields.get(name, "")
     if value is None:
         value = ""
     if not isinstance(value, str):

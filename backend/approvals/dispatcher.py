@@ -8,23 +8,28 @@ update (only from pending) means only one delivery can ever move an application.
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, update
 
+from backend.applications.status import ApplicationStatus
 from backend.approvals.events import ApprovalEvent
 from backend.compat import StrEnum
+from backend.fulfillment.licenses import ISSUE_LICENSE
+from backend.fulfillment.mails import SEND_REFUSAL_MAIL
 from backend.jobs import queue
-from backend.storage.applications import transition
+from backend.storage.applications import by_instance, transition
 from backend.storage.database import Database
-from backend.storage.schema import applications, approval_events
+from backend.storage.schema import approval_events
 from backend.storage.unique import insert_unless_present
+from backend.subjects import Subject
 
-PENDING = "pending"
-# (kind, result) -> (new application status, work to record)
-DECISIONS: dict[tuple[str, str | None], tuple[str, str]] = {
-    ("finish", "agree"): ("approved", "issue_license"),
-    ("finish", "refuse"): ("refused", "send_refusal_mail"),
-    ("terminate", None): ("terminated", "send_refusal_mail"),
+Decision = tuple[ApplicationStatus, str]
+"""The status a decision moves a pending application to, and the kind of job it records."""
+DECISIONS: dict[tuple[str, str | None], Decision] = {
+    ("finish", "agree"): (ApplicationStatus.APPROVED, ISSUE_LICENSE),
+    ("finish", "refuse"): (ApplicationStatus.REFUSED, SEND_REFUSAL_MAIL),
+    ("terminate", None): (ApplicationStatus.TERMINATED, SEND_REFUSAL_MAIL),
 }
+"""(event type, result) -> what the application does."""
 
 
 class Outcome(StrEnum):
@@ -77,38 +82,27 @@ def _claim(connection: Connection, event: ApprovalEvent, now: datetime) -> int |
         "payload": event.payload_json(),
         "received_at": now,
     }
-    result = insert_unless_present(connection, approval_events, row)
-    if result is None:
-        return None
-    (event_id,) = result.inserted_primary_key or (None,)
-    return None if event_id is None else int(event_id)
+    return insert_unless_present(connection, approval_events, row)
 
 
 def _apply(
     connection: Connection, event: ApprovalEvent, now: datetime
 ) -> tuple[Outcome, int | None]:
-    found = connection.execute(
-        select(applications.c.id).where(applications.c.instance_id == event.instance_id)
-    ).scalar()
-    if found is None:
+    application = by_instance(connection, event.instance_id)
+    if application is None:
         return Outcome.UNKNOWN_INSTANCE, None
     decision = DECISIONS.get((event.kind, event.result if event.kind == "finish" else None))
     if decision is None:
-        return Outcome.NO_DECISION, found
-    if not _move(connection, found, decision, now):
-        return Outcome.NOT_PENDING, found
-    return Outcome.MOVED, found
+        return Outcome.NO_DECISION, application.id
+    if not _move(connection, application.id, decision, now):
+        return Outcome.NOT_PENDING, application.id
+    return Outcome.MOVED, application.id
 
 
-def _move(
-    connection: Connection,
-    application_id: int,
-    decision: tuple[str, str],
-    now: datetime,
-) -> bool:
+def _move(connection: Connection, application_id: int, decision: Decision, now: datetime) -> bool:
     """pending -> the decided status, with its work recorded; False if it was not pending."""
     status, work = decision
-    if not transition(connection, application_id, PENDING, status, now):
+    if not transition(connection, application_id, ApplicationStatus.PENDING, status, now):
         return False
-    queue.enqueue(connection, work, application_id, now)
+    queue.enqueue(connection, work, Subject.application(application_id), now)
     return True

@@ -1,22 +1,37 @@
 """open_instance: open an application's DingTalk approval (at intake, and as a retry)."""
 
-from backend.fulfillment.context import Fulfillment
+from backend.applications.status import ApplicationStatus
 from backend.jobs.model import Done, Job
-from backend.storage.applications import by_id
+from backend.jobs.registry import Registry
+from backend.services import Services
+from backend.storage.applications import status_of
+from backend.subjects import SubjectType
+
+OPEN_INSTANCE = "open_instance"
+kinds: Registry[Services] = Registry()
 
 
 class NotOpenedYet(Exception):
     """DingTalk did not open the instance this time; the job is retried."""
 
 
-def open_instance(ctx: Fulfillment, job: Job) -> Done:
+@kinds.kind(OPEN_INSTANCE)
+def open_instance(services: Services, job: Job) -> Done:
     """Open the instance, or find the application already past this step."""
-    if ctx.opener is None:
+    if services.opener is None:
         raise NotOpenedYet("DingTalk is not configured; see `dingpass config check`")
-    if ctx.opener.open(job.application_id):
+    application_id = application_of(job)
+    if services.opener.open(application_id):
         return Done()
-    with ctx.database.transaction() as connection:
-        application = by_id(connection, job.application_id)
-    if application is None or application["status"] != "submitted":
+    with services.database.transaction() as connection:
+        status = status_of(connection, application_id)
+    if status is not ApplicationStatus.SUBMITTED:
         return Done()
     raise NotOpenedYet("DingTalk did not open the approval; the reason is logged above")
+
+
+def application_of(job: Job) -> int:
+    """The id of the application a job is about; ValueError for a job about anything else."""
+    if job.subject is None:
+        raise ValueError(f"job {job.id} ({job.kind}) has no subject; it needs an application")
+    return job.subject.number(SubjectType.APPLICATION)

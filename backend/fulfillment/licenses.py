@@ -1,60 +1,71 @@
 """issue_license: sign the license an approved application asked for, once."""
 
 from datetime import datetime
-from typing import Any
 
+from backend.applications.status import ApplicationStatus
 from backend.catalogue import VALIDITIES
-from backend.fulfillment.context import Fulfillment
+from backend.fulfillment.instances import application_of
+from backend.fulfillment.mails import SEND_LICENSE_MAIL
 from backend.jobs import queue
 from backend.jobs.model import Done, Job
-from backend.storage.applications import by_id, transition
-from backend.storage.licenses import license_of, store_license
+from backend.jobs.registry import Registry
+from backend.services import Services
+from backend.storage.applications import Application, by_id, transition
+from backend.storage.licenses import IssuedLicense, license_of, store_license
+from backend.subjects import Subject
 from license import License, Licensee, new_license_id
 
+ISSUE_LICENSE = "issue_license"
+kinds: Registry[Services] = Registry()
 
-def issue_license(ctx: Fulfillment, job: Job) -> Done:
+
+@kinds.kind(ISSUE_LICENSE)
+def issue_license(services: Services, job: Job) -> Done:
     """Sign and store the license, move approved -> issued, and record the mail to send."""
-    now = ctx.clock().replace(microsecond=0)
-    with ctx.database.transaction() as connection:
-        application = by_id(connection, job.application_id)
+    now = services.clock().replace(microsecond=0)
+    application_id = application_of(job)
+    with services.database.transaction() as connection:
+        application = by_id(connection, application_id)
         if application is None:
-            raise LookupError(f"application {job.application_id} does not exist")
-        if license_of(connection, job.application_id) is None:
-            issuer = ctx.issuer()
-            terms = _terms(ctx, application, now)
-            text = issuer.sign(terms)
-            store_license(
-                connection,
-                {
-                    "id": terms.id,
-                    "application_id": job.application_id,
-                    "key_id": issuer.key_id,
-                    "text": text,
-                    "issued_at": now,
-                    "valid_until": terms.valid_until,
-                },
-            )
-        transition(connection, job.application_id, "approved", "issued", now)
-        queue.enqueue(connection, "send_license_mail", job.application_id, now)
-    ctx.kick()
+            raise LookupError(f"application {application_id} does not exist")
+        if license_of(connection, application_id) is None:
+            store_license(connection, _sign(services, application, now))
+        transition(
+            connection, application_id, ApplicationStatus.APPROVED, ApplicationStatus.ISSUED, now
+        )
+        queue.enqueue(connection, SEND_LICENSE_MAIL, Subject.application(application_id), now)
+    services.kick()
     return Done()
 
 
-def _terms(ctx: Fulfillment, application: dict[str, Any], now: datetime) -> License:
-    product = ctx.catalogue.get(application["product"])
+def _sign(services: Services, application: Application, now: datetime) -> IssuedLicense:
+    issuer = services.issuer()
+    terms = _terms(services, application, now)
+    return IssuedLicense(
+        id=terms.id,
+        application_id=application.id,
+        key_id=issuer.key_id,
+        text=issuer.sign(terms),
+        issued_at=now,
+        valid_until=terms.valid_until,
+    )
+
+
+def _terms(services: Services, application: Application, now: datetime) -> License:
+    product = services.catalogue.get(application.product)
     if product is None:
-        raise LookupError(f"product {application['product']!r} is no longer in the catalogue")
-    length = VALIDITIES[application["validity"]]
+        raise LookupError(f"product {application.product!r} is no longer in the catalogue")
+    length = VALIDITIES[application.validity]
     return License(
         id=new_license_id(now),
         product=product.code,
         edition=product.edition,
-        licensee=Licensee(application["company"], application["contact"], application["email"]),
-        feature_code=application["feature_code"],
-        quantity=application["quantity"],
+        licensee=Licensee(application.company, application.contact, application.email),
+        feature_code=application.feature_code,
+        quantity=application.quantity,
         issued_at=now,
         valid_from=now,
         valid_until=None if length is None else now + length,
         entitlements=product.entitlements,
-        application=application["number"],
+        application=application.number,
     )

@@ -1,116 +1,128 @@
 """send_license_mail and send_refusal_mail: each mailed once, even when a job runs again."""
 
-from typing import Any
+from sqlalchemy import Connection
 
-from backend.fulfillment.context import Fulfillment
+from backend.applications.status import ApplicationStatus
+from backend.fulfillment.instances import application_of
 from backend.jobs.model import Done, Job
-from backend.mail.compose import Attachment, compose
-from backend.storage.applications import by_id, transition
-from backend.storage.licenses import license_of, mail_record, mark_sent
+from backend.jobs.registry import Registry
+from backend.mail.compose import Attachment, Facts, compose
+from backend.mail.message import Message
+from backend.services import Services
+from backend.storage.applications import Application, by_id, transition
+from backend.storage.licenses import IssuedLicense, license_of
+from backend.storage.mails import Mail, mail_record, mark_sent
+from backend.subjects import Subject
 from license import decode_unverified
 from license.verifier import format_time
 
+SEND_LICENSE_MAIL = "send_license_mail"
+SEND_REFUSAL_MAIL = "send_refusal_mail"
+kinds: Registry[Services] = Registry()
 
-def send_license_mail(ctx: Fulfillment, job: Job) -> Done:
+
+@kinds.kind(SEND_LICENSE_MAIL)
+def send_license_mail(services: Services, job: Job) -> Done:
     """Mail the license to the applicant; issued -> delivered once the server accepted it."""
-    with ctx.database.transaction() as connection:
-        application = _application(connection, job)
-        stored = license_of(connection, job.application_id)
+    application_id = application_of(job)
+    with services.database.transaction() as connection:
+        application = _application(connection, application_id)
+        stored = license_of(connection, application_id)
         if stored is None:
-            raise LookupError(f"application {application['number']} has no license to send yet")
-        record = mail_record(
-            connection,
-            job.application_id,
-            "license",
-            _message_id(ctx, "license", stored.id),
-            application["email"],
-        )
-    if record.sent_at is None:
-        lic = decode_unverified(stored.text)
-        facts = {
-            **_common(ctx, application),
-            "edition": lic.edition,
-            "feature_code": lic.feature_code,
-            "quantity": lic.quantity,
-            "license_id": lic.id,
-            "valid_from": format_time(lic.valid_from)[:10],
-            "valid_until": lic.valid_until and format_time(lic.valid_until)[:10],
-            "filename": f"{lic.product}-{lic.id}.lic",
-        }
-        attachment = Attachment(facts["filename"], stored.text.encode(), "text", "plain")
-        _send(
-            ctx,
-            record,
-            compose(
-                "license",
-                application["language"],
-                facts,
-                sender=ctx.mail_from,
-                recipient=record.recipient,
-                message_id=record.message_id,
-                attachment=attachment,
-            ),
-        )
-    with ctx.database.transaction() as connection:
-        transition(connection, job.application_id, "issued", "delivered", ctx.clock())
+            raise LookupError(f"application {application.number} has no license to send yet")
+        mail = _record(connection, services, application, "license", stored.id)
+    if mail.sent_at is None:
+        _send(services, mail, _license_message(services, application, stored, mail))
+    with services.database.transaction() as connection:
+        delivered = (ApplicationStatus.ISSUED, ApplicationStatus.DELIVERED, services.clock())
+        transition(connection, application_id, *delivered)
     return Done()
 
 
-def send_refusal_mail(ctx: Fulfillment, job: Job) -> Done:
+@kinds.kind(SEND_REFUSAL_MAIL)
+def send_refusal_mail(services: Services, job: Job) -> Done:
     """Tell the applicant their application was refused or withdrawn."""
-    with ctx.database.transaction() as connection:
-        application = _application(connection, job)
-        record = mail_record(
-            connection,
-            job.application_id,
-            "refusal",
-            _message_id(ctx, "refusal", application["number"]),
-            application["email"],
-        )
-    if record.sent_at is None:
-        facts = {**_common(ctx, application), "status": application["status"]}
-        _send(
-            ctx,
-            record,
-            compose(
-                "refusal",
-                application["language"],
-                facts,
-                sender=ctx.mail_from,
-                recipient=record.recipient,
-                message_id=record.message_id,
-            ),
-        )
+    with services.database.transaction() as connection:
+        application = _application(connection, application_of(job))
+        mail = _record(connection, services, application, "refusal", application.number)
+    if mail.sent_at is None:
+        facts: Facts = {**_common(services, application), "status": application.status.value}
+        _send(services, mail, _message(services, "refusal", application, mail, facts))
     return Done()
 
 
-def _send(ctx: Fulfillment, record: Any, message: Any) -> None:
-    ctx.sender.send(message)
+def _license_message(
+    services: Services, application: Application, stored: IssuedLicense, mail: Mail
+) -> Message:
+    lic = decode_unverified(stored.text)
+    filename = f"{lic.product}-{lic.id}.lic"
+    facts: Facts = {
+        **_common(services, application),
+        "edition": lic.edition,
+        "feature_code": lic.feature_code,
+        "quantity": lic.quantity,
+        "license_id": lic.id,
+        "valid_from": format_time(lic.valid_from)[:10],
+        "valid_until": format_time(lic.valid_until)[:10] if lic.valid_until else None,
+        "filename": filename,
+    }
+    attachment = Attachment(filename, stored.text.encode(), "text", "plain")
+    return _message(services, "license", application, mail, facts, attachment)
+
+
+def _message(
+    services: Services,
+    kind: str,
+    application: Application,
+    mail: Mail,
+    facts: Facts,
+    attachment: Attachment | None = None,
+) -> Message:
+    return compose(
+        kind,
+        application.language,
+        facts,
+        sender=services.mail_from,
+        recipient=mail.recipient,
+        message_id=mail.message_id,
+        attachment=attachment,
+    )
+
+
+def _send(services: Services, mail: Mail, message: Message) -> None:
+    services.sender.send(message)
     # Recorded the moment the server accepted it: a job run again after this never mails twice.
-    with ctx.database.transaction() as connection:
-        mark_sent(connection, record.id, ctx.clock())
+    with services.database.transaction() as connection:
+        mark_sent(connection, mail, services.clock())
 
 
-def _application(connection: Any, job: Job) -> dict[str, Any]:
-    application = by_id(connection, job.application_id)
+def _record(
+    connection: Connection, services: Services, application: Application, kind: str, key: str
+) -> Mail:
+    message_id = _message_id(services, kind, key)
+    subject = Subject.application(application.id)
+    return mail_record(connection, subject, kind, message_id, application.email)
+
+
+def _application(connection: Connection, application_id: int) -> Application:
+    application = by_id(connection, application_id)
     if application is None:
-        raise LookupError(f"application {job.application_id} does not exist")
+        raise LookupError(f"application {application_id} does not exist")
     return application
 
 
-def _common(ctx: Fulfillment, application: dict[str, Any]) -> dict[str, Any]:
-    product = ctx.catalogue.get(application["product"])
-    language = "zh" if application["language"] != "en" else "en"
-    name = product.names[language] if product else application["product"]
+def _common(services: Services, application: Application) -> Facts:
+    product = services.catalogue.get(application.product)
+    language = "zh" if application.language != "en" else "en"
     return {
-        "contact": application["contact"],
-        "company": application["company"],
-        "number": application["number"],
-        "product_name": name,
+        "contact": application.contact,
+        "company": application.company,
+        "number": application.number,
+        "product_name": product.names[language] if product else application.product,
     }
 
 
-def _message_id(ctx: Fulfillment, kind: str, key: str) -> str:
+def _message_id(services: Services, kind: str, key: str) -> str:
     """A stable Message-ID: the same mail keeps the same id however often it is sent."""
-    domain = ctx.mail_from.rsplit("@", 1)[-1].rstrip(">").strip() or "dingpass.localhost"
+    domain = services.mail_from.rsplit("@", 1)[-1].rstrip(">").strip() or "dingpass.localhost"
     return f"<{kind}.{key}@{domain}>"

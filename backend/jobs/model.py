@@ -1,12 +1,18 @@
-"""The job vocabulary: statuses, retry policy, and what a handler may answer."""
+"""The job vocabulary: subjects, statuses, retry policy, and what a handler may answer."""
 
 import json
 import random
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import RowMapping
+
 from backend.compat import StrEnum
+from backend.subjects import Subject, SubjectType
+
+JsonObject = dict[str, Any]
+"""A job's payload or condition: JSON in the database, a dict in Python."""
 
 
 class JobStatus(StrEnum):
@@ -17,6 +23,13 @@ class JobStatus(StrEnum):
     WAITING = "waiting"  # started something outside; re-checks its condition later
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+def dedupe_key(kind: str, subject: Subject | None) -> str:
+    """The key of the one job of ``kind`` about ``subject``, when a kind has one per subject."""
+    if subject is None:
+        raise ValueError(f"a {kind} job without a subject needs a dedupe key of its own")
+    return f"{kind}:{subject.type}:{subject.id}"
 
 
 @dataclass(frozen=True)
@@ -36,28 +49,41 @@ class Retry:
 
 @dataclass(frozen=True)
 class Job:
-    """A claimed job, as its handler sees it."""
+    """A job as it is recorded; a handler gets the one it runs."""
 
     id: int
     kind: str
-    application_id: int
-    payload: dict[str, Any]
+    subject: Subject | None
+    dedupe_key: str
+    status: JobStatus
+    payload: JsonObject
     attempts: int
     version: int
-    condition: dict[str, Any] | None = None
+    run_after: datetime
+    condition: JsonObject | None = None
+    last_error: str | None = None
 
     @classmethod
-    def from_row(cls, row: Any) -> "Job":
+    def from_row(cls, row: RowMapping) -> "Job":
         """From a jobs row."""
-        condition = json.loads(row.condition) if row.condition else None
+        subject = (
+            Subject(SubjectType(row["subject_type"]), row["subject_id"])
+            if row["subject_type"]
+            else None
+        )
+        condition = json.loads(row["condition"]) if row["condition"] else None
         return cls(
-            row.id,
-            row.kind,
-            row.application_id,
-            json.loads(row.payload or "{}"),
-            row.attempts,
-            row.version,
-            condition,
+            id=row["id"],
+            kind=row["kind"],
+            subject=subject,
+            dedupe_key=row["dedupe_key"],
+            status=JobStatus(row["status"]),
+            payload=json.loads(row["payload"] or "{}"),
+            attempts=row["attempts"],
+            version=row["version"],
+            run_after=row["run_after"],
+            condition=condition,
+            last_error=row["last_error"],
         )
 
 
@@ -70,7 +96,7 @@ class Done:
 class Wait:
     """The job started something outside; run it again after ``check_in`` with ``condition``."""
 
-    condition: dict[str, Any] = field(default_factory=dict)
+    condition: JsonObject = field(default_factory=dict)
     check_in: timedelta = timedelta(seconds=30)
 
 

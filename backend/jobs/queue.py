@@ -6,51 +6,62 @@ that dies leaves its lease to expire, and the job is taken again.
 """
 
 import json
+from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy.sql import Select
 
-from backend.jobs.model import DEFAULT_RETRY, Job, JobStatus, Retry
-from backend.storage.schema import jobs
+from backend.jobs.model import Job, JobStatus, JsonObject, Retry, dedupe_key
+from backend.storage.schema import job_dependencies, jobs
 from backend.storage.unique import insert_unless_present
+from backend.subjects import Subject
 
 CANDIDATES = 16
+_prerequisite = jobs.alias("prerequisite")
+ConnectionFactory = Callable[[], AbstractContextManager[Connection]]
+"""Database.transaction: each call a connection in a transaction of its own."""
 
 
 def enqueue(
     connection: Connection,
     kind: str,
-    application_id: int,
+    subject: Subject | None,
     now: datetime,
     *,
-    payload: dict[str, Any] | None = None,
-    depends_on: int | None = None,
-    retry: Retry = DEFAULT_RETRY,
+    key: str | None = None,
+    payload: JsonObject | None = None,
+    depends_on: Collection[int] = (),
 ) -> int | None:
-    """Record a job in the caller's transaction; None if this work was recorded already."""
+    """Record a job in the caller's transaction; None if its dedupe key was recorded already.
+
+    ``key`` defaults to one job of ``kind`` per subject; several jobs of one kind for one
+    subject (one change opening several resources) each name their own.
+    """
     row = {
         "kind": kind,
-        "application_id": application_id,
+        "subject_type": subject and subject.type,
+        "subject_id": subject and subject.id,
+        "dedupe_key": key or dedupe_key(kind, subject),
         "status": JobStatus.QUEUED,
         "attempts": 0,
         "run_after": now,
         "created_at": now,
         "updated_at": now,
         "payload": json.dumps(payload or {}),
-        "depends_on": depends_on,
-        "max_attempts": retry.max_attempts,
         "version": 0,
     }
-    result = insert_unless_present(connection, jobs, row)
-    if result is None:
-        return None
-    (job_id,) = result.inserted_primary_key or (None,)
-    return None if job_id is None else int(job_id)
+    job_id = insert_unless_present(connection, jobs, row)
+    if job_id is not None and depends_on:
+        edges = [{"job_id": job_id, "depends_on": other} for other in sorted(set(depends_on))]
+        connection.execute(insert(job_dependencies), edges)
+    return job_id
 
 
 def claim(
-    connection_factory: Any,
+    connection_factory: ConnectionFactory,
     runner: str,
     now: datetime,
     lease: timedelta,
@@ -74,24 +85,23 @@ def claim(
                 )
             )
             if taken.rowcount == 1:
-                row = connection.execute(select(jobs).where(jobs.c.id == job_id)).one()
-                return Job.from_row(row)
+                return _job(connection, job_id)
     return None
 
 
-def _due(now: datetime, only: int | None) -> Any:
-    done = select(jobs.c.id).where(jobs.c.status == JobStatus.SUCCEEDED).scalar_subquery()
-    ready = or_(jobs.c.depends_on.is_(None), jobs.c.depends_on.in_(done))
+def _due(now: datetime, only: int | None) -> Select[int, int]:
+    blocked = exists().where(
+        job_dependencies.c.job_id == jobs.c.id,
+        job_dependencies.c.depends_on == _prerequisite.c.id,
+        _prerequisite.c.status != JobStatus.SUCCEEDED,
+    )
     runnable = or_(
-        and_(
-            jobs.c.status.in_([JobStatus.QUEUED, JobStatus.WAITING]),
-            jobs.c.run_after <= now,
-        ),
+        and_(jobs.c.status.in_([JobStatus.QUEUED, JobStatus.WAITING]), jobs.c.run_after <= now),
         and_(jobs.c.status == JobStatus.RUNNING, jobs.c.lease_until < now),  # its runner died
     )
     query = (
         select(jobs.c.id, jobs.c.version)
-        .where(runnable, ready)
+        .where(runnable, ~blocked)
         .order_by(jobs.c.run_after, jobs.c.id)
     )
     return query.where(jobs.c.id == only) if only is not None else query.limit(CANDIDATES)
@@ -100,21 +110,12 @@ def _due(now: datetime, only: int | None) -> Any:
 def finish(connection: Connection, job: Job, now: datetime) -> bool:
     """Mark a claimed job succeeded; False if its lease was lost to another runner meanwhile."""
     return _settle(
-        connection,
-        job,
-        now,
-        status=JobStatus.SUCCEEDED,
-        finished_at=now,
-        last_error=None,
+        connection, job, now, status=JobStatus.SUCCEEDED, finished_at=now, last_error=None
     )
 
 
 def wait(
-    connection: Connection,
-    job: Job,
-    now: datetime,
-    condition: dict[str, Any],
-    check_in: timedelta,
+    connection: Connection, job: Job, now: datetime, condition: JsonObject, check_in: timedelta
 ) -> bool:
     """Park a job that started something outside until it is time to re-check ``condition``."""
     return _settle(
@@ -124,7 +125,7 @@ def wait(
         status=JobStatus.WAITING,
         condition=json.dumps(condition),
         run_after=now + check_in,
-        attempts=job.attempts - 1,
+        attempts=job.attempts - 1,  # waiting is not a failed attempt
     )
 
 
@@ -132,28 +133,11 @@ def failed_attempt(
     connection: Connection, job: Job, now: datetime, error: str, retry: Retry
 ) -> JobStatus:
     """Record a failed run: queued again after a backoff, or failed once attempts are spent."""
-    max_attempts = (
-        connection.execute(select(jobs.c.max_attempts).where(jobs.c.id == job.id)).scalar()
-        or retry.max_attempts
-    )
-    if job.attempts >= max_attempts:
-        _settle(
-            connection,
-            job,
-            now,
-            status=JobStatus.FAILED,
-            last_error=error,
-            finished_at=now,
-        )
+    if job.attempts >= retry.max_attempts:
+        _settle(connection, job, now, status=JobStatus.FAILED, last_error=error, finished_at=now)
         return JobStatus.FAILED
-    _settle(
-        connection,
-        job,
-        now,
-        status=JobStatus.QUEUED,
-        last_error=error,
-        run_after=now + retry.delay(job.attempts),
-    )
+    run_after = now + retry.delay(job.attempts)
+    _settle(connection, job, now, status=JobStatus.QUEUED, last_error=error, run_after=run_after)
     return JobStatus.QUEUED
 
 
@@ -161,17 +145,9 @@ def _settle(connection: Connection, job: Job, now: datetime, **values: Any) -> b
     changed = connection.execute(
         update(jobs)
         .where(
-            jobs.c.id == job.id,
-            jobs.c.version == job.version,
-            jobs.c.status == JobStatus.RUNNING,
+            jobs.c.id == job.id, jobs.c.version == job.version, jobs.c.status == JobStatus.RUNNING
         )
-        .values(
-            leased_by=None,
-            lease_until=None,
-            version=job.version + 1,
-            updated_at=now,
-            **values,
-        )
+        .values(leased_by=None, lease_until=None, version=job.version + 1, updated_at=now, **values)
     )
     return changed.rowcount == 1
 
@@ -193,37 +169,50 @@ def requeue(connection: Connection, job_id: int, now: datetime) -> bool:
     return changed.rowcount == 1
 
 
-def listing(connection: Connection, status: JobStatus | None = None) -> list[Any]:
+def listing(connection: Connection, status: JobStatus | None = None) -> list[Job]:
     """Jobs, newest first, optionally of one status."""
     query = select(jobs).order_by(jobs.c.id.desc())
     if status is not None:
         query = query.where(jobs.c.status == status)
-    return list(connection.execute(query).all())
+    return [Job.from_row(row) for row in connection.execute(query).mappings()]
 
 
-def due_now(connection: Connection, kind: str, application_id: int, now: datetime) -> int | None:
-    """Make an application's job of ``kind`` due now, recording it if missing; its id.
+def dependencies(connection: Connection, job_id: int) -> list[int]:
+    """The jobs that must succeed before job ``job_id`` runs."""
+    query = select(job_dependencies.c.depends_on).where(job_dependencies.c.job_id == job_id)
+    return sorted(connection.execute(query).scalars())
+
+
+def due_now(connection: Connection, kind: str, subject: Subject, now: datetime) -> int | None:
+    """Make the job of ``kind`` about ``subject`` due now, recording it if missing; its id.
 
     A failed job gets a fresh set of attempts. None if the job is running or succeeded:
     only the runner that holds it may act on it.
     """
-    enqueue(connection, kind, application_id, now)
-    row = connection.execute(
-        select(jobs.c.id, jobs.c.status, jobs.c.version).where(
-            jobs.c.kind == kind, jobs.c.application_id == application_id
-        )
-    ).one()
-    if row.status not in (JobStatus.QUEUED, JobStatus.WAITING, JobStatus.FAILED):
+    enqueue(connection, kind, subject, now)
+    job = _job_by_key(connection, dedupe_key(kind, subject))
+    if job.status not in (JobStatus.QUEUED, JobStatus.WAITING, JobStatus.FAILED):
         return None
     values: dict[str, Any] = {
         "status": JobStatus.QUEUED,
         "run_after": now,
-        "version": row.version + 1,
+        "version": job.version + 1,
         "updated_at": now,
     }
-    if row.status == JobStatus.FAILED:
+    if job.status == JobStatus.FAILED:
         values |= {"attempts": 0, "finished_at": None}
     changed = connection.execute(
-        update(jobs).where(jobs.c.id == row.id, jobs.c.version == row.version).values(values)
+        update(jobs).where(jobs.c.id == job.id, jobs.c.version == job.version).values(values)
     )
-    return int(row.id) if changed.rowcount == 1 else None
+    return job.id if changed.rowcount == 1 else None
+
+
+def _job(connection: Connection, job_id: int) -> Job:
+    return Job.from_row(
+        connection.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one()
+    )
+
+
+def _job_by_key(connection: Connection, key: str) -> Job:
+    query = select(jobs).where(jobs.c.dedupe_key == key)
+    return Job.from_row(connection.execute(query).mappings().one())

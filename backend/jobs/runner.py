@@ -1,36 +1,43 @@
-"""Runs due jobs: claim under a lease, call the handler for its kind, settle the outcome."""
+"""Runs due jobs: claim under a lease, dispatch through the registry of kinds, settle."""
 
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Generic
 
 from backend.jobs import queue
-from backend.jobs.model import DEFAULT_RETRY, Done, Job, JobStatus, Outcome, Retry, Wait
+from backend.jobs.model import DEFAULT_RETRY, Job, JobStatus, Outcome, Retry, Wait
+from backend.jobs.registry import C, Registry
 from backend.storage.database import Database
 
 log = logging.getLogger(__name__)
-Handler = Callable[[Job], Outcome]
 LEASE = timedelta(minutes=5)
 """Longer than any job runs: a leased job is being worked on; an expired lease is a dead runner."""
 
 
-class Runner:
-    """One runner; any number may work on the same database at once."""
+class Runner(Generic[C]):
+    """One runner; any number may work on the same database at once.
+
+    ``context`` is what every handler is given beside its job (the services it uses);
+    ``retry`` is the policy of kinds that declare none.
+    """
 
     def __init__(
         self,
         database: Database,
-        handlers: Mapping[str, Handler],
+        kinds: Registry[C],
+        context: C,
         clock: Callable[[], datetime],
+        *,
         lease: timedelta = LEASE,
         retry: Retry = DEFAULT_RETRY,
         name: str | None = None,
     ) -> None:
-        self.database, self.handlers, self.clock = database, handlers, clock
+        self.database, self.kinds, self.context, self.clock = database, kinds, context, clock
         self.lease, self.retry = lease, retry
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self._kicked = threading.Event()
@@ -40,11 +47,11 @@ class Runner:
         job = queue.claim(self.database.transaction, self.name, self.clock(), self.lease, only)
         if job is None:
             return False
-        handler = self.handlers.get(job.kind)
+        kind = self.kinds.get(job.kind)
         try:
-            if handler is None:
+            if kind is None:
                 raise LookupError(f"no handler for jobs of kind {job.kind!r}")
-            outcome = handler(job)
+            outcome = kind.handler(self.context, job)
         except Exception as err:  # any failure is recorded and retried, never lost
             self._failed(job, f"{type(err).__name__}: {err}")
             return True
@@ -81,20 +88,19 @@ class Runner:
                 kept = queue.finish(connection, job, now)
         if not kept:
             log.warning(
-                "job %s (%s): its lease ran out and another runner took it",
-                job.id,
-                job.kind,
+                "job %s (%s): its lease ran out and another runner took it", job.id, job.kind
             )
 
     def _failed(self, job: Job, error: str) -> None:
+        retry = self.kinds.retry_of(job.kind, self.retry)
         with self.database.transaction() as connection:
-            status = queue.failed_attempt(connection, job, self.clock(), error, self.retry)
+            status = queue.failed_attempt(connection, job, self.clock(), error, retry)
         if status is JobStatus.FAILED:
             log.error(
-                "job %s (%s, application %s) FAILED after %d attempts: %s",
+                "job %s (%s, %s) FAILED after %d attempts: %s",
                 job.id,
                 job.kind,
-                job.application_id,
+                job.subject or "no subject",
                 job.attempts,
                 error,
             )
@@ -106,6 +112,3 @@ class Runner:
                 job.attempts,
                 error,
             )
-
-
-__all__ = ["Done", "Handler", "Runner", "Wait"]

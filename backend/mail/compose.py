@@ -2,12 +2,12 @@
 
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from backend.mail.message import Message
 
 TEMPLATES = Path(__file__).parent / "templates"
 _env = Environment(
@@ -25,6 +25,12 @@ SUBJECTS = {
 }
 
 
+Facts = dict[str, str | int | None]
+"""What a mail's templates fill in: names, numbers, dates (None where a value is absent)."""
+Block = dict[str, str | list[tuple[str, str]]]
+"""A paragraph of the HTML part: {"text": ...}, or {"facts": [(label, value), ...]}."""
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A file to attach."""
@@ -38,18 +44,18 @@ class Attachment:
 def compose(
     kind: str,
     language: str,
-    facts: dict[str, Any],
+    facts: Facts,
     *,
     sender: str,
     recipient: str,
     message_id: str,
     attachment: Attachment | None = None,
-) -> EmailMessage:
+) -> Message:
     """A mail of ``kind`` (license | refusal) in ``language``, with a plain and an HTML part."""
     language = language if language in ("zh", "en") else "zh"
     text = _env.get_template(f"{kind}.{language}.txt").render(**facts)
     subject = SUBJECTS[(kind, language)].format(**facts)
-    message = EmailMessage()
+    message = Message()
     message["From"], message["To"], message["Subject"] = sender, recipient, subject
     message["Message-ID"], message["Date"] = message_id, formatdate(localtime=False)
     message.set_content(text)
@@ -67,9 +73,9 @@ def compose(
     return message
 
 
-def _blocks(text: str) -> list[dict[str, Any]]:
+def _blocks(text: str) -> list[Block]:
     """Paragraphs of the text version; runs of indented 'label: value' lines become a table."""
-    blocks: list[dict[str, Any]] = []
+    blocks: list[Block] = []
     for paragraph in filter(None, (p.strip("\n") for p in text.split("\n\n"))):
         facts = [FACT.match(line) for line in paragraph.splitlines()]
         if all(facts):

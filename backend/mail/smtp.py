@@ -3,8 +3,9 @@
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 from functools import cache
+
+from backend.mail.message import Message
 
 TIMEOUT = 10.0
 
@@ -29,7 +30,7 @@ class SmtpSender:
     ca_file: str | None = None
     """CA bundle to trust instead of the system's (a private mail relay)."""
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Hand ``message`` to the server; returns once the server accepted it, raises otherwise."""
         if self.security == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(

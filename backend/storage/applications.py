@@ -1,13 +1,15 @@
-"""Stored applications and their status timelines."""
+"""Stored applications and their status timelines, as frozen records."""
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, RowMapping, insert, select, update
 
+from backend.applications.status import ApplicationStatus, check_move
 from backend.applications.validation import ApplicationForm
 from backend.storage.schema import application_events, applications
+
+Status = ApplicationStatus
 
 
 @dataclass(frozen=True)
@@ -21,43 +23,93 @@ class NewApplication:
     at: datetime
 
 
-def insert_application(connection: Connection, new: NewApplication, status: str) -> int:
-    """Store a new application with its first timeline entry; return its id."""
+@dataclass(frozen=True)
+class Application:
+    """A stored application: what the customer asked for, and where it stands."""
+
+    id: int
+    number: str
+    token: str
+    status: ApplicationStatus
+    instance_id: str | None
+    product: str
+    product_version: str
+    feature_code: str
+    company: str
+    contact: str
+    email: str
+    phone: str
+    quantity: int
+    validity: str
+    note: str
+    language: str
+    client_ip: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> "Application":
+        """From an applications row."""
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        return cls(**{**values, "status": ApplicationStatus(row["status"])})
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One status an application reached, and when."""
+
+    status: ApplicationStatus
+    at: datetime
+
+
+def insert_application(connection: Connection, new: NewApplication) -> int:
+    """Store a new, submitted application with its first timeline entry; return its id."""
     row = {
         **asdict(new.form),
         "number": new.number,
         "token": new.token,
-        "status": status,
+        "status": Status.SUBMITTED,
         "client_ip": new.client_ip,
         "created_at": new.at,
         "updated_at": new.at,
     }
     result = connection.execute(insert(applications).values(row))
     (application_id,) = result.inserted_primary_key or (None,)
-    if application_id is None:
+    if not isinstance(application_id, int):
         raise RuntimeError("the database gave the new application no id")
-    add_event(connection, application_id, status, new.at)
-    return int(application_id)
+    _add_entry(connection, application_id, Status.SUBMITTED, new.at)
+    return application_id
 
 
-def add_event(connection: Connection, application_id: int, status: str, at: datetime) -> None:
-    """Append a status to an application's timeline."""
-    event = {"application_id": application_id, "status": status, "at": at}
-    connection.execute(insert(application_events).values(event))
+def by_id(connection: Connection, application_id: int) -> Application | None:
+    """One application, or None."""
+    query = select(applications).where(applications.c.id == application_id)
+    found = connection.execute(query).mappings().first()
+    return Application.from_row(found) if found else None
 
 
-def find_by_token(connection: Connection, token: str) -> dict[str, Any] | None:
-    """The application behind a public status token, with its timeline, or None."""
-    row = connection.execute(select(applications).where(applications.c.token == token)).mappings()
-    found = row.first()
-    if found is None:
-        return None
-    events = connection.execute(
+def by_token(connection: Connection, token: str) -> Application | None:
+    """The application behind a public status token, or None."""
+    query = select(applications).where(applications.c.token == token)
+    found = connection.execute(query).mappings().first()
+    return Application.from_row(found) if found else None
+
+
+def by_instance(connection: Connection, instance_id: str) -> Application | None:
+    """The application whose DingTalk approval is ``instance_id``, or None."""
+    query = select(applications).where(applications.c.instance_id == instance_id)
+    found = connection.execute(query).mappings().first()
+    return Application.from_row(found) if found else None
+
+
+def timeline(connection: Connection, application_id: int) -> list[TimelineEntry]:
+    """Every status an application reached, in order."""
+    query = (
         select(application_events.c.status, application_events.c.at)
-        .where(application_events.c.application_id == found["id"])
+        .where(application_events.c.application_id == application_id)
         .order_by(application_events.c.id)
-    ).mappings()
-    return {**found, "timeline": [dict(event) for event in events]}
+    )
+    return [TimelineEntry(Status(status), at) for status, at in connection.execute(query)]
 
 
 def mark_pending(
@@ -69,46 +121,29 @@ def mark_pending(
         update(applications)
         .where(
             table.id == application_id,
-            table.status == "submitted",
+            table.status == Status.SUBMITTED,
             table.instance_id.is_(None),
         )
-        .values(status="pending", instance_id=instance_id, updated_at=at)
+        .values(status=Status.PENDING, instance_id=instance_id, updated_at=at)
     )
     if changed.rowcount != 1:
         return False
-    add_event(connection, application_id, "pending", at)
+    _add_entry(connection, application_id, Status.PENDING, at)
     return True
 
 
-def by_id(connection: Connection, application_id: int) -> dict[str, Any] | None:
-    """One application's row, or None."""
-    row = connection.execute(select(applications).where(applications.c.id == application_id))
-    found = row.mappings().first()
-    return dict(found) if found else None
-
-
-def waiting_for_instance(connection: Connection) -> list[int]:
-    """Applications stored but without an approval instance yet, oldest first."""
-    table = applications.c
-    query = (
-        select(table.id)
-        .where(table.status == "submitted", table.instance_id.is_(None))
-        .order_by(table.id)
-    )
-    return list(connection.execute(query).scalars())
-
-
-def pending_since(connection: Connection, before: datetime) -> list[str]:
-    """Instance ids of applications pending since before ``before``."""
-    table = applications.c
-    query = select(table.instance_id).where(table.status == "pending", table.updated_at < before)
-    return [instance for instance in connection.execute(query).scalars() if instance]
-
-
 def transition(
-    connection: Connection, application_id: int, before: str, after: str, at: datetime
+    connection: Connection,
+    application_id: int,
+    before: ApplicationStatus,
+    after: ApplicationStatus,
+    at: datetime,
 ) -> bool:
-    """before -> after, with a timeline entry; False if the application was not in ``before``."""
+    """before -> after, with a timeline entry; False if the application was not in ``before``.
+
+    IllegalTransition if the state machine has no such move.
+    """
+    check_move(before, after)
     table = applications.c
     changed = connection.execute(
         update(applications)
@@ -117,5 +152,39 @@ def transition(
     )
     if changed.rowcount != 1:
         return False
-    add_event(connection, application_id, after, at)
+    _add_entry(connection, application_id, after, at)
     return True
+
+
+def waiting_for_instance(connection: Connection) -> list[int]:
+    """Applications stored but without an approval instance yet, oldest first."""
+    table = applications.c
+    query = (
+        select(table.id)
+        .where(table.status == Status.SUBMITTED, table.instance_id.is_(None))
+        .order_by(table.id)
+    )
+    return list(connection.execute(query).scalars())
+
+
+def pending_since(connection: Connection, before: datetime) -> list[str]:
+    """Instance ids of applications pending since before ``before``."""
+    table = applications.c
+    query = select(table.instance_id).where(
+        table.status == Status.PENDING, table.updated_at < before, table.instance_id.is_not(None)
+    )
+    return [str(instance) for instance in connection.execute(query).scalars()]
+
+
+def status_of(connection: Connection, application_id: int) -> ApplicationStatus | None:
+    """Where one application stands, or None if there is no such application."""
+    query = select(applications.c.status).where(applications.c.id == application_id)
+    found = connection.execute(query).scalar()
+    return None if found is None else Status(found)
+
+
+def _add_entry(
+    connection: Connection, application_id: int, status: ApplicationStatus, at: datetime
+) -> None:
+    entry = {"application_id": application_id, "status": status, "at": at}
+    connection.execute(insert(application_events).values(entry))

@@ -1,50 +1,38 @@
-"""Issued licenses (one per application) and the mails sent about them (one of each kind)."""
+"""Issued licenses: one per application, however often its job runs."""
 
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, RowMapping, select
 
-from backend.storage.schema import licenses, mails
-from backend.storage.unique import insert_unless_present
+from backend.storage.schema import licenses
+from backend.storage.unique import insert_if_absent
 
 
-def license_of(connection: Connection, application_id: int) -> Any | None:
+@dataclass(frozen=True)
+class IssuedLicense:
+    """A signed license as stored: the file's text and what it was issued for."""
+
+    id: str
+    application_id: int
+    key_id: str
+    text: str
+    issued_at: datetime
+    valid_until: datetime | None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> "IssuedLicense":
+        """From a licenses row."""
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+def license_of(connection: Connection, application_id: int) -> IssuedLicense | None:
     """The license issued for an application, or None."""
-    return connection.execute(
-        select(licenses).where(licenses.c.application_id == application_id)
-    ).first()
+    query = select(licenses).where(licenses.c.application_id == application_id)
+    found = connection.execute(query).mappings().first()
+    return IssuedLicense.from_row(found) if found else None
 
 
-def store_license(connection: Connection, row: dict[str, Any]) -> bool:
+def store_license(connection: Connection, issued: IssuedLicense) -> bool:
     """Store a new license; False if the application has one already (a job ran twice)."""
-    return insert_unless_present(connection, licenses, row) is not None
-
-
-def mail_record(
-    connection: Connection,
-    application_id: int,
-    kind: str,
-    message_id: str,
-    recipient: str,
-) -> Any:
-    """The record of an application's mail of ``kind``, made on first use."""
-    where = (mails.c.application_id == application_id, mails.c.kind == kind)
-    found = connection.execute(select(mails).where(*where)).first()
-    if found is not None:
-        return found
-    row = {
-        "application_id": application_id,
-        "kind": kind,
-        "message_id": message_id,
-        "recipient": recipient,
-    }
-    insert_unless_present(connection, mails, row)  # or another runner made it just now
-    return connection.execute(select(mails).where(*where)).one()
-
-
-def mark_sent(connection: Connection, mail_id: int, at: datetime) -> None:
-    """Record that the mail server accepted the mail."""
-    connection.execute(
-        update(mails).where(mails.c.id == mail_id, mails.c.sent_at.is_(None)).values(sent_at=at)
-    )
+    return insert_if_absent(connection, licenses, asdict(issued))

@@ -14,6 +14,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(_alembic(connection), revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database's schema back to ``revision``, where the data allows it."""
+    with engine.begin() as connection:
+        command.downgrade(_alembic(connection), revision)
+
+
 def current(engine: Engine) -> str | None:
     """The revision the database is at, or None if it has no schema yet."""
     with engine.connect() as connection:

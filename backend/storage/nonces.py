@@ -5,15 +5,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, delete
 
 from backend.storage.schema import callback_nonces
-from backend.storage.unique import insert_unless_present
+from backend.storage.unique import insert_if_absent
 
 
 def first_sighting(connection: Connection, key: str, now: datetime, keep: timedelta) -> bool:
     """Record ``key``; False if it was recorded before. Forgets keys older than ``keep``."""
     connection.execute(delete(callback_nonces).where(callback_nonces.c.seen_at < now - keep))
-    return (
-        insert_unless_present(connection, callback_nonces, {"key": key, "seen_at": now}) is not None
-    )
+    return insert_if_absent(connection, callback_nonces, {"key": key, "seen_at": now})
 
 
 def forget(connection: Connection, key: str) -> None:

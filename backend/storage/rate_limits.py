@@ -3,7 +3,7 @@
 from sqlalchemy import Connection, update
 
 from backend.storage.schema import rate_limits
-from backend.storage.unique import insert_unless_present
+from backend.storage.unique import insert_if_absent
 
 
 def hit(connection: Connection, key: str, limit: int, window: int, now: int) -> int | None:
@@ -28,9 +28,7 @@ def hit(connection: Connection, key: str, limit: int, window: int, now: int) -> 
 
 def _open_window(connection: Connection, key: str, start: int) -> bool:
     """Start the counter, or restart it if its window has passed; False if at the limit."""
-    if insert_unless_present(
-        connection, rate_limits, {"key": key, "window_start": start, "count": 1}
-    ):
+    if insert_if_absent(connection, rate_limits, {"key": key, "window_start": start, "count": 1}):
         return True
     table = rate_limits.c
     restarted = connection.execute(

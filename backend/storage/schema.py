@@ -130,7 +130,10 @@ jobs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(32), nullable=False),
-    Column("application_id", Integer, ForeignKey("applications.id"), nullable=False),
+    Column("subject_type", String(32)),  # what the job is about: application 42, change 7, none
+    Column("subject_id", String(64)),
+    # The same work recorded twice is recorded once: by default one job of a kind per subject.
+    Column("dedupe_key", String(191), nullable=False, unique=True),
     Column("status", String(16), nullable=False, index=True),
     Column("attempts", Integer, nullable=False),
     Column("run_after", UTCDateTime, nullable=False),
@@ -138,16 +141,22 @@ jobs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("payload", Text, nullable=False, server_default="{}"),
-    Column("depends_on", Integer),  # the job that must succeed first
     Column("condition", Text),  # JSON: what a waiting job re-checks later
-    Column("max_attempts", Integer, nullable=False, server_default="5"),
     Column("leased_by", String(64)),
     Column("lease_until", UTCDateTime),
     Column("version", Integer, nullable=False, server_default="0"),
     Column("finished_at", UTCDateTime),
-    # One piece of each work per application: recording it twice is a no-op.
-    UniqueConstraint("kind", "application_id"),
     Index("ix_jobs_due", "status", "run_after"),
+    Index("ix_jobs_subject", "subject_type", "subject_id"),
+    **MYSQL,
+)
+
+job_dependencies = Table(
+    "job_dependencies",
+    metadata,
+    # A job runs only once every job it depends on has succeeded.
+    Column("job_id", Integer, ForeignKey("jobs.id"), primary_key=True),
+    Column("depends_on", Integer, ForeignKey("jobs.id"), primary_key=True, index=True),
     **MYSQL,
 )
 
@@ -190,11 +199,12 @@ mails = Table(
     "mails",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("application_id", Integer, ForeignKey("applications.id"), nullable=False),
+    Column("subject_type", String(32), nullable=False),  # what the mail is about, as for jobs
+    Column("subject_id", String(64), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("message_id", String(200), nullable=False, unique=True),
     Column("recipient", String(254), nullable=False),
     Column("sent_at", UTCDateTime),  # set the moment the SMTP server accepted it
-    UniqueConstraint("application_id", "kind"),
+    UniqueConstraint("subject_type", "subject_id", "kind"),
     **MYSQL,
 )

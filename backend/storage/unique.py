@@ -6,14 +6,24 @@ from sqlalchemy import Connection, CursorResult, Table, insert
 from sqlalchemy.exc import IntegrityError
 
 
-def insert_unless_present(
-    connection: Connection, table: Table, row: dict[str, Any]
-) -> CursorResult[Any] | None:
-    """Insert ``row``; None if a unique key says it is there already.
+def insert_unless_present(connection: Connection, table: Table, row: dict[str, Any]) -> int | None:
+    """Insert ``row`` into a table with an integer id; its id, or None if it is there already."""
+    result = _insert(connection, table, row)
+    if result is None:
+        return None
+    (new_id,) = result.inserted_primary_key or (None,)
+    if not isinstance(new_id, int):
+        raise TypeError(f"{table.name} has no integer id: use insert_if_absent")
+    return new_id
 
-    The insert runs in a savepoint, so a refused one leaves the caller's transaction usable
-    (on MySQL and SQLite alike).
-    """
+
+def insert_if_absent(connection: Connection, table: Table, row: dict[str, Any]) -> bool:
+    """Insert ``row`` into any table; False if a unique key says it is there already."""
+    return _insert(connection, table, row) is not None
+
+
+def _insert(connection: Connection, table: Table, row: dict[str, Any]) -> CursorResult[Any] | None:
+    # A savepoint, so a refused insert leaves the caller's transaction usable (MySQL and SQLite).
     try:
         with connection.begin_nested():
             return connection.execute(insert(table).values(row))

@@ -4,7 +4,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,6 +13,8 @@ from werkzeug.serving import make_server
 
 from backend.app import create_app
 from backend.config import Config
+from backend.jobs.model import Job, Outcome
+from backend.jobs.registry import JobKind, Registry
 from backend.signed_requests import CLIENT_IP, SIGNATURE, TIMESTAMP, signature
 from backend.storage import migrate
 from backend.storage.database import Database, make_engine
@@ -24,6 +26,14 @@ SECRET = "test-proxy-secret"
 DECISION_JOBS = "select count(*) from jobs where kind <> 'open_instance'"
 """The work an approval decision records (intake records an open_instance job of its own)."""
 CLIENT = "203.0.113.7"
+
+
+def kinds_of(**handlers: Callable[[Job], Outcome]) -> Registry[None]:
+    """A registry of job kinds for a test: kind=function of the job (no services)."""
+    kinds: Registry[None] = Registry()
+    for name, handler in handlers.items():
+        kinds.add(JobKind(name, lambda services, job, handler=handler: handler(job)))
+    return kinds
 
 
 class FakeClock:

@@ -5,6 +5,7 @@ import time
 from datetime import datetime, timezone
 
 from backend.jobs.model import Done
+from backend.jobs.registry import JobKind, Registry
 from backend.jobs.runner import Runner
 from backend.storage.database import Database
 
@@ -16,9 +17,8 @@ def hang(job):
 
 
 if __name__ == "__main__":
+    kinds: Registry[None] = Registry()
+    kinds.add(JobKind("slow", lambda services, job: hang(job)))
     Runner(
-        Database(sys.argv[1]),
-        {"slow": hang},
-        lambda: datetime.now(timezone.utc),
-        name="doomed",
+        Database(sys.argv[1]), kinds, None, lambda: datetime.now(timezone.utc), name="doomed"
     ).run_one()

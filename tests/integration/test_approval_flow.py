@@ -9,7 +9,7 @@ from approval.app import create_app as create_approval
 from backend.approvals.dispatcher import Dispatcher
 from backend.approvals.reconciler import Reconciler
 from backend.approvals.wiring import dingtalk_client
-from backend.fulfillment.wiring import standalone_runner
+from backend.work import standalone_runner
 from sandbox.delivery import CallbackTarget
 from tests.integration.conftest import DECISION_JOBS, LiveServer, a_form, faults
 

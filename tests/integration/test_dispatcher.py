@@ -127,3 +127,20 @@ def test_an_application_is_marked_pending_only_once(pending, database, clock):
     with database.transaction() as connection:
         found = connection.execute(select(applications.c.id)).scalar()
         assert not mark_pending(connection, found, "pi-0002", clock())
+
+
+def test_storage_refuses_a_move_the_state_machine_lacks_and_changes_nothing(
+    api, database, clock, pending
+):
+    from backend.applications.status import ApplicationStatus
+    from backend.exceptions import IllegalTransition
+    from backend.storage.applications import by_token, transition
+
+    with database.transaction() as connection:
+        found = by_token(connection, pending)
+    with pytest.raises(IllegalTransition), database.transaction() as connection:
+        transition(
+            connection, found.id, ApplicationStatus.PENDING, ApplicationStatus.DELIVERED, clock()
+        )
+    with database.transaction() as connection:
+        assert by_token(connection, pending).status is ApplicationStatus.PENDING

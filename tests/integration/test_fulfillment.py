@@ -8,11 +8,12 @@ from sqlalchemy import select
 
 from backend.approvals.dispatcher import Dispatcher
 from backend.approvals.events import ApprovalEvent
-from backend.fulfillment.wiring import runner as build_runner
 from backend.jobs import queue
 from backend.jobs.model import Job
 from backend.storage.applications import mark_pending
 from backend.storage.schema import applications, jobs, licenses, mails
+from backend.work import runner as build_runner
+from backend.work import services
 from license import key_ring, verify
 from sandbox.mail import MailSandbox
 from tests.conftest import CATALOGUE, VECTORS
@@ -39,7 +40,9 @@ def settings(config, mailbox):
 def runner(settings, database, clock):
     from backend.catalogue import load_catalogue
 
-    return build_runner(settings, database, load_catalogue(CATALOGUE), None, clock)
+    return build_runner(
+        settings, services(settings, database, load_catalogue(CATALOGUE), None, clock)
+    )
 
 
 def decided(api: SignedClient, database, clock, result: str = "agree", **form) -> tuple[str, int]:
@@ -110,10 +113,11 @@ def test_a_mail_job_run_again_after_the_server_accepted_never_mails_twice(
 ):
     decided(api, database, clock)
     runner.run_due()
-    handler = runner.handlers["send_license_mail"]
+    kind = runner.kinds.get("send_license_mail")
     with database.transaction() as connection:
-        row = connection.execute(select(jobs).where(jobs.c.kind == "send_license_mail")).one()
-    handler(Job.from_row(row))  # as if the lease had run out after the server accepted
+        query = select(jobs).where(jobs.c.kind == "send_license_mail")
+        job = Job.from_row(connection.execute(query).mappings().one())
+    kind.handler(runner.context, job)  # as if the lease had run out after the server accepted
     assert len(mailbox.mailbox.messages) == 1
 
 
@@ -157,7 +161,7 @@ def test_a_refusal_is_mailed_and_issues_nothing(api, database, clock, runner, ma
 def test_a_failed_job_is_listed_and_retried_from_the_command_line(
     api, database, clock, runner, mailbox, run_cli, settings
 ):
-    decided(api, database, clock)
+    _, app_id = decided(api, database, clock)
     mailbox.smtp_down()
     for _ in range(5):
         runner.run_due()
@@ -165,8 +169,8 @@ def test_a_failed_job_is_listed_and_retried_from_the_command_line(
     env = {"DATABASE_URL": settings.database}
     listed = run_cli("jobs", "list", "--failed", env=env)
     assert (
-        "send_license_mail" in listed.output
-        and "failed" in listed.output
+        f"send_license_mail  application {app_id}" in listed.output
+        and "failed    attempts 5/5" in listed.output
         and "Connection" in listed.output
     )
     job_id = listed.output.split()[0]

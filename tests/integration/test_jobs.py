@@ -7,31 +7,25 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from backend.jobs import queue
 from backend.jobs.model import Done, Retry, Wait
+from backend.jobs.registry import JobKind, Registry
 from backend.jobs.runner import Runner
 from backend.storage.database import Database
-from backend.storage.schema import applications, jobs
+from backend.storage.schema import jobs
+from backend.subjects import Subject, SubjectType
 from tests.conftest import ROOT
-from tests.integration.test_migrations import ROW
+from tests.integration.conftest import kinds_of
 
 FAST_RETRY = Retry(max_attempts=3, first=timedelta(seconds=1), cap=timedelta(seconds=4))
+APPLICATION = Subject.application(42)
 
 
-def applications_for(database, count: int) -> list[int]:
-    rows = [{**ROW, "number": f"A20261123-{n:06d}", "token": f"t{n:031d}"} for n in range(count)]
+def record(database, clock, kind: str, subject=APPLICATION, **options) -> int | None:
     with database.transaction() as connection:
-        connection.execute(insert(applications), rows)
-        return list(
-            connection.execute(select(applications.c.id).order_by(applications.c.id)).scalars()
-        )
-
-
-def record(database, clock, kind: str, application_id: int, **options) -> int:
-    with database.transaction() as connection:
-        return queue.enqueue(connection, kind, application_id, clock(), **options)
+        return queue.enqueue(connection, kind, subject, clock(), **options)
 
 
 def status(database, job_id: int) -> tuple[str, int, str | None]:
@@ -40,38 +34,50 @@ def status(database, job_id: int) -> tuple[str, int, str | None]:
     return row.status, row.attempts, row.last_error
 
 
+def runner(database, clock, name=None, **handlers) -> Runner[None]:
+    """A runner of ``handlers`` (kind=function of the job), with no services."""
+    return Runner(database, kinds_of(**handlers), None, clock, name=name)
+
+
 def test_recording_the_same_work_twice_keeps_one_job(database, clock):
-    (app,) = applications_for(database, 1)
-    assert record(database, clock, "issue_license", app) is not None
-    assert record(database, clock, "issue_license", app) is None
+    assert record(database, clock, "issue_license") is not None
+    assert record(database, clock, "issue_license") is None
 
 
 def test_a_job_runs_once_and_succeeds(database, clock):
-    (app,) = applications_for(database, 1)
-    job_id, seen = record(database, clock, "work", app, payload={"n": 1}), []
-    runner = Runner(database, {"work": lambda job: seen.append(job.payload) or Done()}, clock)
-    assert runner.run_due() == 1 and runner.run_due() == 0
+    job_id, seen = record(database, clock, "work", payload={"n": 1}), []
+    work = runner(database, clock, work=lambda job: seen.append(job.payload) or Done())
+    assert work.run_due() == 1 and work.run_due() == 0
     assert seen == [{"n": 1}] and status(database, job_id)[0] == "succeeded"
 
 
 def test_a_job_that_always_fails_ends_failed_after_its_attempts(database, clock, caplog):
-    (app,) = applications_for(database, 1)
-    job_id = record(database, clock, "doomed", app, retry=FAST_RETRY)
+    job_id = record(database, clock, "doomed")
 
-    def doomed(job):
+    def doomed(services, job):
         raise ConnectionRefusedError("SMTP server at 127.0.0.1:9 refused the connection")
 
-    runner = Runner(database, {"doomed": doomed}, clock, retry=FAST_RETRY)
+    kinds: Registry[None] = Registry()
+    kinds.add(JobKind("doomed", doomed, FAST_RETRY))
+    doomed_runner = Runner(database, kinds, None, clock)
     for _ in range(3):
-        assert runner.run_one()
-        assert not runner.run_one()  # backing off: not due yet
+        assert doomed_runner.run_one()
+        assert not doomed_runner.run_one()  # backing off: not due yet
         clock.advance(5)
     assert status(database, job_id) == (
         "failed",
         3,
         "ConnectionRefusedError: SMTP server at 127.0.0.1:9 refused the connection",
     )
-    assert "FAILED after 3 attempts" in caplog.text
+    assert "FAILED after 3 attempts" in caplog.text and "application 42" in caplog.text
+
+
+def test_a_kind_without_a_policy_of_its_own_takes_the_runners(database, clock):
+    job_id = record(database, clock, "doomed")
+    kinds = kinds_of(doomed=lambda job: 1 / 0)
+    doomed_runner = Runner(database, kinds, None, clock, retry=Retry(max_attempts=1))
+    assert doomed_runner.run_due() == 1
+    assert status(database, job_id)[:2] == ("failed", 1)
 
 
 def test_backoff_doubles_is_capped_and_jittered():
@@ -83,17 +89,14 @@ def test_backoff_doubles_is_capped_and_jittered():
 
 
 def test_a_job_waits_for_the_job_it_depends_on(database, clock):
-    first_app, second_app = applications_for(database, 2)
-    first = record(database, clock, "first", first_app)
-    record(database, clock, "second", second_app, depends_on=first)
+    first = record(database, clock, "first")
+    record(database, clock, "second", depends_on=[first])
     order = []
-    runner = Runner(
+    ordered = runner(
         database,
-        {
-            "first": lambda j: order.append("first") or Done(),
-            "second": lambda j: order.append("second") or Done(),
-        },
         clock,
+        first=lambda j: order.append("first") or Done(),
+        second=lambda j: order.append("second") or Done(),
     )
     with database.transaction() as connection:  # make the dependent one look due first
         connection.execute(
@@ -101,65 +104,76 @@ def test_a_job_waits_for_the_job_it_depends_on(database, clock):
             .where(jobs.c.kind == "second")
             .values(run_after=clock() - timedelta(hours=1))
         )
-    runner.run_due()
+    ordered.run_due()
     assert order == ["first", "second"]
 
 
+def test_a_job_whose_prerequisite_failed_does_not_run(database, clock):
+    first = record(database, clock, "first")
+    second = record(database, clock, "second", depends_on=[first])
+    kinds = kinds_of(first=lambda job: 1 / 0, second=lambda job: Done())
+    Runner(database, kinds, None, clock, retry=Retry(max_attempts=1)).run_due()
+    assert status(database, first)[0] == "failed" and status(database, second)[0] == "queued"
+
+
 def test_a_job_that_started_something_outside_rechecks_its_condition_later(database, clock):
-    (app,) = applications_for(database, 1)
-    job_id, conditions = record(database, clock, "create_vpc", app), []
+    job_id, conditions = record(database, clock, "create_vpc"), []
 
     def create_vpc(job):
         conditions.append(job.condition)
-        return (
-            Done()
-            if job.condition
-            else Wait({"vpc": "vpc-123", "state": "creating"}, timedelta(seconds=30))
-        )
+        return Done() if job.condition else Wait({"vpc": "vpc-123"}, timedelta(seconds=30))
 
-    runner = Runner(database, {"create_vpc": create_vpc}, clock)
-    assert runner.run_due() == 1 and status(database, job_id)[0] == "waiting"
+    vpcs = runner(database, clock, create_vpc=create_vpc)
+    assert vpcs.run_due() == 1 and status(database, job_id)[0] == "waiting"
     clock.advance(31)
-    assert runner.run_due() == 1
-    assert conditions == [None, {"vpc": "vpc-123", "state": "creating"}]
-    assert status(database, job_id)[:2] == (
-        "succeeded",
-        1,
-    )  # waiting is not a failed attempt
+    assert vpcs.run_due() == 1
+    assert conditions == [None, {"vpc": "vpc-123"}]
+    assert status(database, job_id)[:2] == ("succeeded", 1)  # waiting is not a failed attempt
 
 
 def test_a_job_whose_runner_vanished_is_taken_again_after_its_lease(database, clock):
-    (app,) = applications_for(database, 1)
-    job_id = record(database, clock, "work", app)
+    job_id = record(database, clock, "work")
     lost = queue.claim(database.transaction, "vanished", clock(), timedelta(minutes=5))
     assert queue.claim(database.transaction, "other", clock(), timedelta(minutes=5)) is None
     clock.advance(301)
-    assert Runner(database, {"work": lambda job: Done()}, clock).run_due() == 1
+    assert runner(database, clock, work=lambda job: Done()).run_due() == 1
     with database.transaction() as connection:
-        assert not queue.finish(
-            connection, lost, clock()
-        )  # the vanished runner's late word is ignored
+        assert not queue.finish(connection, lost, clock())  # the vanished runner's word is ignored
     assert status(database, job_id)[:2] == ("succeeded", 2)
 
 
+def test_a_job_without_a_subject_needs_a_key_of_its_own(database, clock):
+    with pytest.raises(ValueError, match="needs a dedupe key"):
+        record(database, clock, "digest", subject=None)
+    job_id = record(database, clock, "digest", subject=None, key="digest:2026-11-23")
+    [job] = queue_listing(database)
+    assert job.id == job_id and job.subject is None and job.dedupe_key == "digest:2026-11-23"
+
+
+def queue_listing(database):
+    with database.transaction() as connection:
+        return queue.listing(connection)
+
+
 @pytest.mark.mariadb
-def test_four_runners_run_each_of_three_hundred_jobs_exactly_once(database_url, database, clock):
+def test_four_runners_share_three_hundred_jobs_and_run_each_exactly_once(
+    database_url, database, clock
+):
     if not database_url.startswith("mysql"):
         pytest.skip("the concurrency this checks is MariaDB's")
-    for app in applications_for(database, 300):
-        record(database, clock, "count", app)
-    runs, lock = Counter(), threading.Lock()
+    for n in range(300):
+        record(database, clock, "count", Subject.application(n))
+    runs, by_runner, lock = Counter(), Counter(), threading.Lock()
 
     def count(job):
         with lock:
             runs[job.id] += 1
+            by_runner[threading.current_thread().name] += 1
         return Done()
 
     databases = [Database(database_url) for _ in range(4)]
-    runners = [
-        Runner(db, {"count": count}, clock, name=f"runner-{n}") for n, db in enumerate(databases)
-    ]
-    threads = [threading.Thread(target=runner.run_due) for runner in runners]
+    runners = [runner(db, clock, f"runner-{n}", count=count) for n, db in enumerate(databases)]
+    threads = [threading.Thread(target=r.run_due, name=r.name) for r in runners]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -167,16 +181,16 @@ def test_four_runners_run_each_of_three_hundred_jobs_exactly_once(database_url, 
     for db in databases:
         db.dispose()
     assert len(runs) == 300 and set(runs.values()) == {1}
+    assert set(by_runner) == {r.name for r in runners}  # they competed: each took some
 
 
 @pytest.mark.mariadb
 def test_a_runner_killed_mid_job_leaves_it_to_another(database_url, database, clock):
     if not database_url.startswith("mysql"):
         pytest.skip("one process per runner on MariaDB, as on Function Compute")
-    (app,) = applications_for(database, 1)
     with database.transaction() as connection:
         job_id = queue.enqueue(
-            connection, "slow", app, datetime.now(timezone.utc) - timedelta(seconds=1)
+            connection, "slow", APPLICATION, datetime.now(timezone.utc) - timedelta(seconds=1)
         )
     doomed = subprocess.Popen(
         [sys.executable, "tests/integration/slow_runner.py", database_url],
@@ -190,14 +204,14 @@ def test_a_runner_killed_mid_job_leaves_it_to_another(database_url, database, cl
     doomed.stdout.close()
     assert status(database, job_id)[0] == "running"
     clock.now = datetime.now(timezone.utc) + timedelta(minutes=6)
-    assert Runner(database, {"slow": lambda job: Done()}, clock, name="survivor").run_due() == 1
+    assert runner(database, clock, "survivor", slow=lambda job: Done()).run_due() == 1
     assert status(database, job_id)[:2] == ("succeeded", 2)
 
 
 def test_due_now_revives_a_failed_job_and_leaves_a_running_one_to_its_runner(database, clock):
-    failed_app, running_app, missing_app = applications_for(database, 3)
-    failed = record(database, clock, "work", failed_app, retry=Retry(max_attempts=1))
-    Runner(database, {"work": lambda job: 1 / 0}, clock).run_due()
+    failed_app, running_app, missing_app = (Subject.application(n) for n in (1, 2, 3))
+    failed = record(database, clock, "work", failed_app)
+    Runner(database, kinds_of(work=lambda job: 1 / 0), None, clock, retry=Retry(1)).run_due()
     running = record(database, clock, "work", running_app)
     queue.claim(database.transaction, "busy", clock(), timedelta(minutes=5), only=running)
     with database.transaction() as connection:
@@ -206,3 +220,8 @@ def test_due_now_revives_a_failed_job_and_leaves_a_running_one_to_its_runner(dat
         assert queue.due_now(connection, "work", missing_app, clock()) is not None  # recorded now
     assert status(database, failed)[:2] == ("queued", 0)
     assert status(database, running)[0] == "running"
+
+
+def test_a_subject_of_another_type_is_refused_by_a_handler_of_applications():
+    with pytest.raises(ValueError, match="change 7"):
+        Subject(SubjectType.CHANGE, "7").number(SubjectType.APPLICATION)

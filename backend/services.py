@@ -1,4 +1,4 @@
-"""What the fulfillment jobs need, built once and handed to them."""
+"""What job handlers need, built once per runner and handed to each of them."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,14 +12,14 @@ from license import Issuer
 
 
 @dataclass(frozen=True)
-class Fulfillment:
-    """The fulfillment jobs' dependencies."""
+class Services:
+    """The outside world as the job handlers see it."""
 
     database: Database
     catalogue: Catalogue
     issuer: Callable[[], Issuer]  # made on first use: only the runner needs the signing key
     sender: SmtpSender
     mail_from: str
-    opener: InstanceOpener | None
+    opener: InstanceOpener | None  # None until DingTalk is configured
     clock: Callable[[], datetime]
-    kick: Callable[[], None] = lambda: None
+    kick: Callable[[], None] = lambda: None  # wakes a runner for work just committed

@@ -1,0 +1,57 @@
+"""The mails sent about a subject: one of each kind, under a Message-ID that never changes."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, RowMapping, select, update
+
+from backend.storage.schema import mails
+from backend.storage.unique import insert_if_absent
+from backend.subjects import Subject, SubjectType
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A mail to send, or sent: to whom, under which Message-ID, and when the server took it."""
+
+    id: int
+    subject: Subject
+    kind: str
+    message_id: str
+    recipient: str
+    sent_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> "Mail":
+        """From a mails row."""
+        subject = Subject(SubjectType(row["subject_type"]), row["subject_id"])
+        return cls(
+            row["id"], subject, row["kind"], row["message_id"], row["recipient"], row["sent_at"]
+        )
+
+
+def mail_record(
+    connection: Connection, subject: Subject, kind: str, message_id: str, recipient: str
+) -> Mail:
+    """The record of the mail of ``kind`` about ``subject``, made on first use."""
+    where = (
+        mails.c.subject_type == subject.type,
+        mails.c.subject_id == subject.id,
+        mails.c.kind == kind,
+    )
+    row = {
+        "subject_type": subject.type,
+        "subject_id": subject.id,
+        "kind": kind,
+        "message_id": message_id,
+        "recipient": recipient,
+    }
+    insert_if_absent(connection, mails, row)  # or it was made before: by an earlier run, say
+    return Mail.from_row(connection.execute(select(mails).where(*where)).mappings().one())
+
+
+def mark_sent(connection: Connection, mail: Mail, at: datetime) -> None:
+    """Record that the mail server accepted the mail."""
+    connection.execute(
+        update(mails).where(mails.c.id == mail.id, mails.c.sent_at.is_(None)).values(sent_at=at)
+    )

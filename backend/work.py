@@ -1,0 +1,91 @@
+"""The project's work: every kind of job, and the runner that does them.
+
+A new kind of work is a module with its own ``kinds`` registry, included here once;
+the runner never changes for it.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+
+from backend import license_keys
+from backend.approvals.opener import InstanceOpener
+from backend.catalogue import Catalogue
+from backend.config import Config
+from backend.fulfillment import instances, licenses, mails
+from backend.jobs.model import Retry
+from backend.jobs.registry import Registry
+from backend.jobs.runner import Runner
+from backend.mail.smtp import SmtpSender
+from backend.services import Services
+from backend.storage.database import Database
+
+KIND_MODULES = (instances.kinds, licenses.kinds, mails.kinds)
+
+
+def job_kinds() -> Registry[Services]:
+    """A registry of every kind of job the project runs."""
+    registry: Registry[Services] = Registry()
+    for module_kinds in KIND_MODULES:
+        registry.include(module_kinds)
+    return registry
+
+
+def services(
+    config: Config,
+    database: Database,
+    catalogue: Catalogue,
+    opener: InstanceOpener | None,
+    clock: Callable[[], datetime],
+    kick: Callable[[], None] = lambda: None,
+) -> Services:
+    """What the job handlers use, built from the configuration."""
+    helo = config.mail_from.rsplit("@", 1)[-1].strip(" >") or "localhost"
+    sender = SmtpSender(
+        config.smtp_host,
+        config.smtp_port,
+        config.smtp_security,
+        config.smtp_user,
+        config.smtp_password,
+        helo,
+        config.smtp_ca_file,
+    )
+    return Services(
+        database,
+        catalogue,
+        lambda: license_keys.issuer(config),
+        sender,
+        config.mail_from,
+        opener,
+        clock,
+        kick,
+    )
+
+
+def runner(
+    config: Config, context: Services, kinds: Registry[Services] | None = None
+) -> Runner[Services]:
+    """A runner of every kind of job (or of ``kinds``)."""
+    return Runner(
+        context.database,
+        kinds or job_kinds(),
+        context,
+        context.clock,
+        retry=default_retry(config),
+    )
+
+
+def default_retry(config: Config) -> Retry:
+    """How kinds that declare no retry policy of their own are retried: JOB_ATTEMPTS runs."""
+    return Retry(max_attempts=config.job_attempts)
+
+
+def standalone_runner(config: Config, clock: Callable[[], datetime]) -> Runner[Services]:
+    """A runner with its own connection pool, catalogue and DingTalk opener: the runner function,
+    `dingpass runner` and `dingpass dev` each run one."""
+    from backend.approvals.wiring import instance_opener
+    from backend.catalogue import load_catalogue
+
+    database = Database(config.database)
+    catalogue = load_catalogue(config.catalogue_file)
+    opener = instance_opener(config, database, catalogue, clock)
+    return runner(config, services(config, database, catalogue, opener, clock))
