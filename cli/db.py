@@ -1,6 +1,7 @@
 """`dingpass db upgrade | downgrade | current`: the database schema, through Alembic."""
 
 import click
+from sqlalchemy import Engine
 
 from backend.config import Config
 from backend.storage import migrate
@@ -20,7 +21,7 @@ def upgrade(config: Config, revision: str) -> None:
     """Create or upgrade the schema of DATABASE_URL's database."""
     engine = make_engine(config.database)
     migrate.upgrade(engine, revision)
-    click.echo(f"Database at revision {migrate.current(engine)} ({engine.url.render_as_string()})")
+    _report(engine)
 
 
 @group.command("downgrade")
@@ -30,7 +31,7 @@ def downgrade(config: Config, revision: str) -> None:
     """Take the schema back to an earlier revision; refused while the data needs the newer one."""
     engine = make_engine(config.database)
     migrate.downgrade(engine, revision)
-    click.echo(f"Database at revision {migrate.current(engine)} ({engine.url.render_as_string()})")
+    _report(engine)
 
 
 @group.command("current")
@@ -40,3 +41,7 @@ def current(config: Config) -> None:
     click.echo(
         migrate.current(make_engine(config.database)) or "no schema (run `dingpass db upgrade`)"
     )
+
+
+def _report(engine: Engine) -> None:
+    click.echo(f"Database at revision {migrate.current(engine)} ({engine.url.render_as_string()})")

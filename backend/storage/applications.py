@@ -24,25 +24,14 @@ class NewApplication:
 
 
 @dataclass(frozen=True)
-class Application:
-    """A stored application: what the customer asked for, and where it stands."""
+class Application(ApplicationForm):
+    """A stored application: the form the customer sent, and where it stands."""
 
     id: int
     number: str
     token: str
     status: ApplicationStatus
     instance_id: str | None
-    product: str
-    product_version: str
-    feature_code: str
-    company: str
-    contact: str
-    email: str
-    phone: str
-    quantity: int
-    validity: str
-    note: str
-    language: str
     client_ip: str
     created_at: datetime
     updated_at: datetime

@@ -13,6 +13,7 @@ Revises: 0003
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.schema import SchemaItem
 
 from backend.exceptions import DowngradeRefused
 from backend.storage.schema import MYSQL, UTCDateTime
@@ -40,7 +41,7 @@ COMMON_JOB_COLUMNS = (
 )
 
 
-def _job_columns() -> list[sa.Column[object]]:
+def _job_columns() -> list[SchemaItem]:
     return [
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("kind", sa.String(32), nullable=False),
@@ -56,6 +57,17 @@ def _job_columns() -> list[sa.Column[object]]:
         sa.Column("lease_until", UTCDateTime),
         sa.Column("version", sa.Integer, nullable=False, server_default="0"),
         sa.Column("finished_at", UTCDateTime),
+    ]
+
+
+def _mail_columns() -> list[SchemaItem]:
+    return [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("message_id", sa.String(200), nullable=False),
+        sa.Column("recipient", sa.String(254), nullable=False),
+        sa.Column("sent_at", UTCDateTime),
+        sa.UniqueConstraint("message_id", name="uq_mails_message_id"),
     ]
 
 
@@ -91,6 +103,16 @@ NEW_MAILS = sa.table(
 )
 
 
+def _replace(name: str, columns: list[SchemaItem], copy: sa.Select[object]) -> None:
+    """Rebuild table ``name`` with ``columns``, filled by ``copy`` (its columns in order)."""
+    op.create_table(f"{name}_next", *columns, **MYSQL)
+    names = [c.name for c in columns if isinstance(c, sa.Column)]
+    target = sa.table(f"{name}_next", *map(sa.column, names))
+    op.get_bind().execute(target.insert().from_select(names, copy))
+    op.drop_table(name)
+    op.rename_table(f"{name}_next", name)
+
+
 def upgrade() -> None:
     edges = _old_dependencies()  # read before the old table goes; there are few
     _rebuild_jobs()
@@ -108,29 +130,17 @@ def _old_dependencies() -> list[dict[str, int]]:
 
 
 def _rebuild_jobs() -> None:
-    op.create_table(
-        "jobs_new",
+    columns: list[SchemaItem] = [
         *_job_columns(),
         sa.Column("subject_type", sa.String(32)),
         sa.Column("subject_id", sa.String(64)),
         sa.Column("dedupe_key", sa.String(191), nullable=False),
         sa.UniqueConstraint("dedupe_key", name="uq_jobs_dedupe_key"),
-        **MYSQL,
-    )
+    ]
     subject_id = sa.cast(OLD_JOBS.c.application_id, sa.String(64))
     key = OLD_JOBS.c.kind + sa.literal(":application:") + subject_id
-    copy = sa.select(
-        *(OLD_JOBS.c[name] for name in COMMON_JOB_COLUMNS),
-        sa.literal("application"),
-        subject_id,
-        key,
-    )
-    columns = [*COMMON_JOB_COLUMNS, "subject_type", "subject_id", "dedupe_key"]
-    op.get_bind().execute(
-        sa.table("jobs_new", *map(sa.column, columns)).insert().from_select(columns, copy)
-    )
-    op.drop_table("jobs")
-    op.rename_table("jobs_new", "jobs")
+    old = (OLD_JOBS.c[name] for name in COMMON_JOB_COLUMNS)
+    _replace("jobs", columns, sa.select(*old, sa.literal("application"), subject_id, key))
     op.create_index("ix_jobs_status", "jobs", ["status"])
     op.create_index("ix_jobs_due", "jobs", ["status", "run_after"])
     op.create_index("ix_jobs_subject", "jobs", ["subject_type", "subject_id"])
@@ -149,30 +159,15 @@ def _create_dependencies(edges: list[dict[str, int]]) -> None:
 
 
 def _rebuild_mails() -> None:
-    op.create_table(
-        "mails_new",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    columns: list[SchemaItem] = [
+        *_mail_columns(),
         sa.Column("subject_type", sa.String(32), nullable=False),
         sa.Column("subject_id", sa.String(64), nullable=False),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("message_id", sa.String(200), nullable=False),
-        sa.Column("recipient", sa.String(254), nullable=False),
-        sa.Column("sent_at", UTCDateTime),
-        sa.UniqueConstraint("message_id", name="uq_mails_message_id"),
         sa.UniqueConstraint("subject_type", "subject_id", "kind", name="uq_mails_subject_type"),
-        **MYSQL,
-    )
-    copy = sa.select(
-        *(OLD_MAILS.c[name] for name in MAIL_COLUMNS),
-        sa.literal("application"),
-        sa.cast(OLD_MAILS.c.application_id, sa.String(64)),
-    )
-    columns = [*MAIL_COLUMNS, "subject_type", "subject_id"]
-    op.get_bind().execute(
-        sa.table("mails_new", *map(sa.column, columns)).insert().from_select(columns, copy)
-    )
-    op.drop_table("mails")
-    op.rename_table("mails_new", "mails")
+    ]
+    subject_id = sa.cast(OLD_MAILS.c.application_id, sa.String(64))
+    old = (OLD_MAILS.c[name] for name in MAIL_COLUMNS)
+    _replace("mails", columns, sa.select(*old, sa.literal("application"), subject_id))
 
 
 def downgrade() -> None:
@@ -213,25 +208,17 @@ def _refuse_unless_downgradable() -> None:
 
 
 def _restore_jobs(edges: dict[int, int]) -> None:
-    op.create_table(
-        "jobs_old",
+    columns: list[SchemaItem] = [
         *_job_columns(),
         sa.Column("application_id", sa.Integer, sa.ForeignKey("applications.id"), nullable=False),
         sa.Column("depends_on", sa.Integer),
         sa.Column("max_attempts", sa.Integer, nullable=False, server_default="5"),
         sa.UniqueConstraint("kind", "application_id", name="uq_jobs_kind"),
-        **MYSQL,
-    )
-    copy = sa.select(
-        *(NEW_JOBS.c[name] for name in COMMON_JOB_COLUMNS),
-        sa.cast(NEW_JOBS.c.subject_id, sa.Integer),
-    )
-    columns = [*COMMON_JOB_COLUMNS, "application_id"]
-    op.get_bind().execute(
-        sa.table("jobs_old", *map(sa.column, columns)).insert().from_select(columns, copy)
-    )
-    op.drop_table("jobs")
-    op.rename_table("jobs_old", "jobs")
+    ]
+    new = (NEW_JOBS.c[name] for name in COMMON_JOB_COLUMNS)
+    application_id = sa.cast(NEW_JOBS.c.subject_id, sa.Integer)
+    # depends_on and max_attempts take their defaults here, and the edges just below.
+    _replace("jobs", columns, sa.select(*new, application_id, sa.null(), sa.literal(5)))
     op.create_index("ix_jobs_status", "jobs", ["status"])
     op.create_index("ix_jobs_due", "jobs", ["status", "run_after"])
     for job_id, other in edges.items():
@@ -241,24 +228,10 @@ def _restore_jobs(edges: dict[int, int]) -> None:
 
 
 def _restore_mails() -> None:
-    op.create_table(
-        "mails_old",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    columns: list[SchemaItem] = [
+        *_mail_columns(),
         sa.Column("application_id", sa.Integer, sa.ForeignKey("applications.id"), nullable=False),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("message_id", sa.String(200), nullable=False),
-        sa.Column("recipient", sa.String(254), nullable=False),
-        sa.Column("sent_at", UTCDateTime),
-        sa.UniqueConstraint("message_id", name="uq_mails_message_id"),
         sa.UniqueConstraint("application_id", "kind", name="uq_mails_application_id"),
-        **MYSQL,
-    )
-    copy = sa.select(
-        *(NEW_MAILS.c[name] for name in MAIL_COLUMNS), sa.cast(NEW_MAILS.c.subject_id, sa.Integer)
-    )
-    columns = [*MAIL_COLUMNS, "application_id"]
-    op.get_bind().execute(
-        sa.table("mails_old", *map(sa.column, columns)).insert().from_select(columns, copy)
-    )
-    op.drop_table("mails")
-    op.rename_table("mails_old", "mails")
+    ]
+    new = (NEW_MAILS.c[name] for name in MAIL_COLUMNS)
+    _replace("mails", columns, sa.select(*new, sa.cast(NEW_MAILS.c.subject_id, sa.Integer)))
