@@ -218,3 +218,21 @@ def _stop(process: subprocess.Popen) -> None:
         process.kill()
         process.wait()
         pytest.fail("`dingpass dev` did not stop within 10 s of Ctrl+C")
+
+
+def a_form(**changes: object) -> dict[str, object]:
+    """A valid application form, with ``changes``."""
+    form = {
+        "product": "acme-erp",
+        "product_version": "8.2",
+        "feature_code": "9F2C-41AB-77D0-E5C3",
+        "company": "杭州示例网络科技有限公司",
+        "contact": "张三",
+        "email": "zhang@example.com",
+        "phone": "+86 138 0000 0000",
+        "quantity": 5,
+        "validity": "1y",
+        "note": "",
+        "language": "zh",
+    }
+    return {**form, **changes}

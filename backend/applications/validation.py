@@ -5,16 +5,35 @@ tests/contract/ runs both over the same cases, so the two cannot drift apart.
 """
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from backend.catalogue import Catalogue, Product
 from backend.exceptions import BadRequest, Message, ValidationError
 
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# One plain address, so the mail goes to the applicant alone: an ASCII dot-atom local part of at
+# most 64 characters, and a domain of two or more letter-digit-hyphen labels whose last one starts
+# with a letter. No commas, spaces, angle brackets, double quotes, semicolons or display names.
+ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+TOP_LABEL = r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL = re.compile(rf"(?=[^@]{{1,64}}@){ATEXT}(?:\.{ATEXT})*@(?:{LABEL}\.)+{TOP_LABEL}")
 PHONE = re.compile(r"\+?[0-9][0-9 \-]{5,19}")
-SINGLE_LINE_BAD = re.compile(r"[\x00-\x1f\x7f]")
-MULTI_LINE_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and line breaks pass
+WHITE_SPACE = (  # Unicode's White_Space property, trimmed from both ends of every text
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# Controls, invisible format characters (bidi overrides, zero-width), lone surrogates, private
+# use and unassigned code points spoof or hide text in the DingTalk form and the license, and a
+# lone surrogate cannot be stored at all. Single-line fields refuse line separators too.
+# "Unassigned" is as of this Python's Unicode tables (3.10: Unicode 13), which may be older than
+# the browser's: the backend then refuses a newer character that the page let through.
+SINGLE_LINE_REFUSED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# The note keeps tabs and line breaks, private use and characters newer than our Unicode tables
+# (a new emoji); it refuses other controls, format characters and lone surrogates.
+NOTE_REFUSED = frozenset({"Cc", "Cf", "Cs"})
+NOTE_KEEPS = frozenset("\t\n\r")
 TEXT_LIMITS = {  # field: (required, shortest, longest)
     "company": (True, 2, 100),
     "contact": (True, 1, 50),
@@ -30,7 +49,7 @@ LANGUAGES = ("zh", "en")
 
 @dataclass(frozen=True)
 class ApplicationForm:
-    """An application form that passed every check."""
+    """An application form that passed every check; its text is normalised (see normalise)."""
 
     product: str
     product_version: str
@@ -102,6 +121,18 @@ def _check_contact(text: dict[str, str], errors: dict[str, Message]) -> None:
         errors["phone"] = {"zh": "请输入有效的电话号码。", "en": "Enter a valid phone number."}
 
 
+def normalise(text: str) -> str:
+    """The text as it is checked, stored and signed: NFC, without white space at either end."""
+    return unicodedata.normalize("NFC", text).strip(WHITE_SPACE)
+
+
+def refused_character(name: str, text: str) -> bool:
+    """Whether the field ``name`` holds a character it does not allow (see SINGLE_LINE_REFUSED)."""
+    if name == "note":
+        return any(unicodedata.category(c) in NOTE_REFUSED and c not in NOTE_KEEPS for c in text)
+    return any(unicodedata.category(c) in SINGLE_LINE_REFUSED for c in text)
+
+
 def _text(fields: Fields, name: str, errors: dict[str, Message]) -> str:
     required, shortest, longest = TEXT_LIMITS[name]
     value = fields.get(name, "")
@@ -110,12 +141,12 @@ def _text(fields: Fields, name: str, errors: dict[str, Message]) -> str:
     if not isinstance(value, str):
         errors[name] = {"zh": "应为文本。", "en": "Must be text."}
         return ""
-    value = value.strip()
+    value = normalise(value)
     if not value:
         if required:
             errors[name] = {"zh": "请填写此项。", "en": "This field is required."}
         return ""
-    if (MULTI_LINE_BAD if name == "note" else SINGLE_LINE_BAD).search(value):
+    if refused_character(name, value):
         errors[name] = {
             "zh": "包含不允许的字符。",
             "en": "Contains characters that are not allowed.",

@@ -1,10 +1,23 @@
 // The application form's rules, as backend/applications/validation.py applies them, with the
 // same messages. tests/contract runs both over the same cases so they cannot drift apart.
 
-const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+// One plain address: an ASCII dot-atom local part of at most 64 characters, and a domain of two
+// or more letter-digit-hyphen labels whose last one starts with a letter.
+const ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+const LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+const TOP_LABEL = "[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+const EMAIL = new RegExp(`^(?=[^@]{1,64}@)${ATEXT}(?:\\.${ATEXT})*@(?:${LABEL}\\.)+${TOP_LABEL}$`);
 const PHONE = /^\+?[0-9][0-9 \-]{5,19}$/;
-const SINGLE_LINE_BAD = /[\x00-\x1f\x7f]/;
-const MULTI_LINE_BAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+// Unicode's White_Space property, trimmed from both ends (String.prototype.trim differs from
+// Python's str.strip: it trims U+FEFF and keeps U+0085).
+const WHITE_SPACE = "\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+const TRIM = new RegExp(`^[${WHITE_SPACE}]+|[${WHITE_SPACE}]+$`, "g");
+// With the u flag a surrogate pair is one code point, so \p{Cs} finds lone surrogates only.
+// Single-line fields refuse controls, format characters (bidi overrides, zero-width), lone
+// surrogates, private use, unassigned code points and line separators; the note keeps tabs,
+// line breaks, private use and unassigned code points.
+const SINGLE_LINE_BAD = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\u2028\u2029]/u;
+const MULTI_LINE_BAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\p{Cf}\p{Cs}]/u;
 
 // field: [required, shortest, longest]
 export const TEXT_LIMITS = {
@@ -19,10 +32,14 @@ export const TEXT_LIMITS = {
 
 const length = (text) => [...text].length; // code points, as Python counts
 
+/** The text as the backend checks, stores and signs it: NFC, without white space at the ends. */
+export const normalise = (text) => text.normalize("NFC").replace(TRIM, "");
+const textOf = (raw) => (typeof raw === "string" ? normalise(raw) : "");
+
 function checkText(name, raw) {
   const [required, shortest, longest] = TEXT_LIMITS[name];
   if (raw != null && typeof raw !== "string") return { zh: "应为文本。", en: "Must be text." };
-  const value = (raw ?? "").trim();
+  const value = normalise(raw ?? "");
   if (!value) return required ? { zh: "请填写此项。", en: "This field is required." } : null;
   if ((name === "note" ? MULTI_LINE_BAD : SINGLE_LINE_BAD).test(value)) {
     return { zh: "包含不允许的字符。", en: "Contains characters that are not allowed." };
@@ -39,7 +56,7 @@ function allowsQuantity(product, quantity) {
 }
 
 function checkProductTerms(product, form, errors) {
-  const code = (form.feature_code ?? "").trim();
+  const code = textOf(form.feature_code);
   const pattern = new RegExp(`^(?:${product.feature_code_pattern})$`);
   if (code && !errors.feature_code && !pattern.test(code)) {
     const hint = product.feature_code_hint;
@@ -62,11 +79,11 @@ export function validate(form, product) {
   }
   if (!product) errors.product = { zh: "未知产品。", en: "Unknown product." };
   else checkProductTerms(product, form, errors);
-  const email = (form.email ?? "").trim();
+  const email = textOf(form.email);
   if (email && !errors.email && !EMAIL.test(email)) {
     errors.email = { zh: "请输入有效的邮箱地址。", en: "Enter a valid email address." };
   }
-  const phone = (form.phone ?? "").trim();
+  const phone = textOf(form.phone);
   if (phone && !errors.phone && !PHONE.test(phone)) {
     errors.phone = { zh: "请输入有效的电话号码。", en: "Enter a valid phone number." };
   }
