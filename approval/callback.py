@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -10,12 +11,16 @@ from typing import Any
 from approval.callback_crypto import CallbackCrypto
 from approval.exceptions import MalformedCallback, ReplayedNonce, StaleTimestamp
 from backend.approvals.dispatcher import Dispatcher
-from backend.approvals.events import INSTANCE_CHANGE, from_fields
+from backend.approvals.events import INSTANCE_CHANGE, ApprovalEvent, from_fields, unusable
 from backend.storage import nonces
 from backend.storage.database import Database
 
 log = logging.getLogger(__name__)
 MILLISECONDS = 10**11  # timestamps above this are in milliseconds (DingTalk sends both)
+# ASCII digits only: "²".isdigit() is true and int("²") fails; 16 digits is past any clock.
+STAMP = re.compile(r"[0-9]{1,16}")
+NONCE_KEY_WIDTH = 100
+"""Characters of the callback_nonces.key column, which holds "timestamp:nonce"."""
 
 
 class CallbackReceiver:
@@ -34,20 +39,18 @@ class CallbackReceiver:
 
     def receive(self, query: Mapping[str, str], body: bytes) -> dict[str, str]:
         """Handle one push; the reply DingTalk expects, or a CallbackError."""
-        signature = query.get("msg_signature") or query.get("signature") or ""
-        timestamp = query.get("timestamp") or query.get("timeStamp") or ""
-        nonce, encrypted = query.get("nonce") or "", _encrypted(body)
-        if not (signature and timestamp and nonce):
-            raise MalformedCallback("msg_signature, timestamp and nonce are required")
+        signature, timestamp, nonce = _parameters(query)
+        encrypted = _encrypted(body)
         self._check_time(timestamp)
         self.crypto.check_signature(signature, timestamp, nonce, encrypted)
         message = _event(self.crypto.decrypt(encrypted))
+        event = _approval_event(message)  # refused here, before anything is stored
         key = f"{timestamp}:{nonce}"
         with self.database.transaction() as connection:
             if not nonces.first_sighting(connection, key, self.clock(), 2 * self.tolerance):
                 raise ReplayedNonce(f"timestamp {timestamp} with nonce {nonce} was seen already")
         try:
-            self._handle(message)
+            self._handle(message.get("EventType"), event)
         except Exception:
             with self.database.transaction() as connection:
                 nonces.forget(connection, key)  # DingTalk's retry must be able to get through
@@ -69,24 +72,20 @@ class CallbackReceiver:
         }
 
     def _check_time(self, timestamp: str) -> None:
-        if not timestamp.isdigit():
-            raise MalformedCallback(f"timestamp {timestamp!r} is not a number")
+        if not STAMP.fullmatch(timestamp):
+            raise MalformedCallback(f"timestamp {timestamp[:40]!r} is not a number")
         value = int(timestamp)
         seconds = value / 1000 if value > MILLISECONDS else value
         if abs(self.clock().timestamp() - seconds) > self.tolerance.total_seconds():
             raise StaleTimestamp(f"timestamp {timestamp} is outside the {self.tolerance} window")
 
-    def _handle(self, message: dict[str, Any]) -> None:
-        kind = message.get("EventType")
+    def _handle(self, kind: object, event: ApprovalEvent | None) -> None:
         if kind == "check_url":
             log.info("callback URL check answered")
             return
-        if kind != INSTANCE_CHANGE:
-            log.info("callback event %s acknowledged and ignored", kind)
-            return
-        event = from_fields(message, "http")
         if event is None:
-            raise MalformedCallback("bpms_instance_change without processInstanceId or type")
+            log.info("callback event %.40r acknowledged and ignored", kind)
+            return
         outcome = self.dispatcher.dispatch(event)
         log.info(
             "callback %s %s/%s: %s",
@@ -97,11 +96,40 @@ class CallbackReceiver:
         )
 
 
+def _parameters(query: Mapping[str, str]) -> tuple[str, str, str]:
+    """The signature, timestamp and nonce, present and small enough to record."""
+    signature = query.get("msg_signature") or query.get("signature") or ""
+    timestamp = query.get("timestamp") or query.get("timeStamp") or ""
+    nonce = query.get("nonce") or ""
+    if not (signature and timestamp and nonce):
+        raise MalformedCallback("msg_signature, timestamp and nonce are required")
+    if len(timestamp) + 1 + len(nonce) > NONCE_KEY_WIDTH:
+        raise MalformedCallback(
+            f"the nonce is {len(nonce)} characters; with the timestamp it must fit in "
+            f"{NONCE_KEY_WIDTH}"
+        )
+    return signature, timestamp, nonce
+
+
+def _approval_event(message: dict[str, Any]) -> ApprovalEvent | None:
+    """The instance change a message carries; None for other events; refused if unusable."""
+    if message.get("EventType") != INSTANCE_CHANGE:
+        return None
+    event = from_fields(message, "http")
+    if event is None:
+        raise MalformedCallback(str(unusable(message)))
+    return event
+
+
 def _encrypted(body: bytes) -> str:
     try:
         data = json.loads(body)
     except ValueError:
         raise MalformedCallback("the body is not JSON") from None
+    except RecursionError:
+        raise MalformedCallback(
+            'the body nests too deeply; DingTalk sends {"encrypt": "..."}'
+        ) from None
     encrypted = data.get("encrypt") if isinstance(data, dict) else None
     if not isinstance(encrypted, str):
         raise MalformedCallback('the body must be {"encrypt": "..."}')
@@ -113,6 +141,8 @@ def _event(plain: str) -> dict[str, Any]:
         message = json.loads(plain)
     except ValueError:
         raise MalformedCallback("the decrypted message is not JSON") from None
+    except RecursionError:
+        raise MalformedCallback("the decrypted message nests too deeply to be an event") from None
     if not isinstance(message, dict):
         raise MalformedCallback("the decrypted message is not a JSON object")
     return message

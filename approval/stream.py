@@ -21,7 +21,7 @@ import websockets.exceptions  # imported explicitly: the SDK's lazy use of it is
 from dingtalk_stream import AckMessage
 from dingtalk_stream.frames import Headers
 
-from backend.approvals.events import INSTANCE_CHANGE, from_fields
+from backend.approvals.events import INSTANCE_CHANGE, from_fields, unusable
 
 log = logging.getLogger(__name__)
 OPEN_TIMEOUT = 10.0
@@ -54,11 +54,10 @@ class ApprovalEventHandler(dingtalk_stream.EventHandler):  # type: ignore[misc]
     async def _handle(self, event_message: Any) -> str:
         if event_message.headers.event_type != INSTANCE_CHANGE:
             return SUCCESS
-        event = from_fields(
-            event_message.data if isinstance(event_message.data, dict) else {}, "stream"
-        )
+        fields = event_message.data if isinstance(event_message.data, dict) else {}
+        event = from_fields(fields, "stream")
         if event is None:
-            log.warning("stream event without processInstanceId or type: %s", event_message.data)
+            log.warning("stream event refused, nothing recorded: %s", unusable(fields))
             return SUCCESS  # sending it again would not make it readable
         try:
             outcome = await asyncio.to_thread(self.dispatch, event)

@@ -15,6 +15,7 @@ from backend.clock import utc_now
 from backend.config import Config
 from backend.exceptions import ConfigError
 from backend.jobs.kick import configured_kick
+from backend.request_body import whole_body
 from backend.storage.database import Database
 from backend.work import runner, services
 
@@ -66,17 +67,21 @@ def create_app(
 
 
 def _require_signatures(app: Flask, secret: bytes) -> None:
+    """Refuse unsigned requests; keep what the signature vouches for in g.client_ip and
+    g.idempotency_key (None when the request has no key)."""
+
     @app.before_request
     def check_signature() -> None:
         if request.path in UNSIGNED:
             return
         path = request.full_path.rstrip("?")
-        g.client_ip = signed_requests.check(
+        signed = signed_requests.check(
             secret,
             request.method,
             path,
             dict(request.headers),
-            request.get_data(),
+            whole_body(defaults.MAX_BODY),
             time.time(),
             defaults.SIGNATURE_MAX_AGE,
         )
+        g.client_ip, g.idempotency_key = signed.client_ip, signed.idempotency_key

@@ -9,17 +9,21 @@ from flask import Flask, Response, jsonify, redirect, request, send_from_directo
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from frontend import qr
+from frontend import checks, qr
 from frontend.backend_client import BackendClient
 from frontend.catalogue import public_catalogue
 from frontend.config import FrontendConfig
-from frontend.exceptions import BackendTimeout, BackendUnavailable
+from frontend.exceptions import BackendTimeout, BackendUnavailable, BadRequest, RequestRefused
 
-MAX_BODY = 16 * 1024
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 IMMUTABLE = "public, max-age=31536000, immutable"
 OPENAPI = Path(__file__).parent / "openapi.json"
-ERRORS = {
+RETRY_AFTER = "5"
+"""Seconds a caller is asked to wait after the frontend's own 503."""
+QR_LIMITS = (("product", 64), ("feature", 128), ("version", 64))
+"""Characters each /qr parameter may have: the widths the application form allows."""
+Messages = tuple[str, str]
+ERRORS: dict[int, Messages] = {
     404: ("找不到该地址。", "Nothing is at this address."),
     405: ("不支持该请求方法。", "This method is not allowed here."),
     413: ("请求内容过大（最多 16 KB）。", "The request is too large (16 KB at most)."),
@@ -32,12 +36,21 @@ ERRORS = {
         "The service took too long to answer; try again in a minute.",
     ),
 }
+SERVER_ERROR: Messages = (
+    "服务器出错，请稍后再试。",
+    "Something went wrong on our side; try again later.",
+)
+UNKNOWN_OUTCOME: Messages = (
+    "我们无法确认您的申请是否已收到；可以放心重试。",
+    "We could not confirm your application was received; it is safe to try again.",
+)
+"""A submission that failed in transit may have been stored: the same key makes a retry safe."""
 
 
 def create_app(config: FrontendConfig, backend: BackendClient | None = None) -> Flask:
     """Build the frontend app; ``backend`` defaults to a pooled client of BACKEND_URL."""
     app = Flask("frontend", static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = checks.MAX_BODY
     if config.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops)  # type: ignore[method-assign]
     client = backend or BackendClient(
@@ -47,6 +60,7 @@ def create_app(config: FrontendConfig, backend: BackendClient | None = None) -> 
     _page_routes(app, config)
     _api_routes(app, client)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(RequestRefused, _refused)
     return app
 
 
@@ -99,12 +113,12 @@ def _page_routes(app: Flask, config: FrontendConfig) -> None:
 def _qr(base_url: str) -> Response:
     product, feature = request.args.get("product", ""), request.args.get("feature", "")
     kind = request.args.get("format", "svg")
-    if not product or not feature or kind not in ("svg", "png") or len(product + feature) > 300:
-        return _error(
-            400,
+    if not product or not feature or kind not in ("svg", "png"):
+        raise BadRequest(
             "参数有误：需要 product 和 feature，format 为 svg 或 png。",
             "Give product and feature; format is svg or png.",
         )
+    _check_qr_lengths()
     url = qr.apply_url(base_url, product, feature, request.args.get("version"))
     mimetype = "image/svg+xml" if kind == "svg" else "image/png"
     response = Response(qr.render(url, kind), mimetype=mimetype)
@@ -112,10 +126,24 @@ def _qr(base_url: str) -> Response:
     return response
 
 
+def _check_qr_lengths() -> None:
+    """Refuse a parameter longer than the form takes, saying which (segno would fail later)."""
+    for name, limit in QR_LIMITS:
+        length = len(request.args.get(name, ""))
+        if length > limit:
+            raise BadRequest(
+                f"参数 {name} 过长（{length} 个字符，最多 {limit} 个）。",
+                f"{name} is {length} characters; at most {limit} fit in the apply link.",
+            )
+
+
 def _api_routes(app: Flask, client: BackendClient) -> None:
     @app.post("/api/applications")
     def submit() -> Response:
-        return _forward(client, "POST", "/applications", request.get_data())
+        checks.json_content(request)
+        key = checks.idempotency_key(request.headers.get(checks.IDEMPOTENCY_KEY))
+        body = checks.body(request)
+        return _forward(client, "POST", "/applications", body, key, UNKNOWN_OUTCOME)
 
     @app.get("/api/applications/<token>")
     def status(token: str) -> Response:
@@ -128,13 +156,22 @@ def _api_routes(app: Flask, client: BackendClient) -> None:
         return Response(OPENAPI.read_bytes(), mimetype="application/json")
 
 
-def _forward(client: BackendClient, method: str, path: str, body: bytes) -> Response:
+def _forward(
+    client: BackendClient,
+    method: str,
+    path: str,
+    body: bytes,
+    key: str | None = None,
+    in_doubt: Messages | None = None,
+) -> Response:
+    """Relay a request; ``in_doubt`` is what to say when its outcome cannot be known."""
+    ip = checks.client_ip(request.remote_addr)
     try:
-        answer = client.send(method, path, body, request.remote_addr or "")
+        answer = client.send(method, path, body, ip, key)
     except BackendUnavailable:
-        return _error(503, *ERRORS[503])
+        return _error(503, *(in_doubt or ERRORS[503]), headers={"Retry-After": RETRY_AFTER})
     except BackendTimeout:
-        return _error(504, *ERRORS[504])
+        return _error(504, *(in_doubt or ERRORS[504]))
     response = Response(answer.body, status=answer.status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     if answer.retry_after:
@@ -144,17 +181,40 @@ def _forward(client: BackendClient, method: str, path: str, body: bytes) -> Resp
 
 def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
-    zh, en = ERRORS.get(status, ("请求有误。", error.description or "Bad request."))
-    return _error(status, zh, en)
+    fallback = (
+        SERVER_ERROR if status >= 500 else ("请求有误。", error.description or "Bad request.")
+    )
+    zh, en = ERRORS.get(status, fallback)
+    # Werkzeug's own headers, such as a 405's Allow, without its HTML Content-Type.
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    return _error(status, zh, en, headers=headers)
 
 
-def _error(status: int, zh: str, en: str) -> Response:
+def _refused(error: RequestRefused) -> Response:
+    zh, en = error.message["zh"], error.message["en"]
+    return _error(error.status, zh, en, code=error.code, fields=error.fields)
+
+
+def _error(
+    status: int,
+    zh: str,
+    en: str,
+    *,
+    code: str | None = None,
+    fields: dict[str, dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body: dict[str, Any] = {
-        "error": _ERROR_CODES.get(status, "error"),
+        "error": code or _ERROR_CODES.get(status, "error"),
         "message": {"zh": zh, "en": en},
     }
+    if fields:
+        body["fields"] = fields
     return Response(
-        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
+        json.dumps(body, ensure_ascii=False),
+        status=status,
+        mimetype="application/json",
+        headers=headers,
     )
 
 
@@ -163,6 +223,8 @@ _ERROR_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "request_too_large",
+    415: "unsupported_media_type",
+    500: "internal_error",
     503: "backend_unavailable",
     504: "backend_timeout",
 }

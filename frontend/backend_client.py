@@ -38,9 +38,17 @@ class BackendClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
-    def send(self, method: str, path: str, body: bytes, client_ip: str) -> BackendResponse:
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        client_ip: str,
+        idempotency_key: str | None = None,
+    ) -> BackendResponse:
         """Forward one request; BackendUnavailable or BackendTimeout if it fails."""
-        headers = signed_headers(self.secret, method, path, int(self.clock()), client_ip, body)
+        stamp = int(self.clock())
+        headers = signed_headers(self.secret, method, path, stamp, client_ip, idempotency_key, body)
         headers["Content-Type"] = "application/json"
         try:
             answer = self.session.request(

@@ -5,6 +5,8 @@ from urllib.parse import urlencode
 
 import segno
 
+from frontend.exceptions import BadRequest
+
 SCALE = {"svg": 8, "png": 8}
 BORDER = 2
 
@@ -18,8 +20,15 @@ def apply_url(base_url: str, product: str, feature: str, version: str | None) ->
 
 
 def render(url: str, kind: str) -> bytes:
-    """The QR code of ``url`` as ``svg`` or ``png`` bytes."""
-    code = segno.make(url, error="m", micro=False)
+    """The QR code of ``url`` as ``svg`` or ``png`` bytes; BadRequest if it cannot hold the link."""
+    try:
+        code = segno.make(url, error="m", micro=False)
+    except segno.DataOverflowError:
+        raise BadRequest(
+            "参数过长，二维码放不下。",
+            f"The apply link is {len(url)} characters once encoded, too long for one QR code; "
+            f"shorten product, feature or version.",
+        ) from None
     out = io.BytesIO()
     if kind == "svg":
         code.save(

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 INSTANCE_CHANGE = "bpms_instance_change"
+FIELD_WIDTHS = {"processInstanceId": 64, "type": 16, "result": 16}
+"""Characters each field may have: the approval_events columns instance_id, event_type, result."""
 
 
 @dataclass(frozen=True)
@@ -17,17 +19,41 @@ class ApprovalEvent:
     transport: str  # http | stream | reconcile
     payload: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    @property
+    def process_code(self) -> str | None:
+        """The approval form the instance belongs to, when the event says (pushes do)."""
+        code = self.payload.get("processCode")
+        return code if isinstance(code, str) else None
+
     def payload_json(self) -> str:
         """The raw business fields, kept for the record."""
-        return json.dumps(self.payload, ensure_ascii=False, sort_keys=True)
+        text = json.dumps(self.payload, ensure_ascii=False, sort_keys=True)
+        if _encodable(text):
+            return text
+        # JSON may carry a lone surrogate (\ud800), which no UTF-8 column stores; escaped, it is
+        # kept as it came.
+        return json.dumps(self.payload, sort_keys=True)
+
+
+def unusable(fields: dict[str, Any]) -> str | None:
+    """Why an instance-change payload cannot be recorded as an event, or None if it can."""
+    instance_id, kind = fields.get("processInstanceId"), fields.get("type")
+    if not isinstance(instance_id, str) or not instance_id or not isinstance(kind, str):
+        return "bpms_instance_change without processInstanceId or type"
+    for name, width in FIELD_WIDTHS.items():
+        value = fields.get(name)
+        if isinstance(value, str) and len(value) > width:
+            return f"{name} is {len(value)} characters; at most {width} can be recorded"
+        if isinstance(value, str) and not value.isprintable():
+            return f"{name} {value[:40]!r} has control characters or is not valid Unicode"
+    return None
 
 
 def from_fields(fields: dict[str, Any], transport: str) -> ApprovalEvent | None:
     """The event in an instance-change payload (HTTP plaintext or Stream data), else None."""
-    instance_id, kind = fields.get("processInstanceId"), fields.get("type")
-    if not isinstance(instance_id, str) or not instance_id or not isinstance(kind, str):
+    if unusable(fields) is not None:
         return None
-    result = fields.get("result")
+    instance_id, kind, result = fields["processInstanceId"], fields["type"], fields.get("result")
     return ApprovalEvent(
         instance_id,
         kind,
@@ -35,3 +61,11 @@ def from_fields(fields: dict[str, Any], transport: str) -> ApprovalEvent | None:
         transport,
         fields,
     )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

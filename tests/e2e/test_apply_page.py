@@ -1,11 +1,21 @@
 """The apply page in a real browser at phone size, from the QR link to the status page."""
 
 import re
+import time
 from urllib.parse import urljoin
 
+import pytest
 from playwright.sync_api import expect
 
+from backend.app import create_app
+from backend.config import Config
+from backend.storage import migrate
+from backend.storage.database import make_engine
+from frontend.app import create_app as create_frontend
+from frontend.config import STATIC_DIR, FrontendConfig
+from tests.conftest import CATALOGUE
 from tests.e2e.conftest import ARTIFACTS
+from tests.integration.conftest import SECRET, LiveServer
 
 FEATURE = "9F2C-41AB-77D0-E5C3"
 APPLY = f"/apply?product=acme-erp&feature={FEATURE}&version=8.2"
@@ -191,3 +201,103 @@ def test_the_refusal_path_tells_the_applicant(dev_stack, browser):
     expect(mail.get_by_text(f"软件许可申请结果（{number}）")).to_be_visible(timeout=10_000)
     mail.screenshot(path=ARTIFACTS / "refusal-mail.png", full_page=True)
     context.close()
+
+
+class SlowAnswers:
+    """The backend, answering its first submissions only after the frontend stopped waiting.
+
+    Each submission is handled at once; only the answer is late, so its outcome is unknown to
+    the page, which must send it again with the same key and be given the first answer.
+    """
+
+    def __init__(self, app, late: int, seconds: float = 3.0) -> None:
+        self.app, self.late, self.seconds, self.keys = app, late, seconds, []
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] != "POST":
+            return self.app(environ, start_response)
+        self.keys.append(environ.get("HTTP_X_DINGPASS_IDEMPOTENCY_KEY"))
+        answer = list(self.app(environ, start_response))  # handled and committed
+        if len(self.keys) <= self.late:
+            time.sleep(self.seconds)
+        return answer
+
+
+@pytest.fixture
+def slow_stack(tmp_path):
+    """start(late) -> the frontend's URL (BACKEND_TIMEOUT 1 s), its backend, the database URL."""
+    if not (STATIC_DIR / "index.html").exists():
+        pytest.fail("the page is not built: run `make test`, which builds vue-app first")
+    database = f"sqlite:///{tmp_path}/dingpass.db"
+    migrate.upgrade(make_engine(database))
+    servers = []
+
+    def start(late: int):
+        config = Config(database_url=database, proxy_secret=SECRET, catalogue_file=CATALOGUE)
+        backend = SlowAnswers(create_app(config), late)
+        servers.append(LiveServer(backend))
+        front = FrontendConfig(
+            backend_url=servers[0].url,
+            proxy_secret=SECRET,
+            catalogue_file=CATALOGUE,
+            backend_timeout=1.0,
+        )
+        servers.append(LiveServer(create_frontend(front)))
+        return servers[1].url, backend, database
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def stored_numbers(database: str) -> list[str]:
+    engine = make_engine(database)
+    with engine.connect() as connection:
+        numbers = connection.exec_driver_sql("select number from applications").scalars().all()
+    engine.dispose()
+    return list(numbers)
+
+
+def test_a_submission_whose_answer_was_lost_is_retried_with_its_key_and_made_once(
+    slow_stack, phone
+):
+    url, backend, database = slow_stack(late=1)
+    phone.goto(url + APPLY)
+    fill_form(phone, email="sun@example.com")
+    phone.get_by_role("button", name="提交申请").click()
+    expect(phone.get_by_test_id("retrying")).to_contain_text("正在自动重试")
+    phone.shot("1-retrying")
+    expect(phone.get_by_test_id("number")).to_have_text(re.compile(r"^A\d{8}-[0-9A-Z]{6}$"))
+    phone.shot("2-submitted")
+    assert stored_numbers(database) == [phone.get_by_test_id("number").inner_text()]
+    assert len(backend.keys) == 2 and backend.keys[0] == backend.keys[1] is not None
+
+
+def test_after_the_automatic_retries_the_retry_button_sends_the_same_key(slow_stack, phone):
+    url, backend, database = slow_stack(late=4)  # the first try and its three retries
+    phone.goto(url + APPLY)
+    fill_form(phone, email="zhou@example.com")
+    phone.get_by_role("button", name="提交申请").click()
+    summary = phone.get_by_test_id("summary")
+    expect(summary).to_contain_text(
+        "我们无法确认您的申请是否已收到；可以放心重试。", timeout=20_000
+    )
+    phone.shot("1-not-confirmed")
+    phone.get_by_role("button", name="重新提交").click()
+    expect(phone.get_by_test_id("number")).to_be_visible()
+    assert stored_numbers(database) == [phone.get_by_test_id("number").inner_text()]
+    assert len(backend.keys) == 5 and len(set(backend.keys)) == 1
+
+
+def test_a_changed_form_is_sent_under_a_new_key(slow_stack, phone):
+    url, backend, database = slow_stack(late=4)
+    phone.goto(url + APPLY)
+    fill_form(phone, email="wu@example.com")
+    phone.get_by_role("button", name="提交申请").click()
+    expect(phone.get_by_test_id("retry")).to_be_visible(timeout=20_000)
+    phone.get_by_label("邮箱").fill("wu.li@example.com")
+    expect(phone.get_by_test_id("retry")).to_be_hidden()  # a retry would be of the old form
+    phone.get_by_role("button", name="提交申请").click()
+    expect(phone.get_by_test_id("number")).to_be_visible()
+    assert len(set(backend.keys[:4])) == 1 and backend.keys[4] != backend.keys[0]
+    assert len(stored_numbers(database)) == 2  # the first form was stored, and so is this one

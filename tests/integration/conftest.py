@@ -15,11 +15,11 @@ from backend.app import create_app
 from backend.config import Config
 from backend.jobs.model import Job, Outcome
 from backend.jobs.registry import JobKind, Registry
-from backend.signed_requests import CLIENT_IP, SIGNATURE, TIMESTAMP, signature
+from backend.signed_requests import CLIENT_IP, IDEMPOTENCY_KEY, SIGNATURE, TIMESTAMP, signature
 from backend.storage import migrate
 from backend.storage.database import Database, make_engine
 from backend.storage.schema import metadata
-from tests.conftest import CATALOGUE
+from tests.conftest import CATALOGUE, a_form  # noqa: F401 -- tests import it from here
 
 MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
 SECRET = "test-proxy-secret"
@@ -118,16 +118,18 @@ def signed(
     ip: str = CLIENT,
     at: float | None = None,
     secret: str = SECRET,
+    key: str | None = None,
 ) -> dict[str, str]:
-    """Headers of a request signed as the frontend signs it."""
+    """Headers of a request signed as the frontend signs it, with idempotency ``key`` if given."""
     stamp = str(int(time.time() if at is None else at))
-    mac = signature(secret.encode(), method, path, stamp, ip, body)
-    return {
+    mac = signature(secret.encode(), method, path, stamp, ip, key, body)
+    headers = {
         TIMESTAMP: stamp,
         CLIENT_IP: ip,
         SIGNATURE: mac,
         "Content-Type": "application/json",
     }
+    return headers | ({IDEMPOTENCY_KEY: key} if key is not None else {})
 
 
 class SignedClient:
@@ -136,9 +138,10 @@ class SignedClient:
     def __init__(self, app) -> None:
         self.client = app.test_client()
 
-    def post(self, path: str, data: object, ip: str = CLIENT):
+    def post(self, path: str, data: object, ip: str = CLIENT, key: str | None = None):
+        """POST ``data`` as JSON, signed; ``key`` goes as the idempotency key."""
         body = json.dumps(data).encode()
-        return self.client.post(path, data=body, headers=signed("POST", path, body, ip))
+        return self.client.post(path, data=body, headers=signed("POST", path, body, ip, key=key))
 
     def get(self, path: str):
         return self.client.get(path, headers=signed("GET", path))
@@ -148,24 +151,6 @@ class SignedClient:
 def api(backend) -> SignedClient:
     """Signed requests to the backend: api.post(path, json) / api.get(path)."""
     return SignedClient(backend)
-
-
-def a_form(**changes: object) -> dict[str, object]:
-    """A valid application form, with ``changes``."""
-    form = {
-        "product": "acme-erp",
-        "product_version": "8.2",
-        "feature_code": "9F2C-41AB-77D0-E5C3",
-        "company": "杭州示例网络科技有限公司",
-        "contact": "张三",
-        "email": "zhang@example.com",
-        "phone": "+86 138 0000 0000",
-        "quantity": 5,
-        "validity": "1y",
-        "note": "",
-        "language": "zh",
-    }
-    return {**form, **changes}
 
 
 class LiveServer:

@@ -5,11 +5,12 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+import requests
 
 from approval.app import create_app as create_approval
 from backend.exceptions import ConfigError
 from sandbox import callback_crypto as dingtalk
-from tests.integration.conftest import DECISION_JOBS, FakeClock
+from tests.integration.conftest import DECISION_JOBS, FakeClock, LiveServer
 
 TOKEN, AES_KEY, APP_KEY = (
     "dingpass2026tok",
@@ -59,14 +60,26 @@ def push(
     tamper=False,
 ):
     """POST a push built the way DingTalk builds it (the sandbox's own crypto)."""
+    query, body = sealed(message, owner=owner, timestamp=timestamp, nonce=nonce, token=token)
+    if tamper:  # changed in flight, after DingTalk signed it
+        encrypted = json.loads(body)["encrypt"]
+        encrypted = encrypted[:-30] + ("A" if encrypted[-30] != "A" else "B") + encrypted[-29:]
+        body = json.dumps({"encrypt": encrypted}).encode()
+    return client.post(
+        "/dingtalk/callback", query_string=query, data=body, content_type="application/json"
+    )
+
+
+def sealed(
+    message: dict | str, *, owner=APP_KEY, timestamp=None, nonce=None, token=TOKEN
+) -> tuple[dict[str, str], bytes]:
+    """The query and body of a push, encrypted and signed as DingTalk does it."""
     plain = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
     encrypted = dingtalk.seal(AES_KEY, owner, plain)
     stamp, nonce = timestamp or "1779512345000", nonce or f"n{next(counter):07d}"
     signature = dingtalk.msg_signature(token, stamp, nonce, encrypted)
-    if tamper:  # changed in flight, after DingTalk signed it
-        encrypted = encrypted[:-30] + ("A" if encrypted[-30] != "A" else "B") + encrypted[-29:]
     query = {"msg_signature": signature, "timestamp": stamp, "nonce": nonce}
-    return client.post("/dingtalk/callback", query_string=query, json={"encrypt": encrypted})
+    return query, json.dumps({"encrypt": encrypted}).encode()
 
 
 def assert_success_reply(answer):
@@ -177,3 +190,112 @@ def test_a_plaintext_that_is_not_an_event_is_a_400(approval, plain, message):
 def test_without_callback_settings_the_function_says_what_to_set(config):
     with pytest.raises(ConfigError, match="DINGTALK_CALLBACK_TOKEN, DINGTALK_CALLBACK_AES_KEY"):
         create_approval(config, clock=FakeClock())
+
+
+def recorded(database) -> tuple[int, int]:
+    """How many approval events and callback nonces are stored."""
+    with database.transaction() as connection:
+        events = connection.exec_driver_sql("select count(*) from approval_events").scalar()
+        seen = connection.exec_driver_sql("select count(*) from callback_nonces").scalar()
+    return events, seen
+
+
+def test_a_timestamp_of_non_ascii_digits_is_a_400(approval, pending):
+    answer = push(approval, AGREE, timestamp="²")
+    assert answer.status_code == 400 and answer.get_json()["error"] == "MalformedCallback"
+    assert "is not a number" in answer.get_json()["message"]
+
+
+def test_a_body_nested_5000_deep_is_a_400(approval):
+    query = "msg_signature=a&timestamp=1779512345000&nonce=n"
+    answer = approval.post(
+        f"/dingtalk/callback?{query}",
+        data=b"[" * 5000 + b"]" * 5000,
+        content_type="application/json",
+    )
+    assert answer.status_code == 400 and "nests too deeply" in answer.get_json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("field", "width"), [("processInstanceId", 64), ("type", 16), ("result", 16)]
+)
+def test_a_field_longer_than_its_column_is_refused_logged_and_nothing_stored(
+    approval, pending, database, caplog, field, width
+):
+    answer = push(approval, {**AGREE, field: "x" * (width + 1)})
+    reason = f"{field} is {width + 1} characters; at most {width} can be recorded"
+    assert answer.status_code == 400 and answer.get_json()["error"] == "MalformedCallback"
+    assert answer.get_json()["message"] == reason
+    assert f"callback refused (MalformedCallback): {reason}" in caplog.messages
+    assert recorded(database) == (0, 0)
+
+
+def test_a_nonce_too_long_to_record_is_refused_and_nothing_stored(approval, pending, database):
+    answer = push(approval, AGREE, nonce="n" * 90)  # "1779512345000:" + 90 > 100
+    assert answer.status_code == 400 and "nonce is 90 characters" in answer.get_json()["message"]
+    assert recorded(database) == (0, 0)
+
+
+def test_a_lone_surrogate_in_the_instance_id_is_refused(approval, pending, database):
+    answer = push(approval, json.dumps({**AGREE, "processInstanceId": "pi-\ud800"}))
+    assert answer.status_code == 400 and "not valid Unicode" in answer.get_json()["message"]
+    assert recorded(database) == (0, 0)
+
+
+def test_a_lone_surrogate_elsewhere_is_kept_escaped(approval, pending, api, database):
+    assert_success_reply(push(approval, json.dumps({**AGREE, "title": "许可\udc80"})))
+    assert api.get(f"/applications/{pending}").get_json()["status"] == "approved"
+    with database.transaction() as connection:
+        payload = connection.exec_driver_sql("select payload from approval_events").scalar()
+    assert json.loads(payload)["title"] == "许可\udc80"
+
+
+def test_a_chunked_body_over_16_kb_is_413(approval, pending, database):
+    server = LiveServer(approval.application)
+    query, body = sealed(AGREE)
+    answer = requests.post(
+        f"{server.url}/dingtalk/callback",
+        params=query,
+        data=iter([body, b" " * 20_000]),  # no length given: Transfer-Encoding: chunked
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    server.stop()
+    assert answer.status_code == 413 and answer.json()["error"] == "request_entity_too_large"
+    assert recorded(database) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/nothing", 404), ("GET", "/dingtalk/callback", 405), ("PUT", "/healthz", 405)],
+)
+def test_http_errors_are_json_not_html_pages(approval, method, path, status):
+    answer = approval.open(path, method=method)
+    assert answer.status_code == status and answer.is_json and answer.get_json()["message"]
+    if status == 405:
+        assert "Allow" in answer.headers
+
+
+def test_a_body_declared_over_16_kb_is_a_json_413(approval):
+    answer = approval.post("/dingtalk/callback", data=b" " * (16 * 1024 + 1))
+    assert answer.status_code == 413 and answer.is_json
+
+
+def test_an_unexpected_failure_is_a_json_500(config, database, clock, pending):
+    def failing_kick():
+        raise RuntimeError("the runner could not be started")
+
+    app = create_approval(
+        dataclasses.replace(
+            config,
+            dingtalk_callback_token=TOKEN,
+            dingtalk_callback_aes_key=AES_KEY,
+            dingtalk_app_key=APP_KEY,
+        ),
+        clock=clock,
+        kick=failing_kick,
+    )
+    clock.now = datetime.fromtimestamp(1779512345, timezone.utc)
+    answer = push(app.test_client(), AGREE)
+    app.extensions["database"].dispose()
+    assert answer.status_code == 500 and answer.get_json()["error"] == "internal_error"

@@ -5,14 +5,17 @@ import socket
 import time
 
 import pytest
+from flask import g
 
 from frontend.app import create_app as create_frontend
+from frontend.backend_client import BackendClient
 from frontend.config import FrontendConfig
+from frontend.exceptions import BackendTimeout, BackendUnavailable
 from tests.conftest import CATALOGUE
 from tests.integration.conftest import SECRET, LiveServer, a_form
 
 
-def frontend_for(backend_url: str, tmp_path, timeout: float = 2.0, hops: int = 0):
+def frontend_for(backend_url: str, tmp_path, timeout: float = 2.0, hops: int = 0, backend=None):
     static = tmp_path / "static"
     (static / "assets").mkdir(parents=True, exist_ok=True)
     (static / "index.html").write_text("<!doctype html><title>apply</title>")
@@ -26,7 +29,7 @@ def frontend_for(backend_url: str, tmp_path, timeout: float = 2.0, hops: int = 0
         static_dir=static,
         trusted_proxy_hops=hops,
     )
-    return create_frontend(config).test_client()
+    return create_frontend(config, backend).test_client()
 
 
 @pytest.fixture
@@ -111,6 +114,7 @@ def test_a_backend_that_is_down_is_a_503_at_once(tmp_path):
     answer = submit(frontend_for(f"http://127.0.0.1:{port}", tmp_path))
     assert answer.status_code == 503 and time.monotonic() - started < 2
     assert answer.get_json()["error"] == "backend_unavailable"
+    assert answer.headers["Retry-After"].isdigit()
 
 
 def test_a_backend_that_hangs_is_a_504_after_the_timeout(tmp_path):
@@ -125,6 +129,61 @@ def test_a_backend_that_hangs_is_a_504_after_the_timeout(tmp_path):
     elapsed = time.monotonic() - started
     slow.stop()
     assert answer.status_code == 504 and elapsed < 2.5
+
+
+@pytest.mark.parametrize("status", [503, 504])
+def test_a_submission_whose_outcome_is_unknown_says_so_and_that_retrying_is_safe(tmp_path, status):
+    class Failing(BackendClient):
+        def send(self, *args, **kwargs):
+            raise {503: BackendUnavailable, 504: BackendTimeout}[status]("no answer")
+
+    client = frontend_for("http://127.0.0.1:1", tmp_path, backend=Failing("", "", 1))
+    answer = submit(client)
+    assert answer.status_code == status
+    assert answer.get_json()["message"] == {
+        "zh": "我们无法确认您的申请是否已收到；可以放心重试。",
+        "en": "We could not confirm your application was received; it is safe to try again.",
+    }
+    status_answer = client.get("/api/applications/abcdefghijklmnopqrstu")
+    assert "could not confirm" not in status_answer.get_json()["message"]["en"]
+
+
+def test_an_unexpected_failure_is_a_500_that_does_not_blame_the_request(tmp_path):
+    class Broken(BackendClient):
+        def send(self, *args, **kwargs):
+            raise RuntimeError("a bug between the frontend and the backend")
+
+    answer = submit(frontend_for("http://127.0.0.1:1", tmp_path, backend=Broken("", "", 1)))
+    assert answer.status_code == 500
+    assert answer.get_json() == {
+        "error": "internal_error",
+        "message": {
+            "zh": "服务器出错，请稍后再试。",
+            "en": "Something went wrong on our side; try again later.",
+        },
+    }
+
+
+def test_the_idempotency_key_reaches_the_backend_under_the_signature(backend, tmp_path):
+    verified = []
+    backend.after_request(lambda response: verified.append(g.idempotency_key) or response)
+    server = LiveServer(backend)
+    client = frontend_for(server.url, tmp_path)
+    key = "0b7c2f3e-5d1a-4c1b-9a53-2f6e8d4c7a10"
+    answer = client.post("/api/applications", json=a_form(), headers={"Idempotency-Key": key})
+    without = client.post("/api/applications", json=a_form(email="b@example.com"))
+    server.stop()
+    assert (answer.status_code, without.status_code) == (201, 201)
+    assert verified == [key, None]
+
+
+@pytest.mark.parametrize("key", ["", "has space", "k" * 65, "a/b", "é"])
+def test_an_unusable_idempotency_key_is_a_400_on_its_field(front, database, key):
+    answer = front.post("/api/applications", json=a_form(), headers={"Idempotency-Key": key})
+    assert answer.status_code == 400
+    assert answer.get_json()["fields"]["Idempotency-Key"]["en"] == (
+        "Idempotency-Key must be 1 to 64 letters, digits, '_' or '-'."
+    )
 
 
 def test_the_page_is_never_cached_and_hashed_assets_are_kept(front):

@@ -1,6 +1,7 @@
 """The OpenAPI description is valid 3.1, and real answers match it."""
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -51,12 +52,42 @@ def test_submitting_and_reading_status_match(front):
 
 @pytest.mark.parametrize(
     ("body", "status"),
-    [(a_form(email="x"), 422), (["list"], 400), ({"padding": "x" * 17000}, 413)],
+    [
+        (a_form(email="x"), 422),
+        (["list"], 400),
+        ({"padding": "x" * 17000}, 413),
+        ({"deep": json.loads("[" * 40 + "]" * 40)}, 400),
+    ],
 )
 def test_refusals_match(front, body, status):
     answer = front.post("/api/applications", json=body)
     assert answer.status_code == status
     check(answer, "/api/applications", "post")
+
+
+def test_an_unusable_idempotency_key_and_a_body_not_json_match(front):
+    bad_key = front.post("/api/applications", json=a_form(), headers={"Idempotency-Key": "a b"})
+    not_json = front.post("/api/applications", data="x", content_type="text/plain")
+    assert (bad_key.status_code, not_json.status_code) == (400, 415)
+    check(bad_key, "/api/applications", "post")
+    check(not_json, "/api/applications", "post")
+
+
+def test_a_submission_with_an_idempotency_key_matches(front):
+    answer = front.post("/api/applications", json=a_form(), headers={"Idempotency-Key": "k-1"})
+    check(answer, "/api/applications", "post")
+
+
+def test_an_unavailable_backend_matches(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nobody listens there
+    down = frontend_for(f"http://127.0.0.1:{port}", tmp_path)
+    submitted = down.post("/api/applications", json=a_form())
+    status = down.get("/api/applications/abcdefghijklmnopqrstu")
+    assert submitted.status_code == status.status_code == 503
+    check(submitted, "/api/applications", "post")
+    check(status, "/api/applications/{token}", "get")
 
 
 def test_rate_limit_and_not_found_match(front):

@@ -1,11 +1,15 @@
-"""The backend answers only fresh requests signed with the shared secret: else 401."""
+"""The backend answers only fresh requests signed with the shared secret: else 401.
+
+The signature covers the client IP and the idempotency key as well as the body."""
 
 import json
 import time
 
 import pytest
+from flask import g
 
-from tests.integration.conftest import a_form, signed
+from backend.signed_requests import IDEMPOTENCY_KEY
+from tests.integration.conftest import CLIENT, SignedClient, a_form, signed
 
 BODY = json.dumps(a_form()).encode()
 
@@ -56,3 +60,54 @@ def test_a_signature_for_another_path_is_refused(backend):
 
 def test_the_health_check_needs_no_signature(backend):
     assert backend.test_client().get("/healthz").status_code == 200
+
+
+@pytest.fixture
+def probe(backend):
+    """The backend with one more route that shows what the signature check kept in flask.g."""
+    backend.add_url_rule(
+        "/probe",
+        "probe",
+        lambda: {"ip": g.client_ip, "key": g.idempotency_key},
+        methods=["POST"],
+    )
+    return SignedClient(backend)
+
+
+def test_the_signed_idempotency_key_is_kept_for_the_request(probe):
+    assert probe.post("/probe", {}, key="k-1_A").get_json() == {"ip": CLIENT, "key": "k-1_A"}
+
+
+def test_without_an_idempotency_key_none_is_kept(probe):
+    assert probe.post("/probe", {}).get_json() == {"ip": CLIENT, "key": None}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        signed("POST", "/applications", BODY, key="first") | {IDEMPOTENCY_KEY: "second"},
+        signed("POST", "/applications", BODY) | {IDEMPOTENCY_KEY: "added-after-signing"},
+        {
+            k: v
+            for k, v in signed("POST", "/applications", BODY, key="dropped").items()
+            if k != IDEMPOTENCY_KEY
+        },
+    ],
+)
+def test_a_swapped_added_or_dropped_idempotency_key_is_refused(backend, headers):
+    answer = post(backend, headers)
+    assert answer.status_code == 401
+    assert answer.get_json()["message"]["en"] == "The request's signature is not valid."
+
+
+@pytest.mark.parametrize("key", ["has space", "k" * 65, "clé"])
+def test_a_signed_idempotency_key_of_the_wrong_form_is_a_400(backend, key):
+    answer = post(backend, signed("POST", "/applications", BODY, key=key))
+    assert answer.status_code == 400
+    assert answer.get_json()["message"]["en"].startswith("Idempotency-Key must be 1 to 64")
+
+
+@pytest.mark.parametrize("ip", ["", "not-an-ip", "fe80::1%" + "a" * 60])
+def test_a_signed_client_address_that_cannot_be_stored_is_a_400(backend, ip):
+    answer = post(backend, signed("POST", "/applications", BODY, ip=ip))
+    assert answer.status_code == 400

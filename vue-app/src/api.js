@@ -24,13 +24,28 @@ async function call(url, options = {}) {
 /** The public catalogue: {products: {code: {name, quantities, validities, ...}}}. */
 export const getCatalogue = () => call("/catalogue.json");
 
-/** @returns {Promise<{ok: boolean, status: number, body: Submitted | ErrorBody}>} */
-export const submitApplication = (form) =>
+/**
+ * Sends one attempt of a submission; every attempt of the same submission carries the same
+ * `key`, so the server takes it once however often it arrives.
+ * @returns {Promise<{ok: boolean, status: number, body: Submitted | ErrorBody}>}
+ */
+export const submitApplication = (form, key) =>
   call("/api/applications", {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": key },
     body: JSON.stringify(form),
   });
+
+/** A new idempotency key: one per submission. */
+export function newSubmissionKey() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  // randomUUID exists only in secure contexts; a page opened over plain http still has this.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Statuses after which a submission may or may not have been stored: retry it with its key. */
+export const OUTCOME_UNKNOWN = new Set([0, 503, 504]);
 
 /** @returns {Promise<{ok: boolean, status: number, body: Status | ErrorBody}>} */
 export const getStatus = (token) => call(`/api/applications/${encodeURIComponent(token)}`);
