@@ -58,6 +58,13 @@ def _missing_for_production(config: Config, item: dataclasses.Field[object]) -> 
     return bool(item.metadata["production"]) and value in (None, (), item.default)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Warning:
+    """A check's finding that works but is likely a mistake: shown, without failing the check."""
+
+    detail: str
+
+
 def _run_checks(config: Config) -> int:
     click.echo("\nChecks:")
     failures = 0
@@ -68,11 +75,14 @@ def _run_checks(config: Config) -> int:
             click.echo(f"  FAIL  {name}: {err}")
             failures += 1
         else:
-            click.echo(f"  ok    {name}: {detail}")
+            if isinstance(detail, _Warning):
+                click.echo(f"  WARN  {name}: {detail.detail}")
+            else:
+                click.echo(f"  ok    {name}: {detail}")
     return failures
 
 
-def _checks(config: Config) -> list[tuple[str, Callable[[], str]]]:
+def _checks(config: Config) -> list[tuple[str, Callable[[], str | _Warning]]]:
     return [
         ("signing key", lambda: _signing_key(config)),
         ("public key ring", lambda: _ring(config)),
@@ -80,7 +90,35 @@ def _checks(config: Config) -> list[tuple[str, Callable[[], str]]]:
         ("dingtalk", lambda: _dingtalk(config)),
         ("dingtalk events", lambda: _events(config)),
         ("database", lambda: _database(config)),
+        ("client addresses", lambda: _proxy_hops(config)),
     ]
+
+
+PROXY_HOPS_NEEDED = (
+    "1 behind Function Compute's HTTP trigger (it appends the caller's address to"
+    " X-Forwarded-For), 0 when clients reach the frontend directly (`make run`, `dingpass dev`)"
+)
+
+
+def _proxy_hops(config: Config) -> str | _Warning:
+    """Whether TRUSTED_PROXY_HOPS fits where the frontend runs: the per-IP limit depends on it."""
+    hops = config.trusted_proxy_hops
+    if hops and not config.production:
+        return _Warning(
+            f"TRUSTED_PROXY_HOPS={hops} in development, where no proxy stands in front of the"
+            " frontend (`dingpass dev`): any client can write its own X-Forwarded-For, choose its"
+            " address and so escape the per-IP limit. Set 0 unless a proxy of yours appends to"
+            f" X-Forwarded-For. It needs {PROXY_HOPS_NEEDED}."
+        )
+    if not hops and config.production:
+        return _Warning(
+            "TRUSTED_PROXY_HOPS=0: behind Function Compute every client would have the trigger's"
+            f" address and share one per-IP limit. It needs {PROXY_HOPS_NEEDED}."
+        )
+    source = f"X-Forwarded-For's entry {hops} from the end" if hops else "the connection's own"
+    return (
+        f"TRUSTED_PROXY_HOPS={hops}: a client's address is {source}. It needs {PROXY_HOPS_NEEDED}"
+    )
 
 
 def _catalogue(config: Config) -> str:

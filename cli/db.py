@@ -44,4 +44,5 @@ def current(config: Config) -> None:
 
 
 def _report(engine: Engine) -> None:
-    click.echo(f"Database at revision {migrate.current(engine)} ({engine.url.render_as_string()})")
+    where = engine.url.render_as_string(hide_password=True)  # the URL, its password as ***
+    click.echo(f"Database at revision {migrate.current(engine)} ({where})")

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import click
 from flask import Flask
+from sqlalchemy.engine import make_url
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from approval.app import create_app as create_approval
@@ -171,15 +172,15 @@ def _start_stream_worker(config: Config, kick: Callable[[], None]) -> None:
     import asyncio
 
     from approval.stream import ApprovalEventHandler, StreamWorker
-    from backend.approvals.dispatcher import Dispatcher
+    from backend.approvals.dispatcher import dispatcher_for
     from cli.stream import OPEN_PATH
 
-    dispatcher = Dispatcher(Database(config.database), utc_now, kick)
+    events = dispatcher_for(config, Database(config.database), utc_now, kick)
     worker = StreamWorker(
         config.dingtalk_app_key or "",
         config.dingtalk_app_secret or "",
         config.dingtalk_api + OPEN_PATH,
-        ApprovalEventHandler(dispatcher.dispatch),
+        ApprovalEventHandler(events.dispatch),
     )
     threading.Thread(target=asyncio.run, args=(worker.start(),), name="stream", daemon=True).start()
 
@@ -192,7 +193,8 @@ def _serve(app: Flask, host: str, port: int) -> BaseWSGIServer:
 
 def _announce(config: Config, console: str | None, inbox: str | None, callback: str) -> None:
     base = config.public_base_url
-    click.echo(f"dingpass is running ({config.database})\n")
+    database = make_url(config.database).render_as_string(hide_password=True)
+    click.echo(f"dingpass is running ({database})\n")
     click.echo(f"  Apply page     {base}/apply?{SAMPLE}")
     click.echo(f"  Its QR code    {base}/qr?{SAMPLE}")
     if console:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from backend import defaults
 from backend.config import Config
 from backend.exceptions import ConfigError, DingpassError
+from backend.request_log import RedactTokens
 from cli import approvals as approval_commands
 from cli import config as config_commands
 from cli import db as db_commands
@@ -58,9 +59,10 @@ cli = build_cli()
 
 def main() -> None:
     """Entry point of the console script: read the environment once, then run."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactTokens())  # `dingpass dev` logs werkzeug's request lines here
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         config = Config.from_env(os.environ, Path(defaults.DOTENV_FILE))
     except ConfigError as err:

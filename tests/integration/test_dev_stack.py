@@ -1,6 +1,7 @@
 """`dingpass dev` (what `make run` starts) serves the page at the URL it prints, backend behind."""
 
 import re
+import secrets
 import signal
 import time
 
@@ -68,3 +69,19 @@ def test_it_stops_on_ctrl_c_or_sigterm_even_when_started_with_ctrl_c_ignored(tmp
     with running_dev(tmp_path, preexec_fn=ignore_ctrl_c) as (process, _):
         process.send_signal(number)
         assert process.wait(timeout=10) == 0
+
+
+def test_its_request_lines_carry_only_the_start_of_a_status_token(tmp_path):
+    token = secrets.token_urlsafe(24)
+    with (
+        (tmp_path / "stderr.log").open("w") as log,
+        running_dev(tmp_path, stderr=log) as (_, printed),
+    ):
+        base = re.search(r"Apply page\s+(\S+)", printed).group(1).split("/apply")[0]
+        requests.get(f"{base}/status/{token}", timeout=5)
+        requests.get(f"{base}/api/applications/{token}", timeout=5)
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", (tmp_path / "stderr.log").read_text())  # no colours
+    assert f'"GET /status/{token[:4]}… HTTP/1.1" 200' in lines
+    assert f'"GET /api/applications/{token[:4]}… HTTP/1.1" 404' in lines
+    assert f'"GET /applications/{token[:4]}… HTTP/1.1" 404' in lines  # the backend's
+    assert token not in lines

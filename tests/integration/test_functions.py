@@ -1,10 +1,15 @@
 """Each function started exactly as Function Compute starts it: ./bootstrap NAME, gunicorn on a
 port, then FC's lifecycle hooks around a real request."""
 
+import contextlib
+import itertools
 import json
 import os
+import secrets
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -68,7 +73,7 @@ class Function:
             try:
                 requests.get(f"{self.url}/healthz", timeout=1)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up, or still booting
                 time.sleep(0.1)
         self.process.kill()
         pytest.fail(f"{name} did not start: {self.log.read_text()}")
@@ -186,3 +191,118 @@ def test_the_runner_runs_due_jobs_on_a_timer_event(start, environment):
     assert (
         '"POST /invoke HTTP/1.1" 200' in log and "fc-request-id=req-7f3a" in log
     )  # and on the access line
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("frontend", "/status/"),
+        ("frontend", "/api/applications/"),
+        ("backend", "/applications/"),
+    ],
+)
+def test_access_lines_carry_only_the_start_of_a_status_token(start, name, path):
+    token = secrets.token_urlsafe(24)
+    function = start(name, BACKEND_URL=f"http://127.0.0.1:{free_port()}")
+    requests.get(f"{function.url}{path}{token}", timeout=10)
+    function.stop()
+    log = function.log.read_text()
+    assert f'"GET {path}{token[:4]}… HTTP/1.1"' in log
+    assert token not in log
+
+
+SLOW_CLIENTS = 8  # twice the threads of the tests' one worker; as many as bootstrap's 2 x 4
+SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: slow\r\n\r\n"
+SLOW_POST = b"POST /api/applications HTTP/1.1\r\nHost: slow\r\nContent-Length: 64\r\n\r\n"
+SLOW_CHUNKED = (
+    b"POST /api/applications HTTP/1.1\r\nHost: slow\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+
+
+def slow_clients(port: int) -> list[tuple[socket.socket, bytes]]:
+    """Connections and what each will trickle: their head, a sized body, or a chunked body."""
+    clients = []
+    for number in range(SLOW_CLIENTS):
+        connection = socket.create_connection(("127.0.0.1", port))
+        if number % 3 == 1:
+            connection.sendall(SLOW_POST)
+            clients.append((connection, b"{" * 64))
+        elif number % 3 == 2:
+            connection.sendall(SLOW_CHUNKED)
+            clients.append((connection, b"2\r\n{}\r\n" * 8 + b"0\r\n\r\n"))
+        else:
+            clients.append((connection, SLOW_HEAD))
+    return clients
+
+
+def trickle(clients: list[tuple[socket.socket, bytes]], stop: threading.Event) -> None:
+    """One byte on every connection every two seconds."""
+    for at in itertools.count():
+        for connection, rest in clients:
+            with contextlib.suppress(OSError):  # closed by the server: what the test waits for
+                connection.send(rest[at : at + 1])
+        if stop.wait(2):
+            return
+
+
+def until_closed(connection: socket.socket) -> bytes:
+    """What the server sends before it closes the connection (a timeout if it never does)."""
+    connection.settimeout(15)
+    received = b""
+    while chunk := connection.recv(1024):
+        received += chunk
+    return received
+
+
+def test_slow_clients_hold_no_worker_thread_and_are_closed_in_the_end(start):
+    function = start("frontend")
+    clients = slow_clients(int(function.url.rsplit(":", 1)[1]))
+    stop = threading.Event()
+    threading.Thread(target=trickle, args=(clients, stop), daemon=True).start()
+    try:
+        time.sleep(3)  # each has sent part of its request: a thread that took one waits on it
+        assert requests.get(f"{function.url}/healthz", timeout=2).status_code == 200
+        answers = {until_closed(connection) for connection, _ in clients}
+    finally:
+        stop.set()
+        for connection, _ in clients:
+            connection.close()
+    assert answers == {
+        b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    }
+
+
+def test_a_body_larger_than_any_function_takes_is_refused_unread(start):
+    function = start("frontend")
+    port = int(function.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.sendall(
+            b"POST /api/applications HTTP/1.1\r\nHost: big\r\nContent-Length: 20000\r\n\r\n"
+        )
+        answer = until_closed(connection)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_client_that_waits_for_100_continue_is_told_to_go_on(start):
+    function = start("frontend")
+    port = int(function.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.sendall(
+            b"POST /api/applications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
+        )
+        connection.settimeout(5)
+        assert connection.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+        connection.sendall(b"{}")
+        answer = until_closed(connection)
+    final = answer[answer.rfind(b"HTTP/1.1 ") :].split(b"\r\n", 1)[0]
+    assert final.split()[1] not in (b"100", b"408")  # the app read the body and answered it
+
+
+def test_a_kept_alive_connection_serves_one_request_after_another(start):
+    function = start("frontend")
+    with requests.Session() as session:
+        answers = [session.get(f"{function.url}/healthz", timeout=5) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    log = function.log.read_text()
+    assert log.count('"GET /healthz HTTP/1.1" 200') >= 3

@@ -70,3 +70,28 @@ def test_config_check_reports_a_wrong_passphrase(run_cli):
 def test_config_check_does_not_make_the_development_key(run_cli, tmp_path):
     run_cli("config", "check")
     assert not (tmp_path / "var").exists()
+
+
+def test_config_check_says_which_proxy_hops_each_deployment_needs(run_cli):
+    result = run_cli("config", "check")
+    assert "ok    client addresses: TRUSTED_PROXY_HOPS=0" in result.output
+    assert "1 behind Function Compute's HTTP trigger (it appends the caller's address" in (
+        result.output
+    )
+    assert "0 when clients reach the frontend directly (`make run`, `dingpass dev`)" in (
+        result.output
+    )
+
+
+def test_config_check_warns_that_trusted_hops_in_development_let_a_client_choose_its_ip(run_cli):
+    result = run_cli("config", "check", env={"TRUSTED_PROXY_HOPS": "1"})
+    assert result.exit_code == 0  # a warning, not a failure: a proxy may stand in front
+    assert "WARN  client addresses: TRUSTED_PROXY_HOPS=1 in development" in result.output
+    assert "escape the per-IP limit" in result.output
+
+
+def test_config_check_warns_that_production_without_trusted_hops_shares_one_ip(run_cli):
+    result = run_cli("config", "check", env={"DINGPASS_ENV": "production"})
+    assert "WARN  client addresses: TRUSTED_PROXY_HOPS=0: behind Function Compute" in (
+        result.output
+    )
