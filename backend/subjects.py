@@ -17,9 +17,13 @@ class SubjectType(StrEnum):
 
 @dataclass(frozen=True)
 class Subject:
-    """The thing a job works on or a mail is about: ``application 42``, ``change 7``."""
+    """The thing a job works on or a mail is about: ``application 42``, ``change 7``.
 
-    type: SubjectType
+    ``type`` is a SubjectType when dingpass makes one; read back, it stays whatever the row
+    says, so a row written by a newer version cannot stop an older runner from reading it.
+    """
+
+    type: str
     id: str
 
     @classmethod
@@ -29,7 +33,7 @@ class Subject:
 
     def number(self, expected: SubjectType) -> int:
         """The id of a subject that must be of type ``expected`` and numbered; else ValueError."""
-        if self.type is not expected or not self.id.isdecimal():
+        if self.type != expected or not self.id.isascii() or not self.id.isdecimal():
             raise ValueError(f"a job about {self} was given to a handler of {expected}s")
         return int(self.id)
 

@@ -16,15 +16,16 @@ class ApplicationStatus(StrEnum):
     DELIVERED = "delivered"  # the mail server accepted the license mail
 
 
-S = ApplicationStatus
 TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
-    S.SUBMITTED: frozenset({S.PENDING}),
-    S.PENDING: frozenset({S.APPROVED, S.REFUSED, S.TERMINATED}),
-    S.APPROVED: frozenset({S.ISSUED}),
-    S.ISSUED: frozenset({S.DELIVERED}),
-    S.REFUSED: frozenset(),
-    S.TERMINATED: frozenset(),
-    S.DELIVERED: frozenset(),
+    ApplicationStatus.SUBMITTED: frozenset({ApplicationStatus.PENDING}),
+    ApplicationStatus.PENDING: frozenset(
+        {ApplicationStatus.APPROVED, ApplicationStatus.REFUSED, ApplicationStatus.TERMINATED}
+    ),
+    ApplicationStatus.APPROVED: frozenset({ApplicationStatus.ISSUED}),
+    ApplicationStatus.ISSUED: frozenset({ApplicationStatus.DELIVERED}),
+    ApplicationStatus.REFUSED: frozenset(),
+    ApplicationStatus.TERMINATED: frozenset(),
+    ApplicationStatus.DELIVERED: frozenset(),
 }
 """Every move an application may make; anything else is a bug, and raises."""
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from backend.jobs.model import Job, Outcome, Retry
+from backend.jobs.model import KIND_LENGTH, Job, Outcome, Retry
 
 C = TypeVar("C")
 Handler = Callable[[C, Job], Outcome]
@@ -43,6 +43,8 @@ class Registry(Generic[C]):
 
     def add(self, kind: JobKind[C]) -> None:
         """Register ``kind``; ValueError if its name is taken, since one name runs one handler."""
+        if len(kind.name) > KIND_LENGTH:
+            raise ValueError(f"job kind {kind.name!r} is longer than {KIND_LENGTH} characters")
         if kind.name in self._kinds:
             raise ValueError(f"two handlers for jobs of kind {kind.name!r}: rename one")
         self._kinds[kind.name] = kind

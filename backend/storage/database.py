@@ -1,17 +1,35 @@
 """The database connection pool: one engine per function instance, built from the config."""
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from backend.exceptions import ConfigError
 
+T = TypeVar("T")
 POOL_RECYCLE = 280
 """Seconds: below MySQL's and NAT gateways' idle cut-offs, since FC instances freeze."""
-SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""Writers queue for the lock (BEGIN IMMEDIATE); under a burst one may wait its turn a while."""
+MYSQL_CONNECT_ARGS = {
+    "connect_timeout": 3,
+    "read_timeout": 10,
+    "write_timeout": 10,
+    # Below the read timeout, so that a lock wait ends as MySQL's 1205, which is retried, not
+    # as a dropped connection.
+    "init_command": "SET SESSION innodb_lock_wait_timeout = 5",
+}
+"""Timeouts in seconds: a hung database fails a request instead of holding its worker for ever."""
+RETRIED_ERRORS = {1205, 1213}
+"""MySQL's lock wait timeout and deadlock: the transaction was rolled back and may run again."""
+TRANSACTION_ATTEMPTS = 4
 
 
 class Database:
@@ -25,6 +43,23 @@ class Database:
         """A connection in a transaction: committed on success, rolled back on error."""
         with self.engine.begin() as connection:
             yield connection
+
+    def run(self, work: Callable[[Connection], T], attempts: int = TRANSACTION_ATTEMPTS) -> T:
+        """``work`` in a transaction, run again from the start if MySQL rolled it back.
+
+        MySQL's documentation asks applications to retry a transaction chosen as a deadlock
+        victim (1213) or timed out waiting for a lock (1205); ``work`` must only touch the
+        database, so that running it again is safe.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as connection:
+                    return work(connection)
+            except DBAPIError as err:
+                if attempt == attempts or not _rolled_back(err):
+                    raise
+            time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 -- jitter, not secrecy
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def dispose(self) -> None:
         """Close every pooled connection (FC's pre-stop hook; tests)."""
@@ -41,21 +76,53 @@ def make_engine(url: str) -> Engine:
         return _sqlite_engine(parsed.database)
     if parsed.get_backend_name() == "mysql":
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
-        return create_engine(parsed, pool_pre_ping=True, pool_recycle=POOL_RECYCLE)
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_recycle=POOL_RECYCLE,
+            connect_args=MYSQL_CONNECT_ARGS,
+            hide_parameters=True,  # an error's log line must not carry a row's tokens and emails
+        )
     raise ConfigError(f"DATABASE_URL: use sqlite:/// or mysql+pymysql://, not {parsed.drivername}")
 
 
 def _sqlite_engine(database: str | None) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{database or ''}", pool_pre_ping=True)
+    engine = create_engine(f"sqlite:///{database or ''}", pool_pre_ping=True, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _pragmas(connection, _record):  # type: ignore[no-untyped-def]
+        # The sqlite3 module would begin transactions itself, and only before INSERT, UPDATE
+        # and DELETE: a transaction opened by a SAVEPOINT, or holding DDL, was committed
+        # piecemeal. It keeps its hands off; SQLAlchemy's begin says BEGIN (SQLAlchemy's
+        # documented recipe for pysqlite).
+        connection.isolation_level = None
         cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+        cursor.execute("PRAGMA journal_mode=WAL")  # a reader outside a transaction never waits
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    @event.listens_for(engine, "begin")
+    def _begin(connection):  # type: ignore[no-untyped-def]
+        # IMMEDIATE takes the write lock at once, so two transactions that read and then write
+        # queue up on busy_timeout instead of one failing with "database is locked".
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     return engine
+
+
+def _rolled_back(error: DBAPIError) -> bool:
+    """Whether MySQL rolled the transaction back as a deadlock victim or on a lock wait timeout.
+
+    Inside a savepoint the deadlock surfaces as 1305 (the savepoint is gone with the
+    transaction) raised while handling it: the cause is looked for down the chain.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        code = getattr(getattr(seen, "orig", seen), "args", (None,))[:1]
+        if code and code[0] in RETRIED_ERRORS:
+            return True
+        seen = seen.__context__
+    return False

@@ -44,6 +44,34 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
+class ExactText(TypeDecorator[str]):
+    """Text compared byte for byte, as SQLite compares it: a key, not words.
+
+    MySQL's collations take 'vpc-A', 'vpc-a' and (padding) 'vpc-a ' for one value; on
+    MySQL the text is stored as VARBINARY of its UTF-8, where every byte counts.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.VARBINARY(self.length * 4))
+        return dialect.type_descriptor(String(self.length))
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | bytes | None:
+        if value is None or dialect.name != "mysql":
+            return value
+        return value.encode()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return value.decode() if isinstance(value, bytes) else value
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -62,7 +90,7 @@ applications = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("number", String(32), nullable=False, unique=True),
-    Column("instance_id", String(64), unique=True),  # the DingTalk approval instance, once opened
+    Column("instance_id", String(64)),  # the DingTalk approval instance, once opened (unique)
     Column("token", String(64), nullable=False, unique=True),
     Column("status", String(16), nullable=False, index=True),
     Column("product", String(64), nullable=False),
@@ -79,7 +107,15 @@ applications = Table(
     Column("client_ip", String(45), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The page's Idempotency-Key, and a hash of the form it came with: a retried submission gets
+    # the first answer, and the same key with another form is refused.
+    Column("idempotency_key", String(64)),
+    Column("request_hash", String(64)),
+    # When a start request went to DingTalk whose answer never came: until the instance is found
+    # or known not to exist, opening another could make a second one.
+    Column("instance_requested_at", UTCDateTime),
     Index("uq_applications_instance_id", "instance_id", unique=True),
+    Index("uq_applications_idempotency_key", "idempotency_key", unique=True),
     **MYSQL,
 )
 
@@ -133,12 +169,13 @@ jobs = Table(
     Column("subject_type", String(32)),  # what the job is about: application 42, change 7, none
     Column("subject_id", String(64)),
     # The same work recorded twice is recorded once: by default one job of a kind per subject.
-    Column("dedupe_key", String(191), nullable=False, unique=True),
+    Column("dedupe_key", ExactText(191), nullable=False, unique=True),
     Column("status", String(16), nullable=False, index=True),
     Column("attempts", Integer, nullable=False),
     Column("run_after", UTCDateTime, nullable=False),
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("tries_since", UTCDateTime),  # when its current run of attempts began (the horizon's)
     Column("updated_at", UTCDateTime, nullable=False),
     Column("payload", Text, nullable=False, server_default="{}"),
     Column("condition", Text),  # JSON: what a waiting job re-checks later
@@ -204,6 +241,9 @@ mails = Table(
     Column("kind", String(16), nullable=False),
     Column("message_id", String(200), nullable=False, unique=True),
     Column("recipient", String(254), nullable=False),
+    # Set just before the last byte of the message goes to the server: from then on the server may
+    # have accepted it, so a run that finds this set and sent_at not set does not send again.
+    Column("handed_over_at", UTCDateTime),
     Column("sent_at", UTCDateTime),  # set the moment the SMTP server accepted it
     UniqueConstraint("subject_type", "subject_id", "kind"),
     **MYSQL,

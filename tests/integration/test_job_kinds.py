@@ -52,7 +52,7 @@ def test_a_kind_registered_by_another_module_runs_through_the_runner(
         )
         assert queue.dependencies(connection, report) == sorted([vpc, vswitch])
     assert change_runner.run_due() == 3
-    assert ran[-1] == ("report_change", "change 7")  # only after both prerequisites succeeded
+    assert ran[-1] == ("report_change", "change 7")
     assert sorted(ran[:2]) == [("open_resource", "vpc"), ("open_resource", "vswitch")]
 
 
@@ -65,12 +65,25 @@ def test_the_same_work_recorded_twice_is_refused_by_its_dedupe_key(change_runner
     assert change_runner.run_due() == 2
 
 
-def test_a_dependent_waits_until_every_prerequisite_has_succeeded(change_runner, database, clock):
+def test_a_job_depending_on_two_runs_only_once_both_have_succeeded(change_runner, database, clock):
+    with database.transaction() as connection:
+        vpc = resource(connection, clock, "vpc")
+        vswitch = resource(connection, clock, "vswitch")
+        depends_on = [vpc, vswitch]
+        report = queue.enqueue(connection, "report_change", CHANGE, clock(), depends_on=depends_on)
+    assert change_runner.run_one(only=vpc)
+    assert not change_runner.run_one(only=report)  # the vswitch is not open yet
+    assert change_runner.run_one(only=vswitch)
+    assert change_runner.run_one(only=report)
+    assert ran[-1] == ("report_change", "change 7")
+
+
+def test_a_dependent_waits_while_its_prerequisite_runs(change_runner, database, clock):
     with database.transaction() as connection:
         vpc = resource(connection, clock, "vpc")
         report = queue.enqueue(connection, "report_change", CHANGE, clock(), depends_on=[vpc])
     queue.claim(database.transaction, "busy", clock(), change_runner.lease, only=vpc)
-    assert change_runner.run_one(only=report) is False  # its prerequisite is still running
+    assert change_runner.run_one(only=report) is False
     assert ran == []
 
 
@@ -82,7 +95,6 @@ def test_two_handlers_for_one_kind_are_refused():
 
 def resource(connection, clock, name: str) -> int | None:
     """Record the job that opens one resource of change 7: several of one kind per subject."""
-    key = f"open_resource:change:7:{name}"
     return queue.enqueue(
-        connection, "open_resource", CHANGE, clock(), key=key, payload={"resource": name}
+        connection, "open_resource", CHANGE, clock(), part=name, payload={"resource": name}
     )

@@ -142,12 +142,24 @@ def test_a_job_whose_runner_vanished_is_taken_again_after_its_lease(database, cl
     assert status(database, job_id)[:2] == ("succeeded", 2)
 
 
-def test_a_job_without_a_subject_needs_a_key_of_its_own(database, clock):
-    with pytest.raises(ValueError, match="needs a dedupe key"):
+def test_a_job_without_a_subject_names_a_part_of_its_key(database, clock):
+    with pytest.raises(ValueError, match="needs a part of its own key"):
         record(database, clock, "digest", subject=None)
-    job_id = record(database, clock, "digest", subject=None, key="digest:2026-11-23")
+    job_id = record(database, clock, "digest", subject=None, part="2026-11-23")
     [job] = queue_listing(database)
-    assert job.id == job_id and job.subject is None and job.dedupe_key == "digest:2026-11-23"
+    assert job.id == job_id and job.subject is None and job.dedupe_key == "digest:-:2026-11-23"
+
+
+def test_keys_differ_by_case_and_by_a_trailing_space_on_every_database(database, clock):
+    parts = ["vpc-A", "vpc-a", "vpc-a ", "vpc-é", "vpc-e"]
+    assert all(record(database, clock, "open", APPLICATION, part=part) for part in parts)
+
+
+def test_a_kind_or_key_too_long_for_its_column_is_refused_everywhere(database, clock):
+    with pytest.raises(ValueError, match="too long"):
+        record(database, clock, "k" * 33)
+    with pytest.raises(ValueError, match="too long"):
+        record(database, clock, "open", APPLICATION, part="p" * 200)
 
 
 def queue_listing(database):
@@ -225,3 +237,11 @@ def test_due_now_revives_a_failed_job_and_leaves_a_running_one_to_its_runner(dat
 def test_a_subject_of_another_type_is_refused_by_a_handler_of_applications():
     with pytest.raises(ValueError, match="change 7"):
         Subject(SubjectType.CHANGE, "7").number(SubjectType.APPLICATION)
+
+
+def test_work_recorded_in_a_transaction_that_fails_is_not_recorded(database, clock):
+    """A savepoint first in a transaction must not commit it on its own (pysqlite did)."""
+    with pytest.raises(RuntimeError), database.transaction() as connection:
+        queue.enqueue(connection, "work", APPLICATION, clock())
+        raise RuntimeError("the state change that called for it failed")
+    assert queue_listing(database) == []

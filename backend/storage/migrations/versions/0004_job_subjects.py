@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.schema import SchemaItem
 
 from backend.exceptions import DowngradeRefused
-from backend.storage.schema import MYSQL, UTCDateTime
+from backend.storage.schema import MYSQL, ExactText, UTCDateTime
 
 revision = "0004"
 down_revision = "0003"
@@ -90,7 +90,9 @@ NEW_JOBS = sa.table(
     sa.column("subject_id", sa.String),
     sa.column("dedupe_key", sa.String),
 )
-DEPENDENCIES = sa.table("job_dependencies", sa.column("job_id"), sa.column("depends_on"))
+DEPENDENCIES = sa.table(
+    "job_dependencies", sa.column("job_id", sa.Integer), sa.column("depends_on", sa.Integer)
+)
 MAIL_COLUMNS = ("id", "kind", "message_id", "recipient", "sent_at")
 OLD_MAILS = sa.table(
     "mails", *(sa.column(name) for name in MAIL_COLUMNS), sa.column("application_id", sa.Integer)
@@ -104,29 +106,23 @@ NEW_MAILS = sa.table(
 
 
 def _replace(name: str, columns: list[SchemaItem], copy: sa.Select[object]) -> None:
-    """Rebuild table ``name`` with ``columns``, filled by ``copy`` (its columns in order)."""
+    """Rebuild table ``name`` with ``columns``, filled by ``copy`` (its columns in order).
+
+    The old table stays as ``<name>_prev`` for the caller to read from, then drop. A
+    ``<name>_next`` left by an interrupted run (MySQL commits each DDL statement) goes first.
+    """
+    op.drop_table(f"{name}_next", if_exists=True)
     op.create_table(f"{name}_next", *columns, **MYSQL)
     names = [c.name for c in columns if isinstance(c, sa.Column)]
     target = sa.table(f"{name}_next", *map(sa.column, names))
     op.get_bind().execute(target.insert().from_select(names, copy))
-    op.drop_table(name)
+    op.rename_table(name, f"{name}_prev")
     op.rename_table(f"{name}_next", name)
 
 
 def upgrade() -> None:
-    edges = _old_dependencies()  # read before the old table goes; there are few
     _rebuild_jobs()
-    _create_dependencies(edges)
     _rebuild_mails()
-
-
-def _old_dependencies() -> list[dict[str, int]]:
-    old, prerequisite = OLD_JOBS.alias("old"), OLD_JOBS.alias("prerequisite")
-    query = sa.select(old.c.id, old.c.depends_on).join(
-        prerequisite, prerequisite.c.id == old.c.depends_on
-    )  # a dangling id had no constraint to stop it; it is dropped rather than kept dangling
-    rows = op.get_bind().execute(query).all()
-    return [{"job_id": job_id, "depends_on": other} for job_id, other in rows]
 
 
 def _rebuild_jobs() -> None:
@@ -134,19 +130,27 @@ def _rebuild_jobs() -> None:
         *_job_columns(),
         sa.Column("subject_type", sa.String(32)),
         sa.Column("subject_id", sa.String(64)),
-        sa.Column("dedupe_key", sa.String(191), nullable=False),
+        sa.Column("dedupe_key", ExactText(191), nullable=False),
         sa.UniqueConstraint("dedupe_key", name="uq_jobs_dedupe_key"),
     ]
     subject_id = sa.cast(OLD_JOBS.c.application_id, sa.String(64))
     key = OLD_JOBS.c.kind + sa.literal(":application:") + subject_id
     old = (OLD_JOBS.c[name] for name in COMMON_JOB_COLUMNS)
     _replace("jobs", columns, sa.select(*old, sa.literal("application"), subject_id, key))
+    _move_dependencies()
+    op.drop_table("jobs_prev")
     op.create_index("ix_jobs_status", "jobs", ["status"])
     op.create_index("ix_jobs_due", "jobs", ["status", "run_after"])
     op.create_index("ix_jobs_subject", "jobs", ["subject_type", "subject_id"])
 
 
-def _create_dependencies(edges: list[dict[str, int]]) -> None:
+def _move_dependencies() -> None:
+    """Each depends_on becomes a row of job_dependencies; a dangling one fails its job.
+
+    Revision 0003 had no constraint on depends_on: a job whose prerequisite is gone could never
+    run. A foreign key cannot point at nothing, so such a job is failed, saying why, rather than
+    set free to run or kept waiting where nobody looks.
+    """
     op.create_table(
         "job_dependencies",
         sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), primary_key=True),
@@ -154,8 +158,19 @@ def _create_dependencies(edges: list[dict[str, int]]) -> None:
         **MYSQL,
     )
     op.create_index("ix_job_dependencies_depends_on", "job_dependencies", ["depends_on"])
-    if edges:
-        op.get_bind().execute(DEPENDENCIES.insert(), edges)
+    old, jobs = sa.table("jobs_prev", sa.column("id"), sa.column("depends_on")), NEW_JOBS
+    present = sa.select(jobs.c.id).where(jobs.c.id == old.c.depends_on).exists()
+    edges = sa.select(old.c.id, old.c.depends_on).where(old.c.depends_on.is_not(None))
+    connection = op.get_bind()
+    connection.execute(
+        DEPENDENCIES.insert().from_select(["job_id", "depends_on"], edges.where(present))
+    )
+    dangling = sa.select(old.c.id).where(old.c.depends_on.is_not(None), ~present)
+    connection.execute(
+        jobs.update()
+        .where(jobs.c.id.in_(dangling), jobs.c.status.in_(["queued", "waiting"]))
+        .values(status="failed", last_error="the job it depended on no longer exists")
+    )
 
 
 def _rebuild_mails() -> None:
@@ -168,30 +183,34 @@ def _rebuild_mails() -> None:
     subject_id = sa.cast(OLD_MAILS.c.application_id, sa.String(64))
     old = (OLD_MAILS.c[name] for name in MAIL_COLUMNS)
     _replace("mails", columns, sa.select(*old, sa.literal("application"), subject_id))
+    op.drop_table("mails_prev")
 
 
 def downgrade() -> None:
     """Back to jobs and mails of applications only, where nothing newer needs the new shape."""
     _refuse_unless_downgradable()
-    edges = op.get_bind().execute(sa.select(DEPENDENCIES.c.job_id, DEPENDENCIES.c.depends_on)).all()
-    op.drop_table("job_dependencies")
-    _restore_jobs(dict(edges))
+    _restore_jobs()
     _restore_mails()
 
 
 def _refuse_unless_downgradable() -> None:
+    """DowngradeRefused, before anything changes, if 0003's tables cannot hold every row."""
     connection = op.get_bind()
-    others = connection.execute(
+    odd_jobs = connection.execute(
         sa.select(sa.func.count())
         .select_from(NEW_JOBS)
         .where(
             sa.or_(
-                NEW_JOBS.c.subject_type.is_(None),
-                NEW_JOBS.c.subject_type != "application",
+                _not_an_application(NEW_JOBS.c.subject_type, NEW_JOBS.c.subject_id),
                 NEW_JOBS.c.dedupe_key
                 != NEW_JOBS.c.kind + sa.literal(":application:") + NEW_JOBS.c.subject_id,
             )
         )
+    ).scalar()
+    odd_mails = connection.execute(
+        sa.select(sa.func.count())
+        .select_from(NEW_MAILS)
+        .where(_not_an_application(NEW_MAILS.c.subject_type, NEW_MAILS.c.subject_id))
     ).scalar()
     fan_in = connection.execute(
         sa.select(DEPENDENCIES.c.job_id)
@@ -199,15 +218,23 @@ def _refuse_unless_downgradable() -> None:
         .having(sa.func.count() > 1)
         .limit(1)
     ).first()
-    if others or fan_in is not None:
+    if odd_jobs or odd_mails or fan_in is not None:
         raise DowngradeRefused(
-            "cannot downgrade below 0004: some jobs are not one-per-application jobs, or depend "
-            "on several jobs, and revision 0003 cannot hold them. Let them finish, or restore "
-            "the backup taken before the upgrade."
+            f"cannot downgrade below 0004: {odd_jobs} job(s) and {odd_mails} mail(s) are not "
+            "one-per-application, or a job depends on several, and revision 0003 cannot hold "
+            "them. Let them finish, or restore the backup taken before the upgrade."
         )
 
 
-def _restore_jobs(edges: dict[int, int]) -> None:
+def _not_an_application(
+    subject_type: sa.ColumnElement[object], subject_id: sa.ColumnElement[object]
+) -> sa.ColumnElement[bool]:
+    # SQLAlchemy gives SQLite a REGEXP function; MySQL has its own.
+    numbered = subject_id.regexp_match("^[0-9]+$")
+    return sa.or_(subject_type.is_(None), subject_type != "application", ~numbered)
+
+
+def _restore_jobs() -> None:
     columns: list[SchemaItem] = [
         *_job_columns(),
         sa.Column("application_id", sa.Integer, sa.ForeignKey("applications.id"), nullable=False),
@@ -217,14 +244,17 @@ def _restore_jobs(edges: dict[int, int]) -> None:
     ]
     new = (NEW_JOBS.c[name] for name in COMMON_JOB_COLUMNS)
     application_id = sa.cast(NEW_JOBS.c.subject_id, sa.Integer)
-    # depends_on and max_attempts take their defaults here, and the edges just below.
-    _replace("jobs", columns, sa.select(*new, application_id, sa.null(), sa.literal(5)))
+    prerequisite = (
+        sa.select(DEPENDENCIES.c.depends_on)
+        .where(DEPENDENCIES.c.job_id == NEW_JOBS.c.id)
+        .scalar_subquery()
+    )
+    # max_attempts takes 0003's default: the policy lives in the code's registry now.
+    _replace("jobs", columns, sa.select(*new, application_id, prerequisite, sa.literal(5)))
+    op.drop_table("job_dependencies")
+    op.drop_table("jobs_prev")
     op.create_index("ix_jobs_status", "jobs", ["status"])
     op.create_index("ix_jobs_due", "jobs", ["status", "run_after"])
-    for job_id, other in edges.items():
-        op.get_bind().execute(
-            OLD_JOBS.update().where(OLD_JOBS.c.id == job_id).values(depends_on=other)
-        )
 
 
 def _restore_mails() -> None:
@@ -235,3 +265,4 @@ def _restore_mails() -> None:
     ]
     new = (NEW_MAILS.c[name] for name in MAIL_COLUMNS)
     _replace("mails", columns, sa.select(*new, sa.cast(NEW_MAILS.c.subject_id, sa.Integer)))
+    op.drop_table("mails_prev")
