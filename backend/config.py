@@ -269,6 +269,13 @@ class Config:
         50,
         parse=_positive,
     )
+    job_lease: int = setting(
+        "JOB_LEASE",
+        "seconds a runner holds a job before another may take it: longer than any job runs, "
+        "since it is how long the work of a runner that died waits",
+        300,
+        parse=_positive,
+    )
     runner_interval: int = setting(
         "RUNNER_INTERVAL",
         "seconds between runner passes when nothing kicks it",

@@ -13,6 +13,7 @@ DingpassError (Exception)
       +-- BadRequest             400   the body is not what the endpoint reads
       +-- Unauthorized           401   not signed by the frontend, or signed too long ago
       +-- NotFound               404
+      +-- Conflict               409   an idempotency key reused for something else
       +-- ValidationError        422   per-field messages in Chinese and English
       +-- RateLimited            429   with the seconds to wait
 """
@@ -46,7 +47,23 @@ class DingTalkError(DingpassError):
 
 
 class DingTalkUnavailable(DingTalkError):
-    """DingTalk could not be reached or failed on its side; try again later."""
+    """DingTalk could not be reached or failed on its side; try again later.
+
+    ``in_doubt``: the request may have reached DingTalk and done its work (a read timeout, a
+    5xx), as opposed to having never left (no connection): a start in doubt may have opened
+    an instance.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: str | None = None,
+        status: int | None = None,
+        *,
+        in_doubt: bool = True,
+    ) -> None:
+        super().__init__(message, code, status)
+        self.in_doubt = in_doubt
 
 
 class DingTalkRateLimited(DingTalkError):
@@ -90,6 +107,12 @@ class NotFound(ApiError):
     """Nothing is at that address."""
 
     status, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    """The request contradicts one made before under the same key."""
+
+    status, code = 409, "conflict"
 
 
 class ValidationError(ApiError):

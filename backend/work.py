@@ -5,7 +5,7 @@ the runner never changes for it.
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from backend import license_keys
 from backend.approvals.opener import InstanceOpener
@@ -70,6 +70,7 @@ def runner(
         kinds or job_kinds(),
         context,
         context.clock,
+        lease=timedelta(seconds=config.job_lease),
         retry=default_retry(config),
     )
 

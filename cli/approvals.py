@@ -4,13 +4,13 @@ from datetime import timedelta
 
 import click
 
-from backend.approvals.dispatcher import Dispatcher
+from backend.approvals.dispatcher import dispatcher_for
 from backend.approvals.reconciler import Reconciler
 from backend.approvals.wiring import dingtalk_client, missing_dingtalk_settings
 from backend.clock import utc_now
 from backend.config import Config
 from backend.exceptions import ConfigError
-from backend.fulfillment.instances import OPEN_INSTANCE
+from backend.fulfillment.names import OPEN_INSTANCE
 from backend.jobs import queue
 from backend.storage.applications import waiting_for_instance
 from backend.storage.database import Database
@@ -61,7 +61,7 @@ def reconcile(config: Config) -> None:
     reconciler = Reconciler(
         database,
         client,
-        Dispatcher(database, utc_now),
+        dispatcher_for(config, database, utc_now),
         timedelta(seconds=config.reconcile_after),
         utc_now,
     )

@@ -11,6 +11,11 @@ from backend.work import default_retry, job_kinds, standalone_runner
 from cli.context import pass_config
 from cli.stopping import stop_event
 
+RETRY_HINT = (
+    "Once the cause is fixed: `dingpass jobs retry ID` runs one again, "
+    "`dingpass jobs retry --failed` every one."
+)
+
 
 @click.command("runner")
 @click.option("--once", is_flag=True, help="Run what is due now, then exit.")
@@ -41,23 +46,32 @@ def list_jobs(config: Config, failed: bool) -> None:
         found = queue.listing(connection, JobStatus.FAILED if failed else None)
     if not found:
         click.echo("No failed jobs." if failed else "No jobs.")
+        return
     kinds, default = job_kinds(), default_retry(config)
     for job in found:
-        most = kinds.retry_of(job.kind, default).max_attempts
+        policy = kinds.retry_of(job.kind, default).describe()
         click.echo(
             f"{job.id:>6}  {job.kind:<18} {job.subject or '-'!s:<18} {job.status:<9} "
-            f"attempts {job.attempts}/{most}  {job.last_error or ''}".rstrip()
+            f"attempt {job.attempts} {policy}  {job.last_error or ''}".rstrip()
         )
+    if failed:
+        click.echo(RETRY_HINT)
 
 
 @group.command("retry")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, required=False)
+@click.option("--failed", "every_failed", is_flag=True, help="Every failed job.")
 @pass_config
-def retry(config: Config, job_id: int) -> None:
-    """Give a failed job a fresh set of attempts; the runner takes it on its next pass."""
+def retry(config: Config, job_id: int | None, every_failed: bool) -> None:
+    """Give a failed job (or every one) a fresh set of attempts; the runner takes it next."""
+    if (job_id is None) == (not every_failed):
+        raise click.UsageError("name one JOB_ID, or give --failed for every failed job")
     with Database(config.database).transaction() as connection:
-        if not queue.requeue(connection, job_id, utc_now()):
-            raise click.ClickException(
-                f"job {job_id} is not a failed job (see `dingpass jobs list --failed`)"
-            )
-    click.echo(f"Job {job_id} queued again.")
+        ids = [job.id for job in queue.listing(connection, JobStatus.FAILED)]
+        chosen = ids if every_failed else [job_id or 0]
+        queued = [one for one in chosen if queue.requeue(connection, one, utc_now())]
+    if job_id is not None and not queued:
+        raise click.ClickException(
+            f"job {job_id} is not a failed job (see `dingpass jobs list --failed`)"
+        )
+    click.echo(f"Queued again: {', '.join(map(str, queued)) or 'nothing (no failed jobs)'}.")

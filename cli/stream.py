@@ -5,7 +5,7 @@ import signal
 
 import click
 
-from backend.approvals.dispatcher import Dispatcher
+from backend.approvals.dispatcher import dispatcher_for
 from backend.clock import utc_now
 from backend.config import Config
 from backend.storage.database import Database
@@ -27,7 +27,7 @@ def stream(config: Config) -> None:
     if not (config.dingtalk_app_key and config.dingtalk_app_secret):
         raise click.ClickException("Stream mode needs DINGTALK_APP_KEY and DINGTALK_APP_SECRET")
     database = Database(config.database)
-    handler = ApprovalEventHandler(Dispatcher(database, utc_now).dispatch)
+    handler = ApprovalEventHandler(dispatcher_for(config, database, utc_now).dispatch)
     worker = StreamWorker(
         config.dingtalk_app_key,
         config.dingtalk_app_secret,

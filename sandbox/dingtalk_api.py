@@ -86,6 +86,7 @@ def start_instance() -> Any:
         return error(400, "formConverterError", "表单数据转换失败")
     if not body.get("originatorUserId"):
         return error(400, "invalidParameter", "originatorUserId is required")
+    time.sleep(state.faults.slow_start_seconds)
     instance = state.start(
         body["processCode"],
         body["originatorUserId"],
@@ -143,6 +144,7 @@ def list_instance_ids() -> Any:
             for i in _state().instances.values()
             if i.process_code == body.get("processCode")
             and body["startTime"] <= i.created_ms <= end
+            and (not body.get("userIds") or i.originator in body["userIds"])
         ),
         key=lambda i: i.created_ms,
     )

@@ -1,6 +1,7 @@
 """The mail sandbox: a real SMTP server (aiosmtpd) on loopback that keeps what it receives,
 and an inbox page that shows it, attachments downloadable."""
 
+import asyncio
 import errno
 import itertools
 import socket
@@ -51,12 +52,35 @@ class Mailbox:
         ]
 
 
+@dataclass
+class MailFaults:
+    """Switches for tests: stall the conversation at a chosen point, in seconds."""
+
+    stall_before_data: float = 0.0
+    """After RCPT: the sender has handed nothing over yet."""
+    stall_after_accepting: float = 0.0
+    """After keeping the message, before saying so: the sender cannot know it was accepted."""
+    refuse_after_data: int = 0
+    """How many of the next messages to refuse once they are in, as greylisting does (451)."""
+
+
 class _Handler:
-    def __init__(self, mailbox: Mailbox) -> None:
-        self.mailbox = mailbox
+    def __init__(self, mailbox: Mailbox, faults: MailFaults) -> None:
+        self.mailbox, self.faults = mailbox, faults
+
+    async def handle_RCPT(  # noqa: N802 -- aiosmtpd's name
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        await asyncio.sleep(self.faults.stall_before_data)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 -- aiosmtpd's name
+        if self.faults.refuse_after_data > 0:
+            self.faults.refuse_after_data -= 1
+            return "451 4.7.1 Greylisted: try again later"
         self.mailbox.add(envelope.content, list(envelope.rcpt_tos))
+        await asyncio.sleep(self.faults.stall_after_accepting)
         return "250 Message accepted for delivery"
 
 
@@ -64,7 +88,7 @@ class MailSandbox:
     """SMTP on one loopback port, the inbox page on another."""
 
     def __init__(self, host: str = "127.0.0.1", smtp_port: int = 0, web_port: int = 0) -> None:
-        self.mailbox = Mailbox()
+        self.mailbox, self.faults = Mailbox(), MailFaults()
         self.host, self._smtp_port = host, smtp_port
         self.controller: Controller | None = None
         if smtp_port:
@@ -92,7 +116,7 @@ class MailSandbox:
         """Accept mail (again)."""
         # A fixed server name: else aiosmtpd looks its own up (reverse DNS) per connection.
         controller = Controller(
-            _Handler(self.mailbox),
+            _Handler(self.mailbox, self.faults),
             hostname=self.host,
             port=self._smtp_port,
             server_hostname="mail-sandbox.localhost",

@@ -37,6 +37,8 @@ class Faults:
     rate_limit: int = 0
     server_error: int = 0
     slow_seconds: float = 0.0
+    slow_start_seconds: float = 0.0
+    """A start request is worked on this late: the instance appears after the caller gave up."""
     drop_events: int = 0
     duplicate_events: int = 0
 

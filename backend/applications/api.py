@@ -14,12 +14,16 @@ def _service() -> Applications:
 
 
 @bp.post("/applications")
-def submit() -> tuple[dict[str, str], int]:
-    """Take in an application: 201 with its number and status URL."""
-    data = request.get_json(silent=True)
+def submit() -> tuple[dict[str, str], int, dict[str, str]]:
+    """Take in an application: 201 with its number and status URL (the first one's, on a retry)."""
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes; nothing a form needs
+        data = None
     if data is None:
         raise BadRequest("请求内容应为 JSON。", "The request body must be JSON.")
-    return _service().submit(data, g.client_ip), 201
+    submitted = _service().submit(data, g.client_ip, g.get("idempotency_key"))
+    return submitted.body(), 201, {"Idempotent-Replayed": str(submitted.replayed).lower()}
 
 
 @bp.get("/applications/<token>")

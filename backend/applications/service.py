@@ -1,21 +1,27 @@
 """Taking in applications: validate, rate-limit and store in one transaction."""
 
+import hashlib
+import json
+import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from backend.applications.status import ApplicationStatus
 from backend.applications.validation import ApplicationForm, validate
 from backend.catalogue import Catalogue
-from backend.exceptions import NotFound, RateLimited
-from backend.fulfillment.instances import OPEN_INSTANCE
+from backend.exceptions import Conflict, NotFound, RateLimited
+from backend.fulfillment.names import OPEN_INSTANCE
 from backend.jobs import queue
 from backend.storage import rate_limits
 from backend.storage.applications import (
     NewApplication,
+    by_id,
+    by_idempotency_key,
     by_token,
     insert_application,
     status_of,
@@ -31,12 +37,45 @@ Answer = dict[str, object]
 
 
 @dataclass(frozen=True)
+class Submitted:
+    """The answer to a submission: the number and status link, and whether it was a replay."""
+
+    number: str
+    token: str
+    status: ApplicationStatus
+    status_url: str
+    replayed: bool
+
+    def body(self) -> dict[str, str]:
+        """The JSON answer."""
+        return {
+            "number": self.number,
+            "token": self.token,
+            "status": self.status.value,
+            "status_url": self.status_url,
+        }
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An application just stored, with the job that opens its approval (None: recorded before)."""
+
+    id: int
+    number: str
+    token: str
+    job_id: int | None
+
+
+@dataclass(frozen=True)
 class Limits:
     """How many applications one IP and one email may send per window (seconds)."""
 
     per_ip: int
     per_email: int
     window: int
+
+
+log = logging.getLogger(__name__)
 
 
 class Applications:
@@ -55,27 +94,108 @@ class Applications:
         self.public_base_url, self.clock = public_base_url, clock
         self.run_now = run_now
 
-    def submit(self, data: object, client_ip: str) -> dict[str, str]:
-        """Store a valid application with the job that opens its approval; answer its number."""
+    def submit(self, data: object, client_ip: str, key: str | None = None) -> Submitted:
+        """Store a valid application with the job that opens its approval; answer its number.
+
+        With an idempotency ``key`` a repeated submission (the page retrying after a timeout)
+        gets the first answer, and is not counted against the limits again.
+        """
         form, now = validate(data, self.catalogue), self.clock()
-        token = secrets.token_urlsafe(24)
-        with self.database.transaction() as connection:
-            self._count(connection, client_ip, form, int(now.timestamp()))
-            application_id, number = self._insert(connection, form, token, client_ip, now)
-            subject = Subject.application(application_id)
-            job_id = queue.enqueue(connection, OPEN_INSTANCE, subject, now)
+        stored = self._store_once(form, _digest(form), key, client_ip, now)
+        if isinstance(stored, Submitted):
+            return stored
         # Committed first: whatever happens next (DingTalk down, say), the customer has a number
         # and the job is on record. Running it now, under its lease, is the fast path.
-        if self.run_now is not None and job_id is not None:
+        self._open_now(stored.job_id)
+        return self._fresh_answer(stored)
+
+    def _store_once(
+        self, form: ApplicationForm, digest: str, key: str | None, client_ip: str, now: datetime
+    ) -> Stored | Submitted:
+        """The newly stored application, or the first answer under ``key``."""
+        try:
+            stored = self.database.run(lambda c: self._store(c, form, digest, key, client_ip, now))
+        except (IntegrityError, RateLimited):
+            # The same key, committed by a concurrent twin (which may also have taken the last
+            # place in the limits), is answered as it was; anything else is raised as it came.
+            replay = self._replay(key, digest) if key is not None else None
+            if replay is None:
+                raise
+            return replay
+        if stored is None:  # the key was found: this is a retry
+            return self._replay_found(key or "", digest)
+        return stored
+
+    def _store(
+        self,
+        connection: Connection,
+        form: ApplicationForm,
+        digest: str,
+        key: str | None,
+        client_ip: str,
+        now: datetime,
+    ) -> Stored | None:
+        """The new application and its job; None if ``key`` was used before."""
+        if key is not None and by_idempotency_key(connection, key) is not None:
+            return None
+        self._count(connection, client_ip, form, int(now.timestamp()))
+        new = NewApplication(form, "", secrets.token_urlsafe(24), client_ip, now, key, digest)
+        application_id, number = self._insert(connection, new)
+        job_id = queue.enqueue(connection, OPEN_INSTANCE, Subject.application(application_id), now)
+        return Stored(application_id, number, new.token, job_id)
+
+    def _open_now(self, job_id: int | None) -> None:
+        if self.run_now is None or job_id is None:
+            return
+        try:
             self.run_now(job_id)
+        except Exception:  # the job is on record: the runner opens it later, as after any failure
+            log.warning(
+                "job %s could not run at once; the runner will take it", job_id, exc_info=True
+            )
+
+    def _fresh_answer(self, stored: Stored) -> Submitted:
+        """The answer for a stored application: pending if its approval opened at once."""
+        try:
+            with self.database.transaction() as connection:
+                status = status_of(connection, stored.id) or ApplicationStatus.SUBMITTED
+        except DBAPIError:  # gone since the commit: the application is stored all the same
+            status = ApplicationStatus.SUBMITTED
+        status_url = f"{self.public_base_url}/status/{stored.token}"
+        return Submitted(stored.number, stored.token, status, status_url, replayed=False)
+
+    def _replay(self, key: str, digest: str) -> Submitted | None:
+        """The first answer under ``key``; None if no application was stored under it."""
         with self.database.transaction() as connection:
-            status = status_of(connection, application_id)
-        return {
-            "number": number,
-            "token": token,
-            "status": str(status),  # submitted, or pending if DingTalk answered at once
-            "status_url": f"{self.public_base_url}/status/{token}",
-        }
+            first = by_idempotency_key(connection, key)
+        if first is None:
+            return None
+        if first.request_hash != digest:
+            raise Conflict(
+                "该请求标识已用于另一份申请，请刷新页面后重新提交。",
+                "This Idempotency-Key was used for a different application; reload the page "
+                "and submit again.",
+            )
+        return self._answer(first.id, replayed=True)
+
+    def _replay_found(self, key: str, digest: str) -> Submitted:
+        replay = self._replay(key, digest)
+        if replay is None:
+            raise RuntimeError(f"the application stored under key {key!r} vanished")
+        return replay
+
+    def _answer(self, application_id: int, replayed: bool) -> Submitted:
+        with self.database.transaction() as connection:
+            application = by_id(connection, application_id)
+        if application is None:
+            raise RuntimeError(f"application {application_id} vanished after it was stored")
+        return Submitted(
+            application.number,
+            application.token,
+            application.status,  # submitted, or pending if DingTalk answered at once
+            f"{self.public_base_url}/status/{application.token}",
+            replayed,
+        )
 
     def status(self, token: str) -> Answer:
         """Where an application stands, with what the applicant typed and nothing more."""
@@ -108,27 +228,26 @@ class Applications:
             if wait is not None:
                 raise RateLimited(wait)
 
-    def _insert(
-        self,
-        connection: Connection,
-        form: ApplicationForm,
-        token: str,
-        client_ip: str,
-        now: datetime,
-    ) -> tuple[int, str]:
+    def _insert(self, connection: Connection, new: NewApplication) -> tuple[int, str]:
         """Store the application under a fresh number; its id and number."""
-        for _ in range(NUMBER_ATTEMPTS - 1):
+        for attempt in range(1, NUMBER_ATTEMPTS + 1):
+            numbered = replace(new, number=_new_number(new.at))
             try:
                 with connection.begin_nested():  # a clashing number costs only this attempt
-                    return self._insert_once(connection, form, token, client_ip, now)
-            except IntegrityError:
-                continue
-        return self._insert_once(connection, form, token, client_ip, now)
+                    return insert_application(connection, numbered), numbered.number
+            except IntegrityError as clash:
+                # A concurrent twin under the same key: its answer is the one to give. (Read
+                # from the error, since MySQL's snapshot does not show the twin's row yet.)
+                if attempt == NUMBER_ATTEMPTS or "idempotency_key" in str(clash.orig):
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    @staticmethod
-    def _insert_once(
-        connection: Connection, form: ApplicationForm, token: str, client_ip: str, now: datetime
-    ) -> tuple[int, str]:
-        number = f"A{now:%Y%m%d}-{''.join(secrets.choice(ALPHABET) for _ in range(6))}"
-        new = NewApplication(form, number, token, client_ip, now)
-        return insert_application(connection, new), number
+
+def _new_number(at: datetime) -> str:
+    return f"A{at:%Y%m%d}-{''.join(secrets.choice(ALPHABET) for _ in range(6))}"
+
+
+def _digest(form: ApplicationForm) -> str:
+    """What identifies a submission's content, to tell a retry from a different application."""
+    canonical = json.dumps(asdict(form), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

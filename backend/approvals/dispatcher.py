@@ -2,21 +2,23 @@
 
 HTTP callbacks, Stream mode and the reconciler all come through here. The unique key on
 (instance id, event type) makes any repeated delivery a no-op, and the conditional
-update (only from pending) means only one delivery can ever move an application.
+update (only from pending) means only one delivery can ever move an application. An event
+for an instance no application knows yet is held, never dropped: the job it records finds
+out whose the instance is, and the event is applied when an application links it.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, func, select, update
 
 from backend.applications.status import ApplicationStatus
 from backend.approvals.events import ApprovalEvent
 from backend.compat import StrEnum
-from backend.fulfillment.licenses import ISSUE_LICENSE
-from backend.fulfillment.mails import SEND_REFUSAL_MAIL
+from backend.config import Config
+from backend.fulfillment.names import ADOPT_INSTANCE, ISSUE_LICENSE, SEND_REFUSAL_MAIL
 from backend.jobs import queue
-from backend.storage.applications import by_instance, transition
+from backend.storage.applications import by_instance, mark_pending, transition
 from backend.storage.database import Database
 from backend.storage.schema import approval_events
 from backend.storage.unique import insert_unless_present
@@ -37,9 +39,11 @@ class Outcome(StrEnum):
 
     MOVED = "moved"
     DUPLICATE = "duplicate"
-    UNKNOWN_INSTANCE = "unknown_instance"
+    UNKNOWN_INSTANCE = "unknown_instance"  # held until an application adopts the instance
     NO_DECISION = "no_decision"
     NOT_PENDING = "not_pending"
+    NOT_OURS = "not_ours"  # another form's instance, or one no application of ours started
+    DUPLICATE_INSTANCE = "duplicate_instance"  # ours, but its application has another: for a person
 
 
 class Dispatcher:
@@ -50,8 +54,11 @@ class Dispatcher:
         database: Database,
         clock: Callable[[], datetime],
         kick: Callable[[], None] | None = None,
+        process_codes: Collection[str] = (),
     ) -> None:
         self.database, self.clock, self.kick = database, clock, kick
+        self.process_codes = frozenset(process_codes)
+        """The forms whose instances are ours to act on; empty: every form's."""
 
     def dispatch(self, event: ApprovalEvent) -> Outcome:
         """Record ``event`` and act on it, all in one transaction."""
@@ -60,15 +67,122 @@ class Dispatcher:
             event_id = _claim(connection, event, now)
             if event_id is None:
                 return Outcome.DUPLICATE
-            outcome, application_id = _apply(connection, event, now)
-            connection.execute(
-                update(approval_events)
-                .where(approval_events.c.id == event_id)
-                .values(outcome=outcome.value, application_id=application_id)
+            outcome, application_id = (
+                _apply(connection, event, now) if self._ours(event) else (Outcome.NOT_OURS, None)
             )
-        if outcome is Outcome.MOVED and self.kick is not None:
+            _record_outcome(connection, event_id, outcome, application_id)
+            if outcome is Outcome.UNKNOWN_INSTANCE:
+                ask_whose(connection, event.instance_id, now)
+        if outcome in (Outcome.MOVED, Outcome.UNKNOWN_INSTANCE) and self.kick is not None:
             self.kick()  # the work it recorded is committed: run it now, not at the next timer tick
         return outcome
+
+    def _ours(self, event: ApprovalEvent) -> bool:
+        code = event.process_code
+        return not self.process_codes or code is None or code in self.process_codes
+
+
+def dispatcher_for(
+    config: Config,
+    database: Database,
+    clock: Callable[[], datetime],
+    kick: Callable[[], None] | None = None,
+) -> Dispatcher:
+    """The dispatcher of approval events, acting on the configured form's instances only."""
+    forms = [config.dingtalk_process_code] if config.dingtalk_process_code else []
+    return Dispatcher(database, clock, kick, process_codes=forms)
+
+
+def link(connection: Connection, application_id: int, instance_id: str, now: datetime) -> bool:
+    """submitted -> pending with its instance, and the events held for it applied; False if
+    the application had moved on (another instance was linked first)."""
+    if not mark_pending(connection, application_id, instance_id, now):
+        return False
+    apply_held(connection, instance_id, now)
+    return True
+
+
+def apply_held(connection: Connection, instance_id: str, now: datetime) -> int:
+    """Apply the events held for ``instance_id`` to its application; how many moved it.
+
+    An event can arrive before its application knows its instance (DingTalk answered the
+    start too late, or the answer was lost): it is held, not dropped, and applied here, in
+    the transaction that links the instance, or by the reconciler.
+    """
+    moved = 0
+    for event_id, event in _held(connection, instance_id):
+        if not _take_held(connection, event_id):
+            continue  # applied by another runner (an adopt job, the reconciler) meanwhile
+        outcome, application_id = _apply(connection, event, now)
+        _record_outcome(connection, event_id, outcome, application_id)
+        moved += outcome is Outcome.MOVED
+    return moved
+
+
+def release_held(connection: Connection, instance_id: str, outcome: "Outcome") -> None:
+    """Stop holding the events of an instance found not to be ours, or a duplicate."""
+    connection.execute(
+        update(approval_events)
+        .where(
+            approval_events.c.instance_id == instance_id,
+            approval_events.c.outcome == Outcome.UNKNOWN_INSTANCE,
+        )
+        .values(outcome=outcome)
+    )
+
+
+def _take_held(connection: Connection, event_id: int) -> bool:
+    """Claim one held event for this transaction: a conditional update, one winner."""
+    taken = connection.execute(
+        update(approval_events)
+        .where(
+            approval_events.c.id == event_id,
+            approval_events.c.outcome == Outcome.UNKNOWN_INSTANCE,
+        )
+        .values(outcome="")
+    )
+    return taken.rowcount == 1
+
+
+def held_instances(connection: Connection) -> list[str]:
+    """Instances with events held, oldest first."""
+    query = (
+        select(approval_events.c.instance_id)
+        .where(approval_events.c.outcome == Outcome.UNKNOWN_INSTANCE)
+        .group_by(approval_events.c.instance_id)
+        .order_by(func.min(approval_events.c.id))
+    )
+    return list(connection.execute(query).scalars())
+
+
+def _held(connection: Connection, instance_id: str) -> list[tuple[int, ApprovalEvent]]:
+    table = approval_events.c
+    query = (
+        select(table.id, table.event_type, table.result, table.transport)
+        .where(table.instance_id == instance_id, table.outcome == Outcome.UNKNOWN_INSTANCE)
+        .order_by(table.id)
+    )
+    return [
+        (event_id, ApprovalEvent(instance_id, kind, result, transport))
+        for event_id, kind, result, transport in connection.execute(query)
+    ]
+
+
+def _record_outcome(
+    connection: Connection, event_id: int, outcome: Outcome, application_id: int | None
+) -> None:
+    connection.execute(
+        update(approval_events)
+        .where(approval_events.c.id == event_id)
+        .values(outcome=outcome.value, application_id=application_id)
+    )
+
+
+def ask_whose(connection: Connection, instance_id: str, now: datetime) -> None:
+    """Record (or make due again) the work of finding out which application the instance is."""
+    payload = {"instance_id": instance_id}
+    queue.enqueue(connection, ADOPT_INSTANCE, None, now, part=instance_id, payload=payload)
+    queue.due_now(connection, ADOPT_INSTANCE, None, now, part=instance_id, again=True)
 
 
 def _claim(connection: Connection, event: ApprovalEvent, now: datetime) -> int | None:
@@ -88,15 +202,18 @@ def _claim(connection: Connection, event: ApprovalEvent, now: datetime) -> int |
 def _apply(
     connection: Connection, event: ApprovalEvent, now: datetime
 ) -> tuple[Outcome, int | None]:
-    application = by_instance(connection, event.instance_id)
-    if application is None:
+    """What the event does to the application its instance belongs to."""
+    # A locking read: on MySQL it sees a link committed after this transaction began, where a
+    # plain read would see the snapshot and hold an event whose application is known.
+    found = by_instance(connection, event.instance_id, lock=True)
+    if found is None:
         return Outcome.UNKNOWN_INSTANCE, None
     decision = DECISIONS.get((event.kind, event.result if event.kind == "finish" else None))
     if decision is None:
-        return Outcome.NO_DECISION, application.id
-    if not _move(connection, application.id, decision, now):
-        return Outcome.NOT_PENDING, application.id
-    return Outcome.MOVED, application.id
+        return Outcome.NO_DECISION, found.id
+    if not _move(connection, found.id, decision, now):
+        return Outcome.NOT_PENDING, found.id
+    return Outcome.MOVED, found.id
 
 
 def _move(connection: Connection, application_id: int, decision: Decision, now: datetime) -> bool:

@@ -1,40 +1,43 @@
-"""Opening a DingTalk approval instance for a stored application: submitted -> pending."""
+"""Opening a DingTalk approval instance for a stored application: submitted -> pending.
+
+DingTalk has no idempotency key, so one instance per application rests on the record of
+each start: it is written before the start is sent, cleared when DingTalk answers no, and
+kept when the answer never came (a start in doubt). Before starting again, an application
+with a start in doubt searches DingTalk for the instance that start may have opened; the
+application number in the form is how it is recognised.
+"""
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
+
 from backend.applications.status import ApplicationStatus
+from backend.approvals.dispatcher import Outcome, apply_held, link, release_held
+from backend.approvals.form import ProcessSettings, form_values
 from backend.catalogue import Catalogue
 from backend.dingtalk.client import DingTalkClient
-from backend.exceptions import DingTalkError
-from backend.storage.applications import Application, by_id, mark_pending
+from backend.exceptions import DingTalkError, DingTalkUnavailable
+from backend.storage.applications import (
+    Application,
+    by_id,
+    by_instance,
+    by_number,
+    mark_requested,
+    unmark_requested,
+)
 from backend.storage.database import Database
 
 log = logging.getLogger(__name__)
-SETTLE = timedelta(seconds=10)
-"""Longer than the DingTalk client waits for an answer (connect + read timeouts)."""
-VALIDITY_NAMES = {
-    "30d": "30 天",
-    "90d": "90 天",
-    "180d": "180 天",
-    "1y": "1 年",
-    "2y": "2 年",
-    "3y": "3 年",
-    "perpetual": "永久",
-}
+SETTLE = timedelta(seconds=30)
+"""How long a start in doubt is left before searching: DingTalk may still be working on it."""
+SEARCH_AROUND = timedelta(minutes=1)
+"""How far around the start in doubt to search: the clocks of DingTalk and ours may differ."""
 
 
-@dataclass(frozen=True)
-class ProcessSettings:
-    """Which approval form to fill, as whom, and which component shows which field."""
-
-    process_code: str
-    originator: str
-    dept_id: int | None
-    fields: tuple[tuple[str, str], ...]
-    public_base_url: str
+class StartInDoubt(Exception):
+    """A start was sent too recently to tell whether it opened an instance: try again later."""
 
 
 class InstanceOpener:
@@ -58,57 +61,110 @@ class InstanceOpener:
         if application is None or application.status is not ApplicationStatus.SUBMITTED:
             return None
         try:
-            instance_id = self._already_opened(application) or self.client.start_instance(
-                self.settings.process_code,
-                self.settings.originator,
-                self.settings.dept_id,
-                self.form(application),
-            )
-        except DingTalkError as err:
+            instance_id = self._earlier(application) or self._start(application)
+        except (DingTalkError, StartInDoubt) as err:
             log.warning("approval for %s not opened, will retry: %s", application.number, err)
             return None
         with self.database.transaction() as connection:
-            mark_pending(connection, application_id, instance_id, self.clock())
+            if not link(connection, application_id, instance_id, self.clock()):
+                return self._linked_meanwhile(connection, application, instance_id)
         log.info("approval %s opened for %s", instance_id, application.number)
         return instance_id
 
-    def _already_opened(self, application: Application) -> str | None:
-        """An instance an earlier attempt opened though its answer never came back, if any.
-
-        Only an attempt made at least SETTLE ago can have reached DingTalk unanswered (the
-        client gives up sooner), so a first attempt does not search. DingTalk has no
-        idempotency key: the application number in the form is how its instance is known.
-        """
-        if application.created_at > self.clock() - SETTLE:
-            return None
-        label = next((name for name, source in self.settings.fields if source == "number"), None)
-        if label is None:
-            log.warning(
-                "DINGTALK_FORM_FIELDS has no number: a retry cannot tell an instance opened before"
-            )
-            return None
-        since = application.created_at - SETTLE
-        for instance_id in self.client.instance_ids(self.settings.process_code, since):
-            if self.client.get_instance(instance_id).form.get(label) == application.number:
-                log.info(
-                    "approval %s for %s was opened before; adopting it",
-                    instance_id,
-                    application.number,
-                )
-                return instance_id
+    def _linked_meanwhile(
+        self, connection: Connection, application: Application, instance_id: str
+    ) -> str | None:
+        """The application moved on while its instance was opened: by this very instance (its
+        start event, adopted first), or, against every precaution, by another."""
+        now = by_id(connection, application.id)
+        if now is not None and now.instance_id == instance_id:
+            return instance_id
+        log.error(
+            "approval %s for %s is a second instance (the application has %s): withdraw %s in "
+            "DingTalk",
+            instance_id,
+            application.number,
+            now.instance_id if now else None,
+            instance_id,
+        )
         return None
 
-    def form(self, application: Application) -> list[tuple[str, str]]:
-        """The form values, by component name, for an application."""
-        return [(name, self._value(application, source)) for name, source in self.settings.fields]
+    def _start(self, application: Application) -> str:
+        with self.database.transaction() as connection:
+            at, before = self.clock(), application.instance_requested_at
+            if not mark_requested(connection, application.id, at, before):
+                raise StartInDoubt("another runner is starting this instance")
+        try:
+            return self.client.start_instance(
+                self.settings.process_code,
+                self.settings.originator,
+                self.settings.dept_id,
+                form_values(application, self.settings, self.catalogue),
+            )
+        except DingTalkError as err:
+            if not (isinstance(err, DingTalkUnavailable) and err.in_doubt):
+                with self.database.transaction() as connection:
+                    unmark_requested(connection, application.id)  # DingTalk said no, or never heard
+            raise
 
-    def _value(self, application: Application, source: str) -> str:
-        if source == "product":
-            product = self.catalogue.get(application.product)
-            return f"{product.names['zh']} ({product.code})" if product else application.product
-        if source == "validity":
-            return VALIDITY_NAMES.get(application.validity, application.validity)
-        if source == "status_url":
-            return f"{self.settings.public_base_url}/status/{application.token}"
-        # The other sources (config.FORM_SOURCES) are the application's fields by name.
-        return str(getattr(application, source) or "-")
+    def _earlier(self, application: Application) -> str | None:
+        """The instance a start in doubt opened, if any; StartInDoubt while it may still come."""
+        requested = application.instance_requested_at
+        if requested is None:
+            return None
+        if requested > self.clock() - SETTLE:
+            raise StartInDoubt(f"the start sent at {requested:%H:%M:%S} has no answer yet")
+        found = self.find(
+            application.number, requested - SEARCH_AROUND, requested + SETTLE + SEARCH_AROUND
+        )
+        if found is not None:
+            log.info("approval %s for %s was opened before; adopting it", found, application.number)
+        return found
+
+    def adopt(self, instance_id: str) -> None:
+        """Link an instance whose events came before any application knew it, if it is ours.
+
+        Ours means started as our originator, with one of our application numbers in its form:
+        anyone in the company can start an instance and type a number into it.
+        """
+        with self.database.transaction() as connection:
+            if by_instance(connection, instance_id) is not None:  # linked meanwhile
+                apply_held(connection, instance_id, self.clock())
+                return
+        state = self.client.get_instance(instance_id)
+        label = self.settings.number_label
+        ours = state.originator == self.settings.originator and label is not None
+        number = state.form.get(label or "") if ours else None
+        with self.database.transaction() as connection:
+            application = by_number(connection, number) if number else None
+            if application is None:
+                log.info("approval %s is not one of ours: its events are let go", instance_id)
+                release_held(connection, instance_id, Outcome.NOT_OURS)
+                return
+            self._adopt(connection, application, instance_id)
+
+    def _adopt(self, connection: Connection, application: Application, instance_id: str) -> None:
+        """Link the instance and apply its events; a second instance's are left for a person."""
+        if link(connection, application.id, instance_id, self.clock()):
+            log.info("approval %s adopted by %s from its event", instance_id, application.number)
+            return
+        release_held(connection, instance_id, Outcome.DUPLICATE_INSTANCE)
+        log.warning(
+            "approval %s carries %s's number, which has its own %s: its events are left for a "
+            "person to look at",
+            instance_id,
+            application.number,
+            application.instance_id,
+        )
+
+    def find(self, number: str, since: datetime, until: datetime) -> str | None:
+        """The instance started as us between ``since`` and ``until`` that carries ``number``."""
+        label = self.settings.number_label
+        if label is None:
+            log.warning("DINGTALK_FORM_FIELDS has no number: an earlier start cannot be found")
+            return None
+        code, originator = self.settings.process_code, self.settings.originator
+        for instance_id in self.client.instance_ids(code, since, originator, until):
+            if self.client.get_instance(instance_id).form.get(label) == number:
+                return instance_id
+        return None

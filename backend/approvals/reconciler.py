@@ -5,11 +5,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from backend.approvals.dispatcher import Dispatcher, Outcome
+from backend.approvals.dispatcher import (
+    Dispatcher,
+    Outcome,
+    apply_held,
+    ask_whose,
+    held_instances,
+)
 from backend.approvals.events import ApprovalEvent, from_fields
 from backend.dingtalk.client import DingTalkClient, InstanceState
 from backend.exceptions import DingTalkError
-from backend.storage.applications import pending_since
+from backend.storage.applications import by_instance, pending_since
 from backend.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -44,12 +50,23 @@ class Reconciler:
         """One pass: failed pushes first (they are cleared once read), then stale instances."""
         report = Report()
         self._drain(report)
+        self._reapply(report)
         with self.database.transaction() as connection:
             stale = pending_since(connection, self.clock() - self.after)
         for instance_id in stale:
             report.checked += 1
             self._check(instance_id, report)
         return report
+
+    def _reapply(self, report: Report) -> None:
+        """Apply decisions recorded but never acted on; ask again whose the others are."""
+        with self.database.transaction() as connection:
+            now = self.clock()
+            for instance_id in held_instances(connection):
+                if apply_held(connection, instance_id, now):
+                    report.recovered.append(instance_id)
+                elif by_instance(connection, instance_id) is None:
+                    ask_whose(connection, instance_id, now)
 
     def _drain(self, report: Report) -> None:
         for _ in range(MAX_FAILED_BATCHES):

@@ -4,7 +4,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from backend.approvals.opener import InstanceOpener, ProcessSettings
+from backend.approvals.form import ProcessSettings
+from backend.approvals.opener import InstanceOpener
 from backend.catalogue import Catalogue
 from backend.config import Config
 from backend.dingtalk.client import DingTalkClient

@@ -36,6 +36,7 @@ class InstanceState:
     status: str
     result: str
     form: dict[str, str] = field(default_factory=dict)
+    originator: str = ""  # the userId it was started as
 
 
 class DingTalkClient:
@@ -98,14 +99,23 @@ class DingTalkClient:
             dept_id=dept_id,
             form_component_values=values,
         )
-        body = self._call(
-            lambda token: self._workflow.start_process_instance_with_options(
-                request,
-                wf.StartProcessInstanceHeaders(x_acs_dingtalk_access_token=token),
-                _runtime(),
-            )
-        )
+
+        def send(token: str) -> Any:
+            headers = wf.StartProcessInstanceHeaders(x_acs_dingtalk_access_token=token)
+            return self._workflow.start_process_instance_with_options(request, headers, _runtime())
+
+        try:
+            body = self._sdk(lambda: send(self._token_before_sending(fresh=False)))
+        except DingTalkTokenInvalid:
+            body = self._sdk(lambda: send(self._token_before_sending(fresh=True)))
         return str(body.instance_id)
+
+    def _token_before_sending(self, fresh: bool) -> str:
+        """A token for a call that changes something: failing to get one, nothing was sent."""
+        try:
+            return self._fetch_token(self.clock()) if fresh else self.access_token()
+        except DingTalkUnavailable as err:
+            raise DingTalkUnavailable(str(err), err.code, err.status, in_doubt=False) from None
 
     def get_instance(self, instance_id: str) -> InstanceState:
         """The current state of an approval instance."""
@@ -118,28 +128,45 @@ class DingTalkClient:
             )
         )
         form = {str(v.name): str(v.value) for v in body.result.form_component_values or []}
+        result = body.result
+        status, outcome = str(result.status), str(result.result or "")
         return InstanceState(
-            instance_id, str(body.result.status), str(body.result.result or ""), form
+            instance_id, status, outcome, form, str(result.originator_user_id or "")
         )
 
-    def instance_ids(self, process_code: str, since: datetime) -> list[str]:
-        """Ids of the process's instances started since ``since``, every page of them."""
+    def instance_ids(
+        self,
+        process_code: str,
+        since: datetime,
+        originator: str | None = None,
+        until: datetime | None = None,
+    ) -> list[str]:
+        """Ids of the process's instances started between ``since`` and ``until`` (by
+        ``originator``), every page of them."""
         found: list[str] = []
         next_token: int | None = 0
+        window = (_ms(since), _ms(until) if until else None)
         while next_token is not None:
-            page, next_token = self._instance_id_page(
-                process_code, int(since.timestamp() * 1000), next_token
-            )
+            page, next_token = self._instance_id_page(process_code, window, originator, next_token)
             found.extend(page)
         return found
 
     def _instance_id_page(
-        self, process_code: str, start_ms: int, next_token: int
+        self,
+        process_code: str,
+        window: tuple[int, int | None],
+        originator: str | None,
+        next_token: int,
     ) -> tuple[list[str], int | None]:
         from alibabacloud_dingtalk.workflow_1_0 import models as wf
 
         request = wf.ListProcessInstanceIdsRequest(
-            process_code=process_code, start_time=start_ms, next_token=next_token, max_results=20
+            process_code=process_code,
+            start_time=window[0],
+            end_time=window[1],
+            next_token=next_token,
+            max_results=20,
+            user_ids=[originator] if originator else None,
         )
         headers = wf.ListProcessInstanceIdsHeaders
         body = self._call(
@@ -209,7 +236,13 @@ class DingTalkClient:
         except TeaException as err:
             raise from_sdk(err) from None
         except OSError as err:  # the sockets below the SDK
-            raise DingTalkUnavailable(f"DingTalk cannot be reached: {err}") from None
+            never_sent = isinstance(err, ConnectionRefusedError)
+            message = f"DingTalk cannot be reached: {err}"
+            raise DingTalkUnavailable(message, in_doubt=not never_sent) from None
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def _runtime() -> Any:

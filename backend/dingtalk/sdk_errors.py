@@ -10,6 +10,18 @@ from backend.exceptions import (
     DingTalkUnavailable,
 )
 
+NOT_CONNECTED = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "ConnectTimeoutError",
+)
+"""What urllib3 says, inside the SDK's RetryError text, when no connection was ever made."""
+
+
+def _never_sent(message: str) -> bool:
+    # The SDK gives no type for this, only the text of the error it retried on.
+    return any(sign in message for sign in NOT_CONNECTED)
+
 
 def from_sdk(error: Any) -> DingTalkError:
     """Our error for the SDK's TeaException, by its code and HTTP status."""
@@ -18,7 +30,7 @@ def from_sdk(error: Any) -> DingTalkError:
     status = data.get("statusCode") if isinstance(data, dict) else None
     message = f"DingTalk: {getattr(error, 'message', error)}"
     if code is None or (isinstance(status, int) and status >= 500):
-        return DingTalkUnavailable(message, code, status)
+        return DingTalkUnavailable(message, code, status, in_doubt=not _never_sent(message))
     if str(code).startswith("Forbidden.AccessDenied.QpsLimit"):
         return DingTalkRateLimited(message, code, status)
     if code == "InvalidAuthentication":

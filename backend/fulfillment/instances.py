@@ -1,13 +1,13 @@
 """open_instance: open an application's DingTalk approval (at intake, and as a retry)."""
 
 from backend.applications.status import ApplicationStatus
-from backend.jobs.model import Done, Job
+from backend.fulfillment.names import ADOPT_INSTANCE, OPEN_INSTANCE
+from backend.jobs.model import OUTAGE_RETRY, Done, Job
 from backend.jobs.registry import Registry
 from backend.services import Services
 from backend.storage.applications import status_of
 from backend.subjects import SubjectType
 
-OPEN_INSTANCE = "open_instance"
 kinds: Registry[Services] = Registry()
 
 
@@ -15,7 +15,7 @@ class NotOpenedYet(Exception):
     """DingTalk did not open the instance this time; the job is retried."""
 
 
-@kinds.kind(OPEN_INSTANCE)
+@kinds.kind(OPEN_INSTANCE, retry=OUTAGE_RETRY)
 def open_instance(services: Services, job: Job) -> Done:
     """Open the instance, or find the application already past this step."""
     if services.opener is None:
@@ -28,6 +28,15 @@ def open_instance(services: Services, job: Job) -> Done:
     if status is not ApplicationStatus.SUBMITTED:
         return Done()
     raise NotOpenedYet("DingTalk did not open the approval; the reason is logged above")
+
+
+@kinds.kind(ADOPT_INSTANCE, retry=OUTAGE_RETRY)
+def adopt_instance(services: Services, job: Job) -> Done:
+    """Find out whether an instance DingTalk told us about is one of our applications'."""
+    if services.opener is None:
+        raise NotOpenedYet("DingTalk is not configured; see `dingpass config check`")
+    services.opener.adopt(str(job.payload["instance_id"]))
+    return Done()
 
 
 def application_of(job: Job) -> int:

@@ -5,7 +5,7 @@ from datetime import datetime
 from backend.applications.status import ApplicationStatus
 from backend.catalogue import VALIDITIES
 from backend.fulfillment.instances import application_of
-from backend.fulfillment.mails import SEND_LICENSE_MAIL
+from backend.fulfillment.names import ISSUE_LICENSE, SEND_LICENSE_MAIL
 from backend.jobs import queue
 from backend.jobs.model import Done, Job
 from backend.jobs.registry import Registry
@@ -15,7 +15,6 @@ from backend.storage.licenses import IssuedLicense, license_of, store_license
 from backend.subjects import Subject
 from license import License, Licensee, new_license_id
 
-ISSUE_LICENSE = "issue_license"
 kinds: Registry[Services] = Registry()
 
 

@@ -1,27 +1,30 @@
 """send_license_mail and send_refusal_mail: each mailed once, even when a job runs again."""
 
+import logging
+import smtplib
+
 from sqlalchemy import Connection
 
 from backend.applications.status import ApplicationStatus
 from backend.fulfillment.instances import application_of
-from backend.jobs.model import Done, Job
+from backend.fulfillment.names import SEND_LICENSE_MAIL, SEND_REFUSAL_MAIL
+from backend.jobs.model import OUTAGE_RETRY, Done, Job
 from backend.jobs.registry import Registry
 from backend.mail.compose import Attachment, Facts, compose
 from backend.mail.message import Message
 from backend.services import Services
 from backend.storage.applications import Application, by_id, transition
 from backend.storage.licenses import IssuedLicense, license_of
-from backend.storage.mails import Mail, mail_record, mark_sent
+from backend.storage.mails import Mail, MailKind, mail_record, mark_handed_over, mark_sent
 from backend.subjects import Subject
 from license import decode_unverified
 from license.verifier import format_time
 
-SEND_LICENSE_MAIL = "send_license_mail"
-SEND_REFUSAL_MAIL = "send_refusal_mail"
+log = logging.getLogger(__name__)
 kinds: Registry[Services] = Registry()
 
 
-@kinds.kind(SEND_LICENSE_MAIL)
+@kinds.kind(SEND_LICENSE_MAIL, retry=OUTAGE_RETRY)
 def send_license_mail(services: Services, job: Job) -> Done:
     """Mail the license to the applicant; issued -> delivered once the server accepted it."""
     application_id = application_of(job)
@@ -30,7 +33,7 @@ def send_license_mail(services: Services, job: Job) -> Done:
         stored = license_of(connection, application_id)
         if stored is None:
             raise LookupError(f"application {application.number} has no license to send yet")
-        mail = _record(connection, services, application, "license", stored.id)
+        mail = _record(connection, services, application, MailKind.LICENSE, stored.id)
     if mail.sent_at is None:
         _send(services, mail, _license_message(services, application, stored, mail))
     with services.database.transaction() as connection:
@@ -39,15 +42,15 @@ def send_license_mail(services: Services, job: Job) -> Done:
     return Done()
 
 
-@kinds.kind(SEND_REFUSAL_MAIL)
+@kinds.kind(SEND_REFUSAL_MAIL, retry=OUTAGE_RETRY)
 def send_refusal_mail(services: Services, job: Job) -> Done:
     """Tell the applicant their application was refused or withdrawn."""
     with services.database.transaction() as connection:
         application = _application(connection, application_of(job))
-        mail = _record(connection, services, application, "refusal", application.number)
+        mail = _record(connection, services, application, MailKind.REFUSAL, application.number)
     if mail.sent_at is None:
         facts: Facts = {**_common(services, application), "status": application.status.value}
-        _send(services, mail, _message(services, "refusal", application, mail, facts))
+        _send(services, mail, _message(services, MailKind.REFUSAL, application, mail, facts))
     return Done()
 
 
@@ -67,12 +70,12 @@ def _license_message(
         "filename": filename,
     }
     attachment = Attachment(filename, stored.text.encode(), "text", "plain")
-    return _message(services, "license", application, mail, facts, attachment)
+    return _message(services, MailKind.LICENSE, application, mail, facts, attachment)
 
 
 def _message(
     services: Services,
-    kind: str,
+    kind: MailKind,
     application: Application,
     mail: Mail,
     facts: Facts,
@@ -90,14 +93,34 @@ def _message(
 
 
 def _send(services: Services, mail: Mail, message: Message) -> None:
-    services.sender.send(message)
-    # Recorded the moment the server accepted it: a job run again after this never mails twice.
+    """Send, once: a mail an earlier run handed over in full is never sent again."""
+    if mail.handed_over_at is not None:
+        # That run died (or lost the connection) after the server had the whole message and
+        # before its answer was recorded; servers accept nearly always at that point, and
+        # sending again would mail the customer twice. `dingpass mails` tells the two apart.
+        log.warning(
+            "mail %s was handed over at %s; taken as sent", mail.message_id, mail.handed_over_at
+        )
+        return
+    try:
+        services.sender.send(message, mail.recipient, lambda: _handed_over(services, mail))
+    except smtplib.SMTPResponseException:
+        # The server answered, and the answer was no (after the message too: greylisting, a
+        # full mailbox): nothing was accepted, so the next run must send it again.
+        with services.database.transaction() as connection:
+            mark_handed_over(connection, mail, None)
+        raise
     with services.database.transaction() as connection:
         mark_sent(connection, mail, services.clock())
 
 
+def _handed_over(services: Services, mail: Mail) -> None:
+    with services.database.transaction() as connection:
+        mark_handed_over(connection, mail, services.clock())
+
+
 def _record(
-    connection: Connection, services: Services, application: Application, kind: str, key: str
+    connection: Connection, services: Services, application: Application, kind: MailKind, key: str
 ) -> Mail:
     message_id = _message_id(services, kind, key)
     subject = Subject.application(application.id)

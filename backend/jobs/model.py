@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import RowMapping
 
 from backend.compat import StrEnum
-from backend.subjects import Subject, SubjectType
+from backend.subjects import Subject
 
 JsonObject = dict[str, Any]
 """A job's payload or condition: JSON in the database, a dict in Python."""
@@ -25,20 +25,53 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
-def dedupe_key(kind: str, subject: Subject | None) -> str:
-    """The key of the one job of ``kind`` about ``subject``, when a kind has one per subject."""
-    if subject is None:
-        raise ValueError(f"a {kind} job without a subject needs a dedupe key of its own")
-    return f"{kind}:{subject.type}:{subject.id}"
+KIND_LENGTH, KEY_LENGTH = 32, 191
+"""The columns' sizes: a longer kind or key would be cut or refused by MySQL, not by SQLite."""
+
+
+def dedupe_key(kind: str, subject: Subject | None, part: str | None = None) -> str:
+    """The key that makes one piece of work recorded twice recorded once.
+
+    A kind has one job per subject, unless its jobs name a ``part`` each (one change opening
+    several resources); a job about nothing must name one. The kind and subject always lead,
+    so two kinds' keys never meet.
+    """
+    if subject is None and part is None:
+        raise ValueError(f"a {kind} job without a subject needs a part of its own key")
+    about = f"{subject.type}:{subject.id}" if subject is not None else "-"
+    key = f"{kind}:{about}" + (f":{part}" if part is not None else "")
+    if len(kind) > KIND_LENGTH or len(key) > KEY_LENGTH:
+        raise ValueError(
+            f"job kind {kind!r} (at most {KIND_LENGTH}) or key {key!r} (at most {KEY_LENGTH}) "
+            "is too long: shorten the kind's name or the key's part"
+        )
+    return key
 
 
 @dataclass(frozen=True)
 class Retry:
-    """Exponential backoff with jitter, up to ``max_attempts`` runs in all."""
+    """Exponential backoff with jitter, up to ``max_attempts`` runs, or for as long as ``horizon``.
 
-    max_attempts: int = 5
+    A count suits a job whose failures are its own; a job that waits for an outside service
+    (a mail server, DingTalk) keeps trying for a horizon longer than that service's outages.
+    """
+
+    max_attempts: int | None = 5
     first: timedelta = timedelta(seconds=2)
     cap: timedelta = timedelta(minutes=10)
+    horizon: timedelta | None = None
+
+    def gives_up(self, attempts: int, age: timedelta) -> bool:
+        """Whether a job that has failed ``attempts`` runs, trying for ``age``, should stop."""
+        if self.max_attempts is not None and attempts >= self.max_attempts:
+            return True
+        return self.horizon is not None and age >= self.horizon
+
+    def describe(self) -> str:
+        """For people: how long this policy keeps trying."""
+        if self.max_attempts is None and self.horizon is not None:
+            return f"of those in {self.horizon.total_seconds() / 3600:g} h"
+        return f"of {self.max_attempts}"
 
     def delay(self, attempts: int, rng: random.Random | None = None) -> timedelta:
         """How long to wait after the ``attempts``-th failed run: doubling, capped, jittered."""
@@ -60,17 +93,15 @@ class Job:
     attempts: int
     version: int
     run_after: datetime
+    created_at: datetime
+    tries_since: datetime  # when this run of attempts began: recorded, or revived by a person
     condition: JsonObject | None = None
     last_error: str | None = None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> "Job":
         """From a jobs row."""
-        subject = (
-            Subject(SubjectType(row["subject_type"]), row["subject_id"])
-            if row["subject_type"]
-            else None
-        )
+        subject = Subject(row["subject_type"], row["subject_id"]) if row["subject_type"] else None
         condition = json.loads(row["condition"]) if row["condition"] else None
         return cls(
             id=row["id"],
@@ -82,6 +113,8 @@ class Job:
             attempts=row["attempts"],
             version=row["version"],
             run_after=row["run_after"],
+            created_at=row["created_at"],
+            tries_since=row["tries_since"] or row["created_at"],
             condition=condition,
             last_error=row["last_error"],
         )
@@ -102,3 +135,5 @@ class Wait:
 
 Outcome = Done | Wait
 DEFAULT_RETRY = Retry()
+OUTAGE_RETRY = Retry(max_attempts=None, cap=timedelta(minutes=5), horizon=timedelta(hours=24))
+"""For jobs that wait on an outside service: every five minutes at most, for a day."""

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, insert, or_, select, update
-from sqlalchemy.sql import Select
 
 from backend.jobs.model import Job, JobStatus, JsonObject, Retry, dedupe_key
 from backend.storage.schema import job_dependencies, jobs
@@ -31,24 +30,25 @@ def enqueue(
     subject: Subject | None,
     now: datetime,
     *,
-    key: str | None = None,
+    part: str | None = None,
     payload: JsonObject | None = None,
     depends_on: Collection[int] = (),
 ) -> int | None:
     """Record a job in the caller's transaction; None if its dedupe key was recorded already.
 
-    ``key`` defaults to one job of ``kind`` per subject; several jobs of one kind for one
-    subject (one change opening several resources) each name their own.
+    By default a kind has one job per subject; several jobs of one kind for one subject (one
+    change opening several resources) each name a ``part`` of their key (see dedupe_key).
     """
     row = {
         "kind": kind,
         "subject_type": subject and subject.type,
         "subject_id": subject and subject.id,
-        "dedupe_key": key or dedupe_key(kind, subject),
+        "dedupe_key": dedupe_key(kind, subject, part),
         "status": JobStatus.QUEUED,
         "attempts": 0,
         "run_after": now,
         "created_at": now,
+        "tries_since": now,
         "updated_at": now,
         "payload": json.dumps(payload or {}),
         "version": 0,
@@ -69,7 +69,7 @@ def claim(
 ) -> Job | None:
     """Take one due job under a lease, or None. Each attempt is its own short transaction."""
     with connection_factory() as connection:
-        candidates = connection.execute(_due(now, only)).all()
+        candidates = _due(connection, now, only)
     for job_id, version in candidates:
         with connection_factory() as connection:
             taken = connection.execute(
@@ -89,7 +89,8 @@ def claim(
     return None
 
 
-def _due(now: datetime, only: int | None) -> Select[int, int]:
+def _due(connection: Connection, now: datetime, only: int | None) -> list[tuple[int, int]]:
+    """(id, version) of jobs due now whose prerequisites have all succeeded, oldest first."""
     blocked = exists().where(
         job_dependencies.c.job_id == jobs.c.id,
         job_dependencies.c.depends_on == _prerequisite.c.id,
@@ -104,7 +105,8 @@ def _due(now: datetime, only: int | None) -> Select[int, int]:
         .where(runnable, ~blocked)
         .order_by(jobs.c.run_after, jobs.c.id)
     )
-    return query.where(jobs.c.id == only) if only is not None else query.limit(CANDIDATES)
+    query = query.where(jobs.c.id == only) if only is not None else query.limit(CANDIDATES)
+    return [(job_id, version) for job_id, version in connection.execute(query)]
 
 
 def finish(connection: Connection, job: Job, now: datetime) -> bool:
@@ -133,7 +135,7 @@ def failed_attempt(
     connection: Connection, job: Job, now: datetime, error: str, retry: Retry
 ) -> JobStatus:
     """Record a failed run: queued again after a backoff, or failed once attempts are spent."""
-    if job.attempts >= retry.max_attempts:
+    if retry.gives_up(job.attempts, now - job.tries_since):
         _settle(connection, job, now, status=JobStatus.FAILED, last_error=error, finished_at=now)
         return JobStatus.FAILED
     run_after = now + retry.delay(job.attempts)
@@ -160,6 +162,7 @@ def requeue(connection: Connection, job_id: int, now: datetime) -> bool:
         .values(
             status=JobStatus.QUEUED,
             attempts=0,
+            tries_since=now,
             run_after=now,
             finished_at=None,
             version=jobs.c.version + 1,
@@ -183,15 +186,24 @@ def dependencies(connection: Connection, job_id: int) -> list[int]:
     return sorted(connection.execute(query).scalars())
 
 
-def due_now(connection: Connection, kind: str, subject: Subject, now: datetime) -> int | None:
-    """Make the job of ``kind`` about ``subject`` due now, recording it if missing; its id.
+def due_now(
+    connection: Connection,
+    kind: str,
+    subject: Subject | None,
+    now: datetime,
+    part: str | None = None,
+    again: bool = False,
+) -> int | None:
+    """Make the job of ``kind`` about ``subject`` (and ``part``) due now, recording it if missing.
 
-    A failed job gets a fresh set of attempts. None if the job is running or succeeded:
-    only the runner that holds it may act on it.
+    A failed job gets a fresh set of attempts, and so does a succeeded one when ``again`` (work
+    that is safe to repeat, asked for anew). None if the job is running (only the runner that
+    holds it may act on it) or succeeded.
     """
-    enqueue(connection, kind, subject, now)
-    job = _job_by_key(connection, dedupe_key(kind, subject))
-    if job.status not in (JobStatus.QUEUED, JobStatus.WAITING, JobStatus.FAILED):
+    enqueue(connection, kind, subject, now, part=part)
+    job = _job_by_key(connection, dedupe_key(kind, subject, part))
+    revivable = {JobStatus.QUEUED, JobStatus.WAITING, JobStatus.FAILED}
+    if job.status not in revivable | ({JobStatus.SUCCEEDED} if again else set()):
         return None
     values: dict[str, Any] = {
         "status": JobStatus.QUEUED,
@@ -199,8 +211,8 @@ def due_now(connection: Connection, kind: str, subject: Subject, now: datetime) 
         "version": job.version + 1,
         "updated_at": now,
     }
-    if job.status == JobStatus.FAILED:
-        values |= {"attempts": 0, "finished_at": None}
+    if job.status in (JobStatus.FAILED, JobStatus.SUCCEEDED):
+        values |= {"attempts": 0, "finished_at": None, "tries_since": now}
     changed = connection.execute(
         update(jobs).where(jobs.c.id == job.id, jobs.c.version == job.version).values(values)
     )

@@ -97,12 +97,14 @@ class Runner(Generic[C]):
             status = queue.failed_attempt(connection, job, self.clock(), error, retry)
         if status is JobStatus.FAILED:
             log.error(
-                "job %s (%s, %s) FAILED after %d attempts: %s",
+                "job %s (%s, %s) FAILED after %d attempts: %s. Once the cause is fixed, "
+                "`dingpass jobs retry %s` runs it again.",
                 job.id,
                 job.kind,
                 job.subject or "no subject",
                 job.attempts,
                 error,
+                job.id,
             )
         else:
             log.warning(

@@ -9,8 +9,6 @@ from backend.applications.status import ApplicationStatus, check_move
 from backend.applications.validation import ApplicationForm
 from backend.storage.schema import application_events, applications
 
-Status = ApplicationStatus
-
 
 @dataclass(frozen=True)
 class NewApplication:
@@ -21,6 +19,8 @@ class NewApplication:
     token: str
     client_ip: str
     at: datetime
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,9 @@ class Application(ApplicationForm):
     client_ip: str
     created_at: datetime
     updated_at: datetime
+    idempotency_key: str | None
+    request_hash: str | None
+    instance_requested_at: datetime | None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> "Application":
@@ -57,16 +60,18 @@ def insert_application(connection: Connection, new: NewApplication) -> int:
         **asdict(new.form),
         "number": new.number,
         "token": new.token,
-        "status": Status.SUBMITTED,
+        "status": ApplicationStatus.SUBMITTED,
         "client_ip": new.client_ip,
         "created_at": new.at,
         "updated_at": new.at,
+        "idempotency_key": new.idempotency_key,
+        "request_hash": new.request_hash,
     }
     result = connection.execute(insert(applications).values(row))
     (application_id,) = result.inserted_primary_key or (None,)
     if not isinstance(application_id, int):
         raise RuntimeError("the database gave the new application no id")
-    _add_entry(connection, application_id, Status.SUBMITTED, new.at)
+    _add_entry(connection, application_id, ApplicationStatus.SUBMITTED, new.at)
     return application_id
 
 
@@ -84,9 +89,28 @@ def by_token(connection: Connection, token: str) -> Application | None:
     return Application.from_row(found) if found else None
 
 
-def by_instance(connection: Connection, instance_id: str) -> Application | None:
-    """The application whose DingTalk approval is ``instance_id``, or None."""
+def by_idempotency_key(connection: Connection, key: str) -> Application | None:
+    """The application first submitted under ``key``, or None."""
+    query = select(applications).where(applications.c.idempotency_key == key)
+    found = connection.execute(query).mappings().first()
+    return Application.from_row(found) if found else None
+
+
+def by_number(connection: Connection, number: str) -> Application | None:
+    """The application with this number (as the approval form shows it), or None."""
+    query = select(applications).where(applications.c.number == number)
+    found = connection.execute(query).mappings().first()
+    return Application.from_row(found) if found else None
+
+
+def by_instance(connection: Connection, instance_id: str, lock: bool = False) -> Application | None:
+    """The application whose DingTalk approval is ``instance_id``, or None.
+
+    ``lock``: read the latest committed row and lock it (MySQL's FOR UPDATE), not the snapshot.
+    """
     query = select(applications).where(applications.c.instance_id == instance_id)
+    if lock:
+        query = query.with_for_update()
     found = connection.execute(query).mappings().first()
     return Application.from_row(found) if found else None
 
@@ -98,27 +122,63 @@ def timeline(connection: Connection, application_id: int) -> list[TimelineEntry]
         .where(application_events.c.application_id == application_id)
         .order_by(application_events.c.id)
     )
-    return [TimelineEntry(Status(status), at) for status, at in connection.execute(query)]
+    return [
+        TimelineEntry(ApplicationStatus(status), at) for status, at in connection.execute(query)
+    ]
 
 
 def mark_pending(
     connection: Connection, application_id: int, instance_id: str, at: datetime
 ) -> bool:
     """submitted -> pending with its DingTalk instance; False if it had moved on already."""
+    check_move(ApplicationStatus.SUBMITTED, ApplicationStatus.PENDING)
     table = applications.c
     changed = connection.execute(
         update(applications)
         .where(
             table.id == application_id,
-            table.status == Status.SUBMITTED,
+            table.status == ApplicationStatus.SUBMITTED,
             table.instance_id.is_(None),
         )
-        .values(status=Status.PENDING, instance_id=instance_id, updated_at=at)
+        .values(
+            status=ApplicationStatus.PENDING,
+            instance_id=instance_id,
+            instance_requested_at=None,
+            updated_at=at,
+        )
     )
     if changed.rowcount != 1:
         return False
-    _add_entry(connection, application_id, Status.PENDING, at)
+    _add_entry(connection, application_id, ApplicationStatus.PENDING, at)
     return True
+
+
+def mark_requested(
+    connection: Connection, application_id: int, at: datetime, before: datetime | None
+) -> bool:
+    """Record that a start request is about to go to DingTalk; False if the record is not
+    ``before`` any more (another runner is starting the instance)."""
+    table = applications.c
+    unchanged = (
+        table.instance_requested_at.is_(None)
+        if before is None
+        else table.instance_requested_at == before
+    )
+    changed = connection.execute(
+        update(applications)
+        .where(table.id == application_id, table.instance_id.is_(None), unchanged)
+        .values(instance_requested_at=at)
+    )
+    return changed.rowcount == 1
+
+
+def unmark_requested(connection: Connection, application_id: int) -> None:
+    """Record that the last start request opened nothing (DingTalk said no, or never heard)."""
+    connection.execute(
+        update(applications)
+        .where(applications.c.id == application_id, applications.c.instance_id.is_(None))
+        .values(instance_requested_at=None)
+    )
 
 
 def transition(
@@ -150,7 +210,7 @@ def waiting_for_instance(connection: Connection) -> list[int]:
     table = applications.c
     query = (
         select(table.id)
-        .where(table.status == Status.SUBMITTED, table.instance_id.is_(None))
+        .where(table.status == ApplicationStatus.SUBMITTED, table.instance_id.is_(None))
         .order_by(table.id)
     )
     return list(connection.execute(query).scalars())
@@ -160,7 +220,9 @@ def pending_since(connection: Connection, before: datetime) -> list[str]:
     """Instance ids of applications pending since before ``before``."""
     table = applications.c
     query = select(table.instance_id).where(
-        table.status == Status.PENDING, table.updated_at < before, table.instance_id.is_not(None)
+        table.status == ApplicationStatus.PENDING,
+        table.updated_at < before,
+        table.instance_id.is_not(None),
     )
     return [str(instance) for instance in connection.execute(query).scalars()]
 
@@ -169,7 +231,7 @@ def status_of(connection: Connection, application_id: int) -> ApplicationStatus 
     """Where one application stands, or None if there is no such application."""
     query = select(applications.c.status).where(applications.c.id == application_id)
     found = connection.execute(query).scalar()
-    return None if found is None else Status(found)
+    return None if found is None else ApplicationStatus(found)
 
 
 def _add_entry(

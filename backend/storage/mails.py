@@ -5,9 +5,17 @@ from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, select, update
 
+from backend.compat import StrEnum
 from backend.storage.schema import mails
 from backend.storage.unique import insert_if_absent
-from backend.subjects import Subject, SubjectType
+from backend.subjects import Subject
+
+
+class MailKind(StrEnum):
+    """Which mail about its subject this is; one of each is ever sent."""
+
+    LICENSE = "license"
+    REFUSAL = "refusal"
 
 
 @dataclass(frozen=True)
@@ -19,19 +27,26 @@ class Mail:
     kind: str
     message_id: str
     recipient: str
+    handed_over_at: datetime | None
     sent_at: datetime | None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> "Mail":
         """From a mails row."""
-        subject = Subject(SubjectType(row["subject_type"]), row["subject_id"])
+        subject = Subject(row["subject_type"], row["subject_id"])
         return cls(
-            row["id"], subject, row["kind"], row["message_id"], row["recipient"], row["sent_at"]
+            row["id"],
+            subject,
+            row["kind"],
+            row["message_id"],
+            row["recipient"],
+            row["handed_over_at"],
+            row["sent_at"],
         )
 
 
 def mail_record(
-    connection: Connection, subject: Subject, kind: str, message_id: str, recipient: str
+    connection: Connection, subject: Subject, kind: MailKind, message_id: str, recipient: str
 ) -> Mail:
     """The record of the mail of ``kind`` about ``subject``, made on first use."""
     where = (
@@ -48,6 +63,12 @@ def mail_record(
     }
     insert_if_absent(connection, mails, row)  # or it was made before: by an earlier run, say
     return Mail.from_row(connection.execute(select(mails).where(*where)).mappings().one())
+
+
+def mark_handed_over(connection: Connection, mail: Mail, at: datetime | None) -> None:
+    """Record that the whole message is with the server, about to be committed (None: it was
+    refused after all)."""
+    connection.execute(update(mails).where(mails.c.id == mail.id).values(handed_over_at=at))
 
 
 def mark_sent(connection: Connection, mail: Mail, at: datetime) -> None:

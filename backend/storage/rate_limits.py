@@ -1,39 +1,34 @@
 """Fixed-window counters in the database, so limits hold across function instances."""
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, Insert, case, select
+from sqlalchemy.dialects import mysql, sqlite
 
 from backend.storage.schema import rate_limits
-from backend.storage.unique import insert_if_absent
 
 
 def hit(connection: Connection, key: str, limit: int, window: int, now: int) -> int | None:
     """Count one attempt for ``key``; None if allowed, else the seconds until it would be.
 
-    Each step is one conditional statement, so concurrent callers never both take
-    the last place in a window.
+    One upsert counts the attempt (restarting a window that has passed), so concurrent
+    callers never both take the last place and no savepoint is needed. An attempt over the
+    limit is counted too: the caller refuses it and its transaction rolls the count back.
     """
     start = now - now % window
-    table = rate_limits.c
-    taken = connection.execute(
-        update(rate_limits)
-        .where(table.key == key, table.window_start == start, table.count < limit)
-        .values(count=table.count + 1)
-    )
-    if taken.rowcount == 1:
-        return None
-    if _open_window(connection, key, start):
-        return None
-    return start + window - now
+    connection.execute(_count(connection.dialect.name, key, start))
+    query = select(rate_limits.c.count).where(rate_limits.c.key == key)
+    counted = connection.execute(query).scalar_one()
+    return None if counted <= limit else start + window - now
 
 
-def _open_window(connection: Connection, key: str, start: int) -> bool:
-    """Start the counter, or restart it if its window has passed; False if at the limit."""
-    if insert_if_absent(connection, rate_limits, {"key": key, "window_start": start, "count": 1}):
-        return True
+def _count(dialect: str, key: str, start: int) -> Insert:
     table = rate_limits.c
-    restarted = connection.execute(
-        update(rate_limits)
-        .where(table.key == key, table.window_start < start)
-        .values(window_start=start, count=1)
+    row = {"key": key, "window_start": start, "count": 1}
+    counted = case((table.window_start == start, table.count + 1), else_=1)
+    if dialect == "mysql":
+        # MySQL assigns left to right, reading values already assigned: the count goes first.
+        on_mysql = mysql.insert(rate_limits).values(row)
+        return on_mysql.on_duplicate_key_update([("count", counted), ("window_start", start)])
+    on_sqlite = sqlite.insert(rate_limits).values(row)
+    return on_sqlite.on_conflict_do_update(
+        index_elements=[table.key], set_={"count": counted, "window_start": start}
     )
-    return restarted.rowcount == 1

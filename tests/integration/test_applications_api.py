@@ -121,3 +121,11 @@ def test_limits_hold_across_instances(config, database, clock, api):
     )
     other.extensions["database"].dispose()
     assert answer.status_code == 429
+
+
+def test_a_signed_body_nested_too_deep_is_a_400_not_a_500(api):
+    deep = b"[" * 5000 + b"]" * 5000
+    answer = api.client.post(
+        "/applications", data=deep, headers=signed("POST", "/applications", deep)
+    )
+    assert answer.status_code == 400 and answer.get_json()["error"] == "bad_request"

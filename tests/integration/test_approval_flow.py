@@ -139,6 +139,7 @@ def test_pushes_dingtalk_gave_up_on_are_drained_from_the_failed_list(
 def test_an_instance_opened_though_dingtalk_answered_too_late_is_not_opened_twice(
     approving_api, sandbox, dingtalk_config, database, clock
 ):
+    clock.now = datetime.now(timezone.utc)  # the search looks around the start on DingTalk's clock
     approving_api.post(
         "/applications", a_form(company="先行公司")
     )  # another instance, to look past

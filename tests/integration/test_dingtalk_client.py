@@ -126,3 +126,13 @@ def test_in_production_a_missing_process_code_is_named(run_cli):
         "FAIL  dingtalk: set DINGTALK_APP_SECRET, DINGTALK_PROCESS_CODE, "
         "DINGTALK_ORIGINATOR_USER_ID" in result.output
     )
+
+
+def test_listing_instances_as_one_originator_leaves_out_the_others(dingtalk, sandbox):
+    from datetime import datetime, timezone
+
+    mine = dingtalk.start_instance(PROCESS_CODE, "manager01", 1, FORM)
+    dingtalk.start_instance(PROCESS_CODE, "someone-else", 1, FORM)
+    since = datetime.now(timezone.utc).replace(year=2020)
+    assert dingtalk.instance_ids(PROCESS_CODE, since, "manager01") == [mine]
+    assert len(dingtalk.instance_ids(PROCESS_CODE, since)) == 2

@@ -95,15 +95,15 @@ def test_ten_concurrent_deliveries_move_once(pending, database, clock):
     assert count(database, jobs) - count(database, jobs, kind="open_instance") == 1
 
 
-def test_an_event_for_an_instance_we_never_opened_is_recorded_and_ignored(dispatcher, database):
+def test_an_event_for_an_instance_no_application_knows_is_held_and_asked_about(
+    dispatcher, database
+):
     assert (
         dispatcher.dispatch(ApprovalEvent("pi-stranger", "finish", "agree", "http"))
         is Outcome.UNKNOWN_INSTANCE
     )
-    assert (
-        count(database, approval_events, outcome="unknown_instance") == 1
-        and count(database, jobs) - count(database, jobs, kind="open_instance") == 0
-    )
+    assert count(database, approval_events, outcome="unknown_instance") == 1
+    assert count(database, jobs) == count(database, jobs, kind="adopt_instance") == 1
 
 
 def test_a_start_event_is_recorded_and_decides_nothing(pending, dispatcher, api):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from backend.approvals.dispatcher import Dispatcher
 from backend.approvals.events import ApprovalEvent
 from backend.jobs import queue
-from backend.jobs.model import Job
+from backend.jobs.model import Job, JobStatus
 from backend.storage.applications import mark_pending
 from backend.storage.schema import applications, jobs, licenses, mails
 from backend.work import runner as build_runner
@@ -158,20 +158,36 @@ def test_a_refusal_is_mailed_and_issues_nothing(api, database, clock, runner, ma
     )
 
 
+def test_a_mail_job_outlasts_an_smtp_outage_of_hours(api, database, clock, runner, mailbox):
+    token, _ = decided(api, database, clock)
+    mailbox.smtp_down()
+    for _ in range(36):  # three hours, the runner's timer coming by every five minutes
+        runner.run_due()
+        clock.advance(300)
+    with database.transaction() as connection:
+        [mail_job] = queue.listing(connection, JobStatus.QUEUED)
+    assert mail_job.kind == "send_license_mail" and mail_job.attempts >= 30
+    mailbox.smtp_up()
+    runner.run_due()
+    assert len(mailbox.mailbox.messages) == 1
+    assert api.get(f"/applications/{token}").get_json()["status"] == "delivered"
+
+
 def test_a_failed_job_is_listed_and_retried_from_the_command_line(
     api, database, clock, runner, mailbox, run_cli, settings
 ):
     _, app_id = decided(api, database, clock)
     mailbox.smtp_down()
-    for _ in range(5):
-        runner.run_due()
-        clock.advance(700)
+    runner.run_due()
+    clock.advance(25 * 3600)  # past the day a mail job keeps trying
+    runner.run_due()
     env = {"DATABASE_URL": settings.database}
     listed = run_cli("jobs", "list", "--failed", env=env)
     assert (
         f"send_license_mail  application {app_id}" in listed.output
-        and "failed    attempts 5/5" in listed.output
+        and "failed    attempt 2 of those in 24 h" in listed.output
         and "Connection" in listed.output
+        and "dingpass jobs retry --failed" in listed.output
     )
     job_id = listed.output.split()[0]
     mailbox.smtp_up()

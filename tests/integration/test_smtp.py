@@ -5,6 +5,7 @@ import ipaddress
 import smtplib
 import ssl
 import threading
+from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -16,6 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from backend.mail.compose import compose
 from backend.mail.smtp import SmtpSender
+from sandbox.mail import MailSandbox
 from tests.conftest import free_port
 
 FACTS = {
@@ -125,7 +127,7 @@ def test_a_mail_goes_out_over_tls_with_a_login(certificate, security, implicit):
             "s3cret",
             "dingpass.test",
             certificate[1],
-        ).send(message())
+        ).send(message(), "z@example.com")
     finally:
         controller.stop()
     ((authenticated, content),) = received.messages
@@ -144,7 +146,7 @@ def test_a_wrong_password_is_an_error_the_job_retries_on(certificate):
                 "wrong",
                 "dingpass.test",
                 certificate[1],
-            ).send(message())
+            ).send(message(), "z@example.com")
     finally:
         controller.stop()
     assert received.messages == []
@@ -155,7 +157,41 @@ def test_an_untrusted_certificate_is_refused(certificate):
     try:
         with pytest.raises(ssl.SSLCertVerificationError):
             SmtpSender("127.0.0.1", port, "ssl", "dingpass", "s3cret", "dingpass.test").send(
-                message()
+                message(), "z@example.com"
             )
     finally:
         controller.stop()
+
+
+def test_the_envelope_names_the_applicant_alone_whatever_the_headers_say():
+    mail = MailSandbox().start()
+    try:
+        sent = message()
+        sent.replace_header("To", "z@example.com, postmaster@example.com")
+        SmtpSender("127.0.0.1", mail.smtp_port).send(sent, "z@example.com")
+    finally:
+        mail.stop()
+    assert list(mail.mailbox.envelopes.values()) == [["z@example.com"]]
+
+
+def test_a_line_that_starts_with_a_dot_arrives_whole():
+    mail = MailSandbox().start()
+    try:
+        sent = EmailMessage()
+        sent["From"], sent["To"], sent["Subject"] = "a@example.com", "z@example.com", "dots"
+        sent.set_content(".hidden\n.\nthe end\n")
+        SmtpSender("127.0.0.1", mail.smtp_port).send(sent, "z@example.com")
+    finally:
+        mail.stop()
+    [received] = mail.mailbox.messages.values()
+    assert received.get_content().replace("\r\n", "\n") == ".hidden\n.\nthe end\n"
+
+
+def test_the_mail_is_recorded_as_handed_over_before_the_server_can_commit_it():
+    mail, seen = MailSandbox().start(), []
+    try:
+        record = lambda: seen.append(len(mail.mailbox.messages))  # noqa: E731
+        SmtpSender("127.0.0.1", mail.smtp_port).send(message(), "z@example.com", record)
+    finally:
+        mail.stop()
+    assert seen == [0] and len(mail.mailbox.messages) == 1
