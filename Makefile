@@ -8,10 +8,12 @@ INSTALLED := $(VENV)/.installed
 FIND_PY310 := import sys; print(sys.executable)
 PYTHON_FC ?= $(shell (python3.10 -c '$(FIND_PY310)' || PYENV_VERSION="$$(pyenv versions --bare | grep '^3\.10' | tail -1)" python3.10 -c '$(FIND_PY310)') 2>/dev/null)
 VENV_FC := .venv-py310
+# `make run HOST=0.0.0.0` serves the local network, so a phone can scan the QR code.
+HOST := 127.0.0.1
 PAGE := frontend/static/index.html
 PAGE_SOURCES := $(shell find vue-app/src -type f) vue-app/index.html vue-app/vite.config.js vue-app/package-lock.json
 
-.PHONY: install page run test test-fc-python lint bench clean
+.PHONY: install system page run test suite test-fc-python lint bench clean
 
 install: $(INSTALLED)
 
@@ -37,9 +39,18 @@ $(FUN): tools/fun-validate/package-lock.json
 	cd tools/fun-validate && npm ci --ignore-scripts --no-audit --no-fund --silent
 
 run: $(INSTALLED) $(PAGE)
-	$(BIN)/dingpass dev
+	$(BIN)/dingpass dev --host $(HOST)
 
-test: lint $(PAGE) $(FUN)
+# Debian's chromium and a CJK font, Node.js, a running MariaDB: installed or started when
+# missing, or a stop with the command to run (the same script CI runs, through `make test`).
+system:
+	bash tools/install-system.sh
+
+# The machine first, then the rest (a recursive make, so that -j cannot start them together).
+test: system
+	@$(MAKE) --no-print-directory suite
+
+suite: lint $(PAGE) $(FUN)
 	$(BIN)/python -m pytest
 	@if [ -n "$(PYTHON_FC)" ]; then $(MAKE) --no-print-directory test-fc-python PYTHON_FC="$(PYTHON_FC)"; \
 	else echo "NOTE: no python3.10 here: the suite did not run on Function Compute's Python"; fi
