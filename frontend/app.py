@@ -5,19 +5,20 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, redirect, request, send_from_directory
+from flask import Flask, Response, jsonify, redirect, request, send_file, send_from_directory
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from frontend import checks, qr
 from frontend.backend_client import BackendClient
-from frontend.catalogue import public_catalogue
+from frontend.catalogue import checked_link_terms, public_catalogue
 from frontend.config import FrontendConfig
 from frontend.exceptions import BackendTimeout, BackendUnavailable, BadRequest, RequestRefused
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 IMMUTABLE = "public, max-age=31536000, immutable"
 OPENAPI = Path(__file__).parent / "openapi.json"
+FAVICON = Path(__file__).parent / "favicon.ico"
 RETRY_AFTER = "5"
 """Seconds a caller is asked to wait after the frontend's own 503."""
 QR_LIMITS = (("product", 64), ("feature", 128), ("version", 64))
@@ -92,7 +93,12 @@ def _page_routes(app: Flask, config: FrontendConfig) -> None:
 
     @app.get("/qr")
     def qr_code() -> Response:
-        return _qr(config.public_base_url)
+        return _qr(config)
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        # Browsers ask for it on every page, the page's link or not.
+        return send_file(FAVICON, mimetype="image/x-icon", max_age=86400)
 
     @app.get("/healthz")
     def health() -> dict[str, str]:
@@ -110,7 +116,7 @@ def _page_routes(app: Flask, config: FrontendConfig) -> None:
         return {"status": "stopped"}
 
 
-def _qr(base_url: str) -> Response:
+def _qr(config: FrontendConfig) -> Response:
     product, feature = request.args.get("product", ""), request.args.get("feature", "")
     kind = request.args.get("format", "svg")
     if not product or not feature or kind not in ("svg", "png"):
@@ -119,7 +125,8 @@ def _qr(base_url: str) -> Response:
             "Give product and feature; format is svg or png.",
         )
     _check_qr_lengths()
-    url = qr.apply_url(base_url, product, feature, request.args.get("version"))
+    feature = checked_link_terms(config.catalogue_file, product, feature)
+    url = qr.apply_url(config.public_base_url, product, feature, request.args.get("version"))
     mimetype = "image/svg+xml" if kind == "svg" else "image/png"
     response = Response(qr.render(url, kind), mimetype=mimetype)
     response.headers["Cache-Control"] = "public, max-age=86400"

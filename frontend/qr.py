@@ -8,7 +8,8 @@ import segno
 from frontend.exceptions import BadRequest
 
 SCALE = {"svg": 8, "png": 8}
-BORDER = 2
+BORDER = 4
+"""The quiet zone, in modules: the QR standard (ISO/IEC 18004) asks for 4 on every side."""
 
 
 def apply_url(base_url: str, product: str, feature: str, version: str | None) -> str:

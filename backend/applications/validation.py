@@ -5,6 +5,7 @@ tests/contract/ runs both over the same cases, so the two cannot drift apart.
 """
 
 import re
+import string
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ TEXT_LIMITS = {  # field: (required, shortest, longest)
 }
 FIELDS = {*TEXT_LIMITS, "product", "quantity", "validity", "language"}
 LANGUAGES = ("zh", "en")
+# ASCII only: Unicode's case rules differ between Python's and the browser's tables (and "ß"
+# upper-cases to two letters), and feature codes are machine-made ASCII.
+ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
 
 
 @dataclass(frozen=True)
@@ -93,9 +97,22 @@ def validate(data: object, catalogue: Catalogue) -> ApplicationForm:
     )
 
 
+def canonical_feature_code(product: Product, code: str) -> str:
+    """The feature code as the license binds it, upper-cased where the product needs that.
+
+    A code the product's pattern takes as given is kept (a pattern may allow lower case);
+    otherwise its ASCII letters are upper-cased: a person typed it in lower case.
+    """
+    if product.feature_code_pattern.fullmatch(code):
+        return code
+    return code.translate(ASCII_UPPER)
+
+
 def _check_feature_code(product: Product, text: dict[str, str], errors: dict[str, Message]) -> None:
-    code = text["feature_code"]
-    if code and "feature_code" not in errors and not product.feature_code_pattern.fullmatch(code):
+    if not text["feature_code"] or "feature_code" in errors:
+        return
+    code = text["feature_code"] = canonical_feature_code(product, text["feature_code"])
+    if not product.feature_code_pattern.fullmatch(code):
         hint = product.feature_code_hint
         errors["feature_code"] = {"zh": f"格式应类似 {hint}。", "en": f"Should look like {hint}."}
 
@@ -107,11 +124,22 @@ def _terms(product: Product | None, fields: Fields, errors: dict[str, Message]) 
     quantity, validity = fields.get("quantity"), fields.get("validity")
     whole = quantity if isinstance(quantity, int) and not isinstance(quantity, bool) else None
     if whole is None or not product.allows_quantity(whole):
-        errors["quantity"] = {"zh": "请选择允许的数量。", "en": "Choose an allowed quantity."}
+        errors["quantity"] = quantity_message(product)
     chosen = validity if isinstance(validity, str) else None
     if chosen not in product.validities:
         errors["validity"] = {"zh": "请选择允许的有效期。", "en": "Choose an allowed validity."}
     return whole or 0, chosen or ""
+
+
+def quantity_message(product: Product) -> Message:
+    """What to say about a quantity the product does not offer: the values or range it does."""
+    if product.quantities:
+        return {
+            "zh": f"请从 {'、'.join(map(str, product.quantities))} 中选择数量。",
+            "en": f"Choose one of {', '.join(map(str, product.quantities))}.",
+        }
+    top = product.max_quantity
+    return {"zh": f"请选择 1 到 {top} 之间的数量。", "en": f"Choose a quantity from 1 to {top}."}
 
 
 def _check_contact(text: dict[str, str], errors: dict[str, Message]) -> None:

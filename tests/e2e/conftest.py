@@ -2,6 +2,7 @@
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,23 @@ PHONE = {"width": 390, "height": 844}
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 
 
+@dataclass(frozen=True)
+class Stack:
+    """A running frontend and backend: the frontend's URL and the backend's database URL."""
+
+    url: str
+    database: str
+
+
 @pytest.fixture
-def stack(tmp_path) -> Iterator[str]:
+def stack(live_stack: Stack) -> str:
     """The frontend's URL, with a backend behind it on a fresh SQLite database."""
+    return live_stack.url
+
+
+@pytest.fixture
+def live_stack(tmp_path) -> Iterator[Stack]:
+    """The frontend and backend on a fresh SQLite database, which a test may read and change."""
     if not (STATIC_DIR / "index.html").exists():
         pytest.fail("the page is not built: run `make test`, which builds vue-app first")
     database = f"sqlite:///{tmp_path}/dingpass.db"
@@ -44,7 +59,7 @@ def stack(tmp_path) -> Iterator[str]:
         backend_url=backend.url, proxy_secret=SECRET, catalogue_file=CATALOGUE
     )
     frontend = LiveServer(create_frontend(front_config))
-    yield frontend.url
+    yield Stack(frontend.url, database)
     frontend.stop()
     backend.stop()
 

@@ -198,7 +198,7 @@ def test_the_refusal_path_tells_the_applicant(dev_stack, browser):
     expect(phone.get_by_test_id("status")).to_have_text("未获批准", timeout=15_000)
     mail = context.new_page()
     mail.goto(inbox)
-    expect(mail.get_by_text(f"软件许可申请结果（{number}）")).to_be_visible(timeout=10_000)
+    expect(mail.get_by_text(f"您的软件许可申请未获批准（{number}）")).to_be_visible(timeout=10_000)
     mail.screenshot(path=ARTIFACTS / "refusal-mail.png", full_page=True)
     context.close()
 

@@ -51,8 +51,8 @@ def test_markup_in_a_company_name_is_stored_and_returned_as_text(api):
             "feature_code",
             "Should look like 9F2C-41AB-77D0-E5C3.",
         ),
-        ({"quantity": 7}, "quantity", "Choose an allowed quantity."),
-        ({"quantity": "5"}, "quantity", "Choose an allowed quantity."),
+        ({"quantity": 7}, "quantity", "Choose one of 1, 5, 10, 25, 50, 100."),
+        ({"quantity": "5"}, "quantity", "Choose one of 1, 5, 10, 25, 50, 100."),
         ({"validity": "2y"}, "validity", "Choose an allowed validity."),
         ({"phone": "call me"}, "phone", "Enter a valid phone number."),
         (

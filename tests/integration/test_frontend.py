@@ -37,6 +37,12 @@ def front(live_backend, tmp_path):
     return frontend_for(live_backend.url, tmp_path)
 
 
+@pytest.fixture
+def no_backend(tmp_path):
+    """The frontend alone, for what it answers by itself (QR codes, files)."""
+    return frontend_for("http://127.0.0.1:1", tmp_path)
+
+
 def submit(client, form=None, **environ):
     return client.post("/api/applications", json=form or a_form(), environ_base=environ)
 
@@ -210,13 +216,52 @@ def test_the_qr_code_is_an_svg_of_the_apply_link(front):
 
 
 def test_the_qr_code_as_png(front):
-    answer = front.get("/qr?product=acme-erp&feature=9F2C&format=png")
+    answer = front.get("/qr?product=acme-erp&feature=9F2C-41AB-77D0-E5C3&format=png")
     assert answer.mimetype == "image/png" and answer.data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("query", ["", "?product=acme-erp", "?product=a&feature=b&format=gif"])
 def test_a_qr_request_without_its_parameters_is_a_400(front, query):
     assert front.get(f"/qr{query}").status_code == 400
+
+
+def test_a_qr_code_for_a_product_not_in_the_catalogue_is_a_400_that_says_so(no_backend):
+    answer = no_backend.get("/qr?product=nope&feature=9F2C-41AB-77D0-E5C3")
+    assert answer.status_code == 400
+    assert answer.get_json() == {
+        "error": "bad_request",
+        "message": {
+            "zh": "目录中没有产品 'nope'；可用的产品：acme-erp, acme-crm。",
+            "en": "The catalogue has no product 'nope'; it has acme-erp, acme-crm.",
+        },
+        "fields": {"product": {"zh": "未知产品。", "en": "Unknown product."}},
+    }
+
+
+@pytest.mark.parametrize("feature", ["anything", "9F2C-41AB-77D0", "K7Q2M9XHZP3R"])
+def test_a_qr_code_for_a_feature_code_the_product_does_not_take_is_a_400(no_backend, feature):
+    answer = no_backend.get(f"/qr?product=acme-erp&feature={feature}")
+    assert answer.status_code == 400
+    assert answer.get_json()["message"]["en"] == (
+        f"The feature code {feature!r} does not fit acme-erp's feature codes; "
+        "they look like 9F2C-41AB-77D0-E5C3."
+    )
+    assert list(answer.get_json()["fields"]) == ["feature"]
+
+
+def test_a_lower_case_feature_code_makes_the_qr_code_of_the_upper_case_link(no_backend):
+    lower = no_backend.get("/qr?product=acme-erp&feature=9f2c-41ab-77d0-e5c3")
+    upper = no_backend.get("/qr?product=acme-erp&feature=9F2C-41AB-77D0-E5C3")
+    assert lower.status_code == 200 and lower.data == upper.data
+
+
+def test_the_favicon_is_an_icon_browsers_may_keep(no_backend):
+    answer = no_backend.get("/favicon.ico")
+    icon = answer.get_data()
+    answer.close()  # files are streamed
+    assert answer.status_code == 200 and answer.mimetype == "image/x-icon"
+    assert icon[:4] == b"\x00\x00\x01\x00"  # an ICO file's header
+    assert answer.headers["Cache-Control"] == "public, max-age=86400"
 
 
 def test_the_openapi_description_is_served(front):

@@ -49,7 +49,10 @@ const MESSAGES = {
     auto_refresh: "此页面会自动刷新。",
     loading: "正在加载…",
     not_found: "找不到该申请，请检查链接。",
+    unavailable: "服务暂时不可用，请稍后再试。",
     no_product: "缺少产品信息：请从产品中的二维码打开此页面。",
+    unknown_product: (code) =>
+      `此链接有误：其中的产品“${code}”不存在。请联系向您展示此二维码的软件供应商，索取正确的二维码。`,
     language: "English",
     days: (n) => `${n} 天`,
     years: (n) => `${n} 年`,
@@ -95,7 +98,10 @@ const MESSAGES = {
     auto_refresh: "This page refreshes by itself.",
     loading: "Loading…",
     not_found: "No application has this link; please check it.",
+    unavailable: "The service is unavailable; try again in a minute.",
     no_product: "No product given: open this page from the QR code in the product.",
+    unknown_product: (code) =>
+      `This link is wrong: it names a product that does not exist (“${code}”). Ask the vendor whose software showed you the QR code for a correct one.`,
     language: "中文",
     days: (n) => `${n} days`,
     years: (n) => (n === 1 ? "1 year" : `${n} years`),
@@ -121,6 +127,9 @@ export function t(key, ...args) {
 
 /** A {zh, en} message from the server, in the current language. */
 export const pick = (message) => message?.[lang.value] ?? message?.en ?? "";
+
+/** A message kept to be shown later: a key of ours or the server's {zh, en}, in the language now. */
+export const say = (message) => (typeof message === "string" ? t(message) : pick(message));
 
 export function validityLabel(code) {
   if (code === "perpetual") return t("perpetual");

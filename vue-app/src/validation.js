@@ -55,16 +55,35 @@ function allowsQuantity(product, quantity) {
   return quantity >= 1 && quantity <= product.max_quantity;
 }
 
+/** What to say about a quantity the product does not offer: the values or range it does. */
+function quantityMessage(product) {
+  const listed = product.quantities ?? [];
+  if (listed.length) {
+    return { zh: `请从 ${listed.join("、")} 中选择数量。`, en: `Choose one of ${listed.join(", ")}.` };
+  }
+  const top = product.max_quantity;
+  return { zh: `请选择 1 到 ${top} 之间的数量。`, en: `Choose a quantity from 1 to ${top}.` };
+}
+
+const fits = (product, code) => new RegExp(`^(?:${product.feature_code_pattern})$`).test(code);
+
+/**
+ * The feature code as the license binds it: as given where the product's pattern takes it,
+ * else with its ASCII letters upper-cased (a person typed it in lower case). ASCII only, as the
+ * backend does: the two sides' Unicode case tables differ.
+ */
+export function canonicalFeatureCode(product, code) {
+  if (!product || fits(product, code)) return code;
+  return code.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+}
+
 function checkProductTerms(product, form, errors) {
-  const code = textOf(form.feature_code);
-  const pattern = new RegExp(`^(?:${product.feature_code_pattern})$`);
-  if (code && !errors.feature_code && !pattern.test(code)) {
+  const code = canonicalFeatureCode(product, textOf(form.feature_code));
+  if (code && !errors.feature_code && !fits(product, code)) {
     const hint = product.feature_code_hint;
     errors.feature_code = { zh: `格式应类似 ${hint}。`, en: `Should look like ${hint}.` };
   }
-  if (!allowsQuantity(product, form.quantity)) {
-    errors.quantity = { zh: "请选择允许的数量。", en: "Choose an allowed quantity." };
-  }
+  if (!allowsQuantity(product, form.quantity)) errors.quantity = quantityMessage(product);
   if (!product.validities.includes(form.validity)) {
     errors.validity = { zh: "请选择允许的有效期。", en: "Choose an allowed validity." };
   }
