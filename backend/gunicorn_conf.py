@@ -18,8 +18,9 @@ Two things the stock gthread worker and logger do not do:
   this guard keeps gunicorn's own worker and dependencies, and costs nothing until a client is
   slow. The guard reads plain HTTP/1.1 only, which is what FC's HTTP trigger sends.
 
-* Access and error lines must not carry status tokens: ``RedactingLogger`` cuts them to their
-  first 4 characters (``/status/AbCd…``).
+* Every line is in the one log format (backend/request_log.py), with the request id, and
+  carries no status token: ``RedactingLogger`` cuts them to their first 4 characters
+  (``/status/AbCd…``).
 """
 
 import contextlib
@@ -34,7 +35,7 @@ from typing import Any
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
 
-from backend.request_log import RedactTokens
+from backend import request_log
 
 ARRIVAL_SECONDS = 10.0
 """Time a request has to arrive in full, from the connection (or the previous response) on."""
@@ -64,7 +65,7 @@ _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
     b"Content-Length: 0\r\n\r\n"
 )
-_REDACT = RedactTokens()
+_REDACT = request_log.RedactTokens()
 
 
 def request_size(data: bytes | bytearray) -> int | None:
@@ -221,10 +222,27 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
 
 
 class RedactingLogger(Logger):  # type: ignore[misc]
-    """gunicorn's logger, with status tokens cut out of its access and error lines."""
+    """gunicorn's logger, writing the one format of backend/request_log.py.
+
+    Its own lines, its access lines and (through the root logger, configured here before the
+    workers start) whatever the app logs: key=value with the request id, status tokens cut to
+    their first 4 characters (``/status/AbCd…``).
+    """
 
     def setup(self, cfg: Any) -> None:
-        """Set gunicorn's loggers up, then filter both (again after a reload: one filter)."""
+        """Set gunicorn's loggers up, then give both the format (again after a reload)."""
         super().setup(cfg)
-        self.access_log.addFilter(_REDACT)
-        self.error_log.addFilter(_REDACT)
+        # The frontend's entry only calls basicConfig, which leaves a configured root as it is.
+        request_log.configure(requests=False)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(request_log.KeyValueFormatter())
+            log.addFilter(_REDACT)  # one filter: addFilter skips one already there
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        """Write the access line under the request's id: its app's, or FC's."""
+        request_id = environ.get(request_log.ENVIRON_KEY) or request_log.request_id_from(
+            environ.get("HTTP_X_FC_REQUEST_ID")
+        )
+        with request_log.logging_for(request_id):
+            super().access(resp, req, environ, request_time)

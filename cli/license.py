@@ -140,7 +140,7 @@ def verify_command(
     )
     click.echo(
         f"License {lic.id} is valid: {lic.product} for {lic.licensee.company}, "
-        f"{lic.quantity} x, {until}"
+        f"quantity {lic.quantity}, {until}"
     )
 
 

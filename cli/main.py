@@ -9,10 +9,9 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy.exc import OperationalError
 
-from backend import defaults
+from backend import defaults, request_log
 from backend.config import Config
 from backend.exceptions import ConfigError, DingpassError
-from backend.request_log import RedactTokens
 from cli import approvals as approval_commands
 from cli import config as config_commands
 from cli import db as db_commands
@@ -49,9 +48,24 @@ def build_cli() -> click.Group:
         help="dingpass: DingTalk approvals in, signed licenses and changes out.",
     )
     click.version_option(package_name="dingpass")(group)
+    click.option(
+        "--verbose",
+        "-v",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_verbose,
+        help="Log at DEBUG, with Alembic's migration steps and the mail sandbox's SMTP dialogue.",
+    )(group)
     for command in COMMANDS:
         group.add_command(command)
     return group
+
+
+def _verbose(ctx: click.Context, param: click.Parameter, verbose: bool) -> None:
+    if verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
+        logging.getLogger("alembic").setLevel(logging.INFO)
 
 
 cli = build_cli()
@@ -59,10 +73,8 @@ cli = build_cli()
 
 def main() -> None:
     """Entry point of the console script: read the environment once, then run."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactTokens())  # `dingpass dev` logs werkzeug's request lines here
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # One format for the CLI, `dingpass dev` (werkzeug's request lines) and `dingpass runner`.
+    request_log.configure()
     try:
         config = Config.from_env(os.environ, Path(defaults.DOTENV_FILE))
     except ConfigError as err:

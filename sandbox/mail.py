@@ -4,6 +4,7 @@ and an inbox page that shows it, attachments downloadable."""
 import asyncio
 import errno
 import itertools
+import logging
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -84,10 +85,31 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+class DialogueAtDebug(logging.Filter):
+    """aiosmtpd's INFO lines at DEBUG: the SMTP dialogue, line by line, and a "connection lost"
+    after every QUIT are no news in a log; `dingpass -v` shows them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+SMTP_LOG = logging.getLogger("mail.log")
+"""aiosmtpd's logger."""
+
+
+def _quiet_smtp_dialogue() -> None:
+    if not any(isinstance(f, DialogueAtDebug) for f in SMTP_LOG.filters):
+        SMTP_LOG.addFilter(DialogueAtDebug())
+
+
 class MailSandbox:
     """SMTP on one loopback port, the inbox page on another."""
 
     def __init__(self, host: str = "127.0.0.1", smtp_port: int = 0, web_port: int = 0) -> None:
+        _quiet_smtp_dialogue()
         self.mailbox, self.faults = Mailbox(), MailFaults()
         self.host, self._smtp_port = host, smtp_port
         self.controller: Controller | None = None
@@ -163,6 +185,12 @@ def _free_port(host: str) -> int:
         return port
 
 
+def _content_type(part: EmailMessage) -> str:
+    charset = part.get_param("charset")
+    kind = part.get_content_type()
+    return f"{kind}; charset={charset}" if isinstance(charset, str) else kind
+
+
 def inbox_app(mailbox: Mailbox) -> Flask:
     """The inbox page over ``mailbox``."""
     app = Flask(__name__)  # finds sandbox/templates
@@ -197,6 +225,9 @@ def inbox_app(mailbox: Mailbox) -> Flask:
             abort(404)
         part = parts[index]
         headers = {"Content-Disposition": f'attachment; filename="{part.get_filename()}"'}
-        return Response(part.get_content(), mimetype=part.get_content_type(), headers=headers)
+        # The bytes as sent, under the type the mail gave them (its charset too), as a mail
+        # client saves an attachment: nothing decoded here and encoded again.
+        content = part.get_payload(decode=True)
+        return Response(content, content_type=_content_type(part), headers=headers)
 
     return app

@@ -69,7 +69,9 @@ def _license_message(
         "valid_until": format_time(lic.valid_until)[:10] if lic.valid_until else None,
         "filename": filename,
     }
-    attachment = Attachment(filename, stored.text.encode(), "text", "plain")
+    # The file is text with a company's name in its summary lines, so it is UTF-8 and says so:
+    # without a charset, mail clients (and the inbox's download) read it as ASCII.
+    attachment = Attachment(filename, stored.text.encode(), "text", "plain", charset="utf-8")
     return _message(services, MailKind.LICENSE, application, mail, facts, attachment)
 
 

@@ -20,9 +20,13 @@ FACT = re.compile(r"^\s{2,}(?P<label>[^:：]+)[:：]\s*(?P<value>.*)$")
 SUBJECTS = {
     ("license", "zh"): "您的软件许可：{product_name}（{number}）",
     ("license", "en"): "Your license: {product_name} ({number})",
-    ("refusal", "zh"): "软件许可申请结果（{number}）",
-    ("refusal", "en"): "Your license application ({number})",
+    ("refused", "zh"): "您的软件许可申请未获批准（{number}）",
+    ("refused", "en"): "Your license application was not approved ({number})",
+    ("terminated", "zh"): "您的软件许可申请已撤销（{number}）",
+    ("terminated", "en"): "Your license application was withdrawn ({number})",
 }
+"""Subjects by kind (a refusal by the application's status: refused or terminated) and language:
+the subject alone says what happened."""
 
 
 Facts = dict[str, str | int | None]
@@ -33,12 +37,14 @@ Block = dict[str, str | list[tuple[str, str]]]
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file to attach."""
+    """A file to attach, sent in base64 so that every byte arrives as it is."""
 
     filename: str
     content: bytes
     maintype: str = "application"
     subtype: str = "octet-stream"
+    charset: str | None = None
+    """For text: how ``content`` is encoded, so that a mail client shows it rightly."""
 
 
 def compose(
@@ -54,7 +60,7 @@ def compose(
     """A mail of ``kind`` (license | refusal) in ``language``, with a plain and an HTML part."""
     language = language if language in ("zh", "en") else "zh"
     text = _env.get_template(f"{kind}.{language}.txt").render(**facts)
-    subject = SUBJECTS[(kind, language)].format(**facts)
+    subject = _subject(kind, language, facts)
     message = Message()
     message["From"], message["To"], message["Subject"] = sender, recipient, subject
     message["Message-ID"], message["Date"] = message_id, formatdate(localtime=False)
@@ -69,8 +75,14 @@ def compose(
             maintype=attachment.maintype,
             subtype=attachment.subtype,
             filename=attachment.filename,
+            params={"charset": attachment.charset} if attachment.charset else {},
         )
     return message
+
+
+def _subject(kind: str, language: str, facts: Facts) -> str:
+    case = str(facts["status"]) if kind == "refusal" else kind
+    return SUBJECTS[(case, language)].format(**facts)
 
 
 def _blocks(text: str) -> list[Block]:

@@ -4,6 +4,7 @@ import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from backend.approvals.dispatcher import Dispatcher
@@ -45,8 +46,11 @@ def runner(settings, database, clock):
     )
 
 
-def decided(api: SignedClient, database, clock, result: str = "agree", **form) -> tuple[str, int]:
-    """An application approved (or refused) in DingTalk: its token and id."""
+def decided(
+    api: SignedClient, database, clock, result: str | None = "agree", **form
+) -> tuple[str, int]:
+    """An application approved, refused (or, with result None, withdrawn) in DingTalk: its token
+    and id."""
     token = api.post("/applications", a_form(**form)).get_json()["token"]
     with database.transaction() as connection:
         app_id = connection.execute(
@@ -56,7 +60,8 @@ def decided(api: SignedClient, database, clock, result: str = "agree", **form) -
         connection.execute(
             jobs.delete().where(jobs.c.kind == "open_instance")
         )  # DingTalk is not in this test
-    Dispatcher(database, clock).dispatch(ApprovalEvent(f"pi-{app_id}", "finish", result, "http"))
+    kind = "finish" if result else "terminate"
+    Dispatcher(database, clock).dispatch(ApprovalEvent(f"pi-{app_id}", kind, result, "http"))
     return token, app_id
 
 
@@ -94,6 +99,23 @@ def test_an_approval_ends_delivered_with_the_signed_license_attached(
     assert (
         message.get_body(("html",)) is not None
         and "9F2C-41AB-77D0-E5C3" in message.get_body(("plain",)).get_content()
+    )
+
+
+def test_the_license_downloaded_from_the_inbox_is_the_stored_text_byte_for_byte(
+    api, database, clock, runner, mailbox
+):
+    decided(api, database, clock, company="杭州示例网络科技有限公司")
+    runner.run_due()
+    with database.transaction() as connection:
+        stored = connection.execute(select(licenses.c.text)).scalar_one()
+    (summary,) = mailbox.mailbox.summary()
+    download = requests.get(f"{mailbox.url}/messages/{summary['id']}/attachments/0", timeout=5)
+    assert download.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert download.content == stored.encode("utf-8") and "杭州示例网络科技有限公司" in stored
+    ring = key_ring([(VECTORS / "test-public-key.pem").read_bytes()])
+    assert verify(download.content.decode("utf-8"), ring).licensee.company == (
+        "杭州示例网络科技有限公司"
     )
 
 
@@ -148,14 +170,32 @@ def test_a_refusal_is_mailed_and_issues_nothing(api, database, clock, runner, ma
     token, _ = decided(api, database, clock, result="refuse")
     runner.run_due()
     (message,) = mailbox.mailbox.messages.values()
-    assert message["Subject"].startswith("软件许可申请结果") and not list(
-        message.iter_attachments()
-    )
+    number = api.get(f"/applications/{token}").get_json()["number"]
+    assert message["Subject"] == f"您的软件许可申请未获批准（{number}）"
+    assert not list(message.iter_attachments())
     assert "未获批准" in message.get_body(("plain",)).get_content()
     assert (
         count(database, licenses) == 0
         and api.get(f"/applications/{token}").get_json()["status"] == "refused"
     )
+
+
+@pytest.mark.parametrize(
+    ("result", "subject"),
+    [
+        ("refuse", "Your license application was not approved ({})"),
+        (None, "Your license application was withdrawn ({})"),
+    ],
+    ids=["refused", "terminated"],
+)
+def test_the_english_subject_says_what_became_of_the_application(
+    api, database, clock, runner, mailbox, result, subject
+):
+    token, _ = decided(api, database, clock, result=result, language="en")
+    runner.run_due()
+    (message,) = mailbox.mailbox.messages.values()
+    number = api.get(f"/applications/{token}").get_json()["number"]
+    assert message["Subject"] == subject.format(number)
 
 
 def test_a_mail_job_outlasts_an_smtp_outage_of_hours(api, database, clock, runner, mailbox):

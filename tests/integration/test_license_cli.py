@@ -78,7 +78,10 @@ def test_issue_show_verify_round_trip(run_cli):
         env=env,
     )
     assert verified.exit_code == 0, verified.output
-    assert "is valid: acme-erp for 杭州示例科技有限公司, 5 x, until 2027-11-23" in verified.output
+    assert (
+        "is valid: acme-erp for 杭州示例科技有限公司, quantity 5, until 2027-11-23"
+        in verified.output
+    )
 
 
 def test_verify_says_why_and_exits_non_zero(run_cli):
@@ -170,3 +173,35 @@ def test_the_installed_console_script_reads_the_environment(tmp_path):
         "DINGPASS_ENV='staging' is not usable: must be one of development, production"
         in done.stderr
     )
+
+
+def test_in_development_the_public_key_is_written_beside_the_signing_key(run_cli):
+    assert run_cli(*ISSUE, "--out", "a.lic").exit_code == 0
+    public = Path("var/dev-license-key.pub")
+    assert public.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    result = run_cli(
+        "license", "verify", "a.lic", "--public-key", str(public), "--at", "2027-01-01"
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_a_development_key_made_before_the_public_key_was_written_gets_one(run_cli):
+    run_cli(*ISSUE, "--out", "a.lic")
+    Path("var/dev-license-key.pub").unlink()  # as an earlier version left the folder
+    assert run_cli(*ISSUE, "--out", "b.lic").exit_code == 0
+    result = run_cli(
+        "license",
+        "verify",
+        "a.lic",
+        "--public-key",
+        "var/dev-license-key.pub",
+        "--at",
+        "2027-01-01",
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_in_development_verify_checks_against_the_key_in_var_by_default(run_cli):
+    run_cli(*ISSUE, "--out", "a.lic")
+    result = run_cli("license", "verify", "a.lic", "--at", "2027-01-01")
+    assert result.exit_code == 0, result.output

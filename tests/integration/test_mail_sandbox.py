@@ -1,6 +1,8 @@
-"""The mail sandbox's SMTP server: where it listens."""
+"""The mail sandbox's SMTP server: where it listens, and what it logs."""
 
+import logging
 import smtplib
+import time
 from email.message import EmailMessage
 
 import pytest
@@ -37,3 +39,31 @@ def test_a_port_taken_before_the_server_binds_it_gives_way_to_another(monkeypatc
 def test_a_port_asked_for_that_is_in_use_is_an_error_not_another_port(taken_port):
     with pytest.raises(OSError, match="in use"):
         MailSandbox(smtp_port=taken_port)
+
+
+@pytest.fixture
+def sandbox():
+    server = MailSandbox()
+    yield server
+    server.stop()
+
+
+def send_and_let_the_server_finish(sandbox: MailSandbox) -> None:
+    with smtplib.SMTP("127.0.0.1", sandbox.smtp_port, timeout=5) as client:
+        client.send_message(a_message())
+    time.sleep(0.5)  # the server logs the connection's end after the client has gone
+
+
+def test_a_mail_leaves_no_smtp_dialogue_in_the_log_at_info(sandbox, caplog):
+    with caplog.at_level(logging.INFO):
+        send_and_let_the_server_finish(sandbox)
+    assert [m["subject"] for m in sandbox.mailbox.summary()] == ["hello"]
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("mail")] == []
+
+
+def test_the_smtp_dialogue_is_there_at_debug(sandbox, caplog):
+    with caplog.at_level(logging.DEBUG):
+        send_and_let_the_server_finish(sandbox)
+    dialogue = [r for r in caplog.records if r.name == "mail.log"]
+    assert any("connection lost" in r.getMessage() for r in dialogue)
+    assert {r.levelname for r in dialogue} == {"DEBUG"}

@@ -1,10 +1,21 @@
-"""Log lines keep a status token's first 4 characters only, wherever a path carries one."""
+"""The one log format: key=value lines with the request id, one line per record, and a status
+token's first 4 characters only, wherever a path carries one."""
 
 import logging
+import re
+import sys
+import threading
 
 import pytest
 
-from backend.request_log import RedactTokens, redact_tokens
+from backend.request_log import (
+    KeyValueFormatter,
+    RedactTokens,
+    log_uncaught,
+    logging_for,
+    redact_tokens,
+    request_id_from,
+)
 
 TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz012345"
 
@@ -38,3 +49,62 @@ def test_the_filter_redacts_the_formatted_message():
     )
     RedactTokens().filter(record)
     assert record.getMessage() == '"GET /status/AbCd…" 200'
+
+
+LINE = re.compile(
+    r"time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=(?P<level>[A-Z]+) logger=(?P<logger>\S+)"
+    r" request_id=(?P<request_id>\S+) msg=(?P<msg>.*)"
+)
+
+
+def formatted(message: str, *args: object, exc_info=None) -> str:
+    record = logging.LogRecord("backend.x", logging.INFO, __file__, 1, message, args, exc_info)
+    return KeyValueFormatter().format(record)
+
+
+def test_a_line_is_keys_and_values_with_the_message_last():
+    line = LINE.fullmatch(formatted("ran %d job(s)", 2))
+    assert line and line.group("level", "logger", "request_id", "msg") == (
+        "INFO",
+        "backend.x",
+        "-",
+        "ran 2 job(s)",
+    )
+
+
+def test_a_line_carries_the_id_of_the_request_it_was_logged_in():
+    with logging_for("1-66f0a1b2-1a2b3c4d"):
+        assert " request_id=1-66f0a1b2-1a2b3c4d msg=in" in formatted("in")
+    assert " request_id=- msg=out" in formatted("out")
+
+
+def test_line_breaks_and_controls_are_escaped_and_colours_dropped():
+    line = formatted('"\x1b[1m\x1b[31mGET /x HTTP/1.1\x1b[0m" 404\nforged=1\r\x07 C:\\')
+    assert line.endswith('msg="GET /x HTTP/1.1" 404\\nforged=1\\r\\x07 C:\\\\')
+
+
+def test_a_traceback_stays_on_the_line_of_its_record():
+    try:
+        raise ValueError(f"no /status/{TOKEN}")
+    except ValueError:
+        line = formatted("failed", exc_info=sys.exc_info())
+    assert "\n" not in line and "\\nValueError: no /status/AbCd…" in line
+
+
+def test_the_request_id_is_fc_s_when_it_has_that_form():
+    assert request_id_from("1-66f0a1b2-1a2b3c4d-5e6f7a8b9c0d") == "1-66f0a1b2-1a2b3c4d-5e6f7a8b9c0d"
+
+
+@pytest.mark.parametrize("sent", [None, "", "a b", "x\nlevel=ERROR", "é", "x" * 200])
+def test_any_other_request_id_is_replaced_by_one_made_up(sent):
+    assert re.fullmatch(r"[0-9a-f]{16}", request_id_from(sent))
+
+
+def test_a_thread_s_uncaught_error_is_a_log_line(monkeypatch, caplog):
+    monkeypatch.setattr(threading, "excepthook", log_uncaught)
+    worker = threading.Thread(target=lambda: 1 / 0, name="worker")
+    worker.start()
+    worker.join()
+    (record,) = caplog.records
+    assert record.getMessage() == "uncaught ZeroDivisionError in thread worker"
+    assert record.exc_info[0] is ZeroDivisionError
