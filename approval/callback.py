@@ -45,9 +45,11 @@ class CallbackReceiver:
         self.crypto.check_signature(signature, timestamp, nonce, encrypted)
         message = _event(self.crypto.decrypt(encrypted))
         event = _approval_event(message)  # refused here, before anything is stored
-        key = f"{timestamp}:{nonce}"
+        key, now = f"{timestamp}:{nonce}", self.clock()
         with self.database.transaction() as connection:
-            if not nonces.first_sighting(connection, key, self.clock(), 2 * self.tolerance):
+            nonces.forget_before(connection, now - 2 * self.tolerance)
+        with self.database.transaction() as connection:
+            if not nonces.first_sighting(connection, key, now):
                 raise ReplayedNonce(f"timestamp {timestamp} with nonce {nonce} was seen already")
         try:
             self._handle(message.get("EventType"), event)

@@ -197,9 +197,11 @@ class Config:
         "the DingTalk userId approval instances are started as",
         production=True,
     )
-    dingtalk_dept_id: int | None = setting(
+    dingtalk_dept_id: int = setting(
         "DINGTALK_DEPT_ID",
-        "the originator's department id (-1: the root)",
+        "the originator's department id; DingTalk needs it to start an instance "
+        "(-1, the default: the root department)",
+        defaults.DINGTALK_DEPT_ID,
         parse=int,
     )
     dingtalk_form_fields: tuple[tuple[str, str], ...] = setting(

@@ -55,6 +55,8 @@ FORM_FIELDS = (
 )
 """The approval form's component names (labels) and the application field each shows."""
 DINGTALK_OAPI = "https://oapi.dingtalk.com"
+DINGTALK_DEPT_ID = -1
+"""The approval originator's department: -1 is the root. DingTalk refuses a start without one."""
 RECONCILE_AFTER = 600
 """Seconds an approval stays pending before the reconciler asks DingTalk about it."""
 SMTP_PORT = 8025

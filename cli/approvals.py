@@ -1,8 +1,10 @@
 """`dingpass approvals retry` and `dingpass reconcile`: nothing is lost, nothing is made twice."""
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import click
+from flask.cli import ScriptInfo
 
 from backend.approvals.dispatcher import dispatcher_for
 from backend.approvals.reconciler import Reconciler
@@ -17,6 +19,14 @@ from backend.storage.database import Database
 from backend.subjects import Subject
 from backend.work import standalone_runner
 from cli.context import pass_config
+
+
+def command_clock() -> Callable[[], datetime]:
+    """The clock a command runs on: the one its caller put in the context (a test sets the
+    time that way), else the real one. One clock for everything a command does."""
+    info = click.get_current_context().find_object(ScriptInfo)
+    clock: Callable[[], datetime] = info.data.get("clock", utc_now) if info else utc_now
+    return clock
 
 
 @click.group("approvals", help="DingTalk approval instances.")
@@ -34,10 +44,11 @@ def retry(config: Config) -> None:
     """
     if missing_dingtalk_settings(config):
         raise click.ClickException("DingTalk is not configured: see `dingpass config check`")
-    runner = standalone_runner(config, utc_now)
+    clock = command_clock()
+    runner = standalone_runner(config, clock)
     with runner.database.transaction() as connection:
         jobs = [
-            queue.due_now(connection, OPEN_INSTANCE, Subject.application(app), utc_now())
+            queue.due_now(connection, OPEN_INSTANCE, Subject.application(app), clock())
             for app in waiting_for_instance(connection)
         ]
     for job_id in filter(None, jobs):
@@ -53,17 +64,17 @@ def retry(config: Config) -> None:
 @pass_config
 def reconcile(config: Config) -> None:
     """Recover lost approval events from DingTalk: stale pending instances, failed pushes."""
-    database = Database(config.database)
+    database, clock = Database(config.database), command_clock()
     try:
-        client = dingtalk_client(config, database, utc_now)
+        client = dingtalk_client(config, database, clock)
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
     reconciler = Reconciler(
         database,
         client,
-        dispatcher_for(config, database, utc_now),
+        dispatcher_for(config, database, clock),
         timedelta(seconds=config.reconcile_after),
-        utc_now,
+        clock,
     )
     report = reconciler.run()
     click.echo(

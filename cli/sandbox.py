@@ -37,7 +37,9 @@ def sandbox(config: Config, port: int, callback_url: str | None) -> None:
             config.dingtalk_callback_aes_key,
             config.callback_owner_key or key,
         )
-    server = Sandbox(SandboxSettings(key, secret, code, callback=target), port=port).start()
+    form = tuple(name for name, _ in config.dingtalk_form_fields)
+    settings = SandboxSettings(key, secret, code, form_components=form, callback=target)
+    server = Sandbox(settings, port=port).start()
     click.echo(
         f"DingTalk sandbox at {server.url}; approver console at {server.url}/  (Ctrl+C stops)"
     )

@@ -1,5 +1,10 @@
 """Event delivery as DingTalk does it: an encrypted HTTP push, retried at +10 s and +30 s,
-then kept for the failed-callback list. Also hands events to Stream-mode connections."""
+then kept for the failed-callback list. Also hands events to Stream-mode connections.
+
+A retry is a new HTTP request: signed again with a fresh timestamp and nonce (the protocol
+reference documents no reuse of a push's timestamp or nonce); what stays the same is the
+event, and its eventId in the encrypted body. Every attempt is kept in ``state.pushes``.
+"""
 
 import json
 import logging
@@ -13,11 +18,17 @@ from typing import Any
 import requests
 
 from sandbox import callback_crypto
-from sandbox.state import Instance, SandboxState
+from sandbox.state import Instance, Push, SandboxState
 from sandbox.stream_gateway import StreamGateway
 
 log = logging.getLogger(__name__)
 RETRY_DELAYS = (10.0, 30.0)
+"""Seconds after a failed push that DingTalk tries again: after the first, after the second."""
+ANSWER_SECONDS = 1.5
+"""How long DingTalk waits for a callback's answer."""
+ENVELOPE = ("EventType", "EventTime", "CorpId", "eventId")
+"""The HTTP push's own fields; the failed-callback list keeps the event's fields only."""
+Answer = tuple[int | None, bool]
 
 
 @dataclass(frozen=True)
@@ -73,44 +84,44 @@ class Deliverer:
         if self.state.faults.take("drop_events"):
             log.info("sandbox dropped the event of %s, as asked", instance.id)
             return
-        copies = 2 if self.state.faults.take("duplicate_events") else 1
-        for _ in range(copies):
-            if self.gateway is not None:
-                self.gateway.publish(fields)
-            if self.target is not None:
-                threading.Thread(
-                    target=self._push_with_retries, args=(fields,), daemon=True
-                ).start()
-
-    def _push_with_retries(self, fields: dict[str, Any]) -> None:
-        for delay in (0.0, *self.retry_delays):
-            time.sleep(delay)
-            if self.push(fields):
-                return
-        with self.state.lock:
-            self.state.failed_events.append(fields)
-        log.info(
-            "sandbox gave up pushing %s; it is on the failed-callback list",
-            fields["processInstanceId"],
-        )
-
-    def push(self, fields: dict[str, Any]) -> bool:
-        """One encrypted push; True if the receiver answered encrypted success."""
-        if self.target is None:
-            return False
-        message = {
+        envelope = {
             "EventType": "bpms_instance_change",
             "EventTime": int(self.clock() * 1000),
             "CorpId": self.corp_id,
             "eventId": secrets.token_hex(16),
-            **fields,
         }
+        copies = 2 if self.state.faults.take("duplicate_events") else 1
+        for _ in range(copies):  # a duplicate is the same event again, eventId and all
+            if self.gateway is not None:
+                self.gateway.publish(fields)
+            if self.target is not None:
+                threading.Thread(
+                    target=self._push_with_retries, args=({**envelope, **fields},), daemon=True
+                ).start()
+
+    def _push_with_retries(self, message: dict[str, Any]) -> None:
+        for delay in (0.0, *self.retry_delays):
+            time.sleep(delay)
+            if self.push(message):
+                return
+        with self.state.lock:
+            self.state.failed_events.append({k: v for k, v in message.items() if k not in ENVELOPE})
+        log.info(
+            "sandbox gave up pushing %s; it is on the failed-callback list",
+            message["processInstanceId"],
+        )
+
+    def push(self, message: dict[str, Any]) -> bool:
+        """One encrypted, signed push of ``message``; True if the receiver answered success."""
+        if self.target is None:
+            return False
         encrypted = callback_crypto.seal(
             self.target.aes_key,
             self.target.owner_key,
             json.dumps(message, ensure_ascii=False),
         )
-        timestamp, nonce = str(int(self.clock() * 1000)), secrets.token_urlsafe(6)[:8]
+        sent_at = self.clock()
+        timestamp, nonce = str(int(sent_at * 1000)), secrets.token_urlsafe(6)[:8]
         signature = callback_crypto.msg_signature(self.target.token, timestamp, nonce, encrypted)
         query = {
             "signature": signature,
@@ -118,18 +129,40 @@ class Deliverer:
             "timestamp": timestamp,
             "nonce": nonce,
         }
+        instance_id = message["processInstanceId"]
+        status, success = self._send(query, encrypted, instance_id)
+        push = Push(instance_id, message["eventId"], sent_at, timestamp, nonce, status, success)
+        with self.state.lock:
+            self.state.pushes.append(push)
+        return success
+
+    def _send(self, query: dict[str, str], encrypted: str, instance_id: str) -> Answer:
+        """The HTTP status the push got (None: no answer came), and whether it said success."""
+        assert self.target is not None  # noqa: S101 -- push() checked it
+        if self.state.faults.take("callback_unavailable"):
+            log.info("sandbox push of %s: the callback's front door answers 503", instance_id)
+            return 503, False
         try:
             answer = self.session.post(
-                self.target.url, params=query, json={"encrypt": encrypted}, timeout=1.5
+                self.target.url, params=query, json={"encrypt": encrypted}, timeout=ANSWER_SECONDS
             )
-            reply = answer.json()
-            return (
-                answer.ok
-                and callback_crypto.unseal(
-                    self.target.aes_key, self.target.owner_key, reply["encrypt"]
-                )
-                == "success"
+        except requests.RequestException as err:
+            log.info("sandbox push of %s failed: %s", instance_id, err)
+            return None, False
+        if self.state.faults.take("callback_answer_lost"):
+            log.info("sandbox push of %s: its answer is lost, as asked", instance_id)
+            return None, False
+        return answer.status_code, answer.ok and self._says_success(answer, instance_id)
+
+    def _says_success(self, answer: requests.Response, instance_id: str) -> bool:
+        assert self.target is not None  # noqa: S101 -- push() checked it
+        try:
+            plain = callback_crypto.unseal(
+                self.target.aes_key, self.target.owner_key, answer.json()["encrypt"]
             )
-        except (requests.RequestException, ValueError, KeyError) as err:
-            log.info("sandbox push of %s failed: %s", fields["processInstanceId"], err)
+        except (ValueError, KeyError, TypeError) as err:
+            log.info(
+                "sandbox push of %s: the answer is not encrypted success: %s", instance_id, err
+            )
             return False
+        return plain == "success"

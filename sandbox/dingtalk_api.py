@@ -1,5 +1,10 @@
-"""The DingTalk sandbox's HTTP side: the open API parts dingpass uses, and the approver console."""
+"""The DingTalk sandbox's HTTP side: the open API parts dingpass uses, and the approver console.
 
+It refuses what DingTalk refuses, in DingTalk's words: a start request for a form it does
+not have, with components that form lacks, or without deptId when no approvers are given.
+"""
+
+import logging
 import secrets
 import time
 from typing import Any
@@ -18,8 +23,25 @@ from flask import (
 from sandbox.delivery import Deliverer
 from sandbox.state import TOKEN_SECONDS, SandboxState
 
+log = logging.getLogger(__name__)
 api = Blueprint("dingtalk_api", __name__)
 console = Blueprint("console", __name__, template_folder="templates")
+APIS = {
+    "dingtalk_api.access_token": "token",
+    "dingtalk_api.start_instance": "start",
+    "dingtalk_api.get_instance": "get",
+    "dingtalk_api.list_instance_ids": "list",
+    "dingtalk_api.failed_callbacks": "failed",
+    "dingtalk_api.open_stream_connection": "open",
+}
+"""The short names tests aim faults at (``rate_limit_api``) and read calls by."""
+GATEWAY_PAGE = "<html><head><title>{status}</title></head><body><h1>{status}</h1>\
+<p>The request could not be served. Please try again later.</p><hr><p>Tengine</p></body></html>"
+"""What a gateway in front of DingTalk answers instead of JSON (an error or throttling page)."""
+BAD_INSTANCE_PARAMETER = (
+    "审批实例参数错误，具体可能为:发起人、审批人、抄送人的userid错误，发起部门id错误，"
+    "发起人不在发起部门中"
+)
 
 
 def create_app(state: SandboxState, deliverer: Deliverer) -> Flask:
@@ -44,16 +66,31 @@ def error(status: int, code: str, message: str) -> tuple[Response, int]:
 
 
 @api.before_request
-def faults() -> tuple[Response, int] | None:
-    """Apply the fault switches to API calls (never to the console)."""
-    state = _state()
-    if state.faults.slow_seconds:
-        time.sleep(state.faults.slow_seconds)
-    if state.faults.take("rate_limit"):
+def faults() -> Response | tuple[Response, int] | None:
+    """Apply the fault switches to API calls (never to the console or the switches)."""
+    name = APIS.get(request.endpoint or "")
+    if name is None:
+        return None
+    switches = _state().faults
+    if switches.slow_seconds:
+        time.sleep(switches.slow_seconds)
+    if switches.take("rate_limit", name):
         return error(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "调用频率超过限制")
-    if state.faults.take("server_error"):
+    if switches.take("server_error", name):
         return error(500, "systemError", "系统繁忙")
+    if switches.take("html_error", name):
+        status = switches.html_error_status
+        return Response(GATEWAY_PAGE.format(status=status), status, mimetype="text/html")
     return None
+
+
+@api.after_request
+def record(response: Response) -> Response:
+    """Keep which API was called and what it answered, for tests to read."""
+    name = APIS.get(request.endpoint or "")
+    if name is not None:
+        _state().record(name, response.status_code)
+    return response
 
 
 @api.post("/v1.0/oauth2/accessToken")
@@ -77,30 +114,53 @@ def start_instance() -> Any:
         return refused
     body = request.get_json(silent=True) or {}
     state = _state()
-    if body.get("processCode") not in state.process_codes:
-        return error(400, "processCodeError", "获取审批模板失败或者模板已被删除")
-    form = body.get("formComponentValues")
-    if not isinstance(form, list) or not all(
-        isinstance(v, dict) and "name" in v and "value" in v for v in form
-    ):
-        return error(400, "formConverterError", "表单数据转换失败")
-    if not body.get("originatorUserId"):
-        return error(400, "invalidParameter", "originatorUserId is required")
+    if (refused := _refusal(body, state.forms.get(str(body.get("processCode"))))) is not None:
+        return refused
     time.sleep(state.faults.slow_start_seconds)
+    dept_id = body.get("deptId")
     instance = state.start(
         body["processCode"],
         body["originatorUserId"],
-        int(body.get("deptId") or -1),
-        form,
+        dept_id if isinstance(dept_id, int) else -1,
+        body["formComponentValues"],
     )
     return {"instanceId": instance.id}
+
+
+def _refusal(
+    body: dict[str, Any], components: frozenset[str] | None
+) -> tuple[Response, int] | None:
+    """DingTalk's answer to a start request it refuses; None if it takes it."""
+    if components is None:
+        return error(400, "processCodeError", "获取审批模板失败或者模板已被删除")
+    form = body.get("formComponentValues")
+    if not isinstance(form, list) or not all(
+        isinstance(v, dict) and isinstance(v.get("name"), str) and "value" in v for v in form
+    ):
+        return error(400, "illegalComponent", "表单组件入参错误")
+    if not body.get("originatorUserId"):
+        return error(400, "invalidParameter", "发起审批参数错误")
+    dept_id = body.get("deptId")
+    if not body.get("approvers") and (not isinstance(dept_id, int) or isinstance(dept_id, bool)):
+        # The doc: deptId is required when approvers is not given (-1 for the root department).
+        log.info("sandbox refused a start: deptId is required when approvers is not given")
+        return error(400, "processInstanceInvalidParameter", BAD_INSTANCE_PARAMETER)
+    unknown = [value["name"] for value in form if value["name"] not in components]
+    if unknown:
+        log.info("sandbox refused a start: the form has no component %s", ", ".join(unknown))
+        return error(400, "formConverterError", f"表单数据校验失败，失败控件：{unknown[0]}")
+    return None
 
 
 @api.get("/v1.0/workflow/processInstances")
 def get_instance() -> Any:
     if (refused := _authorised()) is not None:
         return refused
-    instance = _state().instances.get(request.args.get("processInstanceId", ""))
+    asked = request.args.get("processInstanceId", "")
+    state = _state()
+    with state.lock:
+        state.asked.append(asked)
+    instance = state.instances.get(asked)
     if instance is None:
         return error(400, "processInstanceNotExist", "审批实例不存在")
     result = {
@@ -177,12 +237,16 @@ def failed_callbacks() -> Any:
 
 @api.post("/sandbox/faults")
 def set_faults() -> Any:
-    """Tests switch faults on: {"rate_limit": 1, "drop_events": 1, "slow_seconds": 2, ...}."""
-    faults = _state().faults
-    for name, value in (request.get_json(silent=True) or {}).items():
-        if hasattr(faults, name):
-            setattr(faults, name, value)
-    return {"faults": vars(faults)}
+    """Tests switch faults on: {"rate_limit": 1, "rate_limit_api": "start", "drop_events": 1}."""
+    switches = _state().faults
+    asked = request.get_json(silent=True) or {}
+    unknown = sorted(name for name in asked if not hasattr(switches, name))
+    if unknown:  # a misspelt switch would leave the test running without its fault
+        known = ", ".join(vars(switches))
+        return error(400, "unknownFault", f"no fault {', '.join(unknown)}; the faults: {known}")
+    for name, value in asked.items():
+        setattr(switches, name, value)
+    return {"faults": vars(switches)}
 
 
 @console.get("/")

@@ -1,4 +1,5 @@
-"""What the DingTalk sandbox knows: apps, tokens, approval instances, undelivered events, faults."""
+"""What the DingTalk sandbox knows: apps, forms, tokens, approval instances, undelivered events,
+the calls it answered, and faults."""
 
 import itertools
 import secrets
@@ -9,6 +10,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TOKEN_SECONDS = 7200
+FORM_COMPONENTS = (
+    "申请编号",
+    "产品",
+    "公司名称",
+    "联系人",
+    "邮箱",
+    "电话",
+    "机器特征码",
+    "数量",
+    "有效期",
+    "备注",
+)
+"""The components (labels) of the sandbox's approval form unless told otherwise: the ones
+dingpass's default DINGTALK_FORM_FIELDS fills (written again here: the sandbox imports nothing
+of the project, and a test holds the two lists together)."""
 
 
 @dataclass
@@ -32,22 +48,60 @@ class Instance:
 
 @dataclass
 class Faults:
-    """Switches for tests: how many of the next calls or events to spoil, and how."""
+    """Switches for tests: how many of the next calls or events to spoil, and how.
+
+    A ``*_api`` switch aims its fault at one API (token, start, get, list, failed, open);
+    empty, the fault spoils whichever call comes next.
+    """
 
     rate_limit: int = 0
+    rate_limit_api: str = ""
     server_error: int = 0
+    server_error_api: str = ""
+    html_error: int = 0
+    """An error answered with a web page, not JSON: a gateway's or a throttle's page."""
+    html_error_api: str = ""
+    html_error_status: int = 502
     slow_seconds: float = 0.0
     slow_start_seconds: float = 0.0
     """A start request is worked on this late: the instance appears after the caller gave up."""
     drop_events: int = 0
     duplicate_events: int = 0
+    callback_unavailable: int = 0
+    """HTTP pushes the callback's front door answers 503 (the function never sees them)."""
+    callback_answer_lost: int = 0
+    """HTTP pushes the function takes whose answer never comes back (a timeout, a cut link)."""
 
-    def take(self, name: str) -> bool:
-        """Use one of the ``name`` faults, if any is left."""
+    def take(self, name: str, api: str | None = None) -> bool:
+        """Use one of the ``name`` faults, if any is left and it is aimed at ``api``."""
+        aimed = getattr(self, f"{name}_api", "")
+        if aimed and api is not None and aimed != api:
+            return False
         left = getattr(self, name)
         if left > 0:
             setattr(self, name, left - 1)
         return bool(left > 0)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call the sandbox answered: which API, and the HTTP status it answered."""
+
+    api: str
+    status: int
+
+
+@dataclass(frozen=True)
+class Push:
+    """One HTTP push attempt of an event, as DingTalk's side saw it."""
+
+    instance_id: str
+    event_id: str
+    at: float  # when it was sent, by the sandbox's clock
+    timestamp: str
+    nonce: str
+    status: int | None  # the HTTP status answered, None if no answer came
+    success: bool  # answered with encrypted "success"
 
 
 @dataclass
@@ -56,12 +110,17 @@ class SandboxState:
 
     app_key: str
     app_secret: str
-    process_codes: set[str]
+    forms: dict[str, frozenset[str]]
+    """Each approval form's process code and the names of its components."""
     clock: Callable[[], float] = time.time
     tokens: dict[str, float] = field(default_factory=dict)
     instances: dict[str, Instance] = field(default_factory=dict)
     failed_events: list[dict[str, Any]] = field(default_factory=list)
     token_requests: int = 0
+    calls: list[Call] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)
+    """The instances GetProcessInstance was asked about, in order."""
+    pushes: list[Push] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
@@ -85,6 +144,21 @@ class SandboxState:
         """Whether ``token`` was issued and has not expired."""
         with self.lock:
             return self.tokens.get(token, 0) > self.clock()
+
+    def record(self, api: str, status: int) -> None:
+        """Note an answered API call."""
+        with self.lock:
+            self.calls.append(Call(api, status))
+
+    def answers(self, api: str) -> list[int]:
+        """The HTTP statuses the sandbox answered to calls of ``api``, in order."""
+        with self.lock:
+            return [call.status for call in self.calls if call.api == api]
+
+    def pushes_of(self, instance_id: str) -> list[Push]:
+        """The HTTP push attempts of an instance's events, in the order they were sent."""
+        with self.lock:
+            return sorted((p for p in self.pushes if p.instance_id == instance_id), key=_sent_at)
 
     def start(
         self,
@@ -126,3 +200,7 @@ class SandboxState:
                 self.failed_events[limit:],
             )
             return batch, bool(self.failed_events)
+
+
+def _sent_at(push: Push) -> float:
+    return push.at

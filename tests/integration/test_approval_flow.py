@@ -4,14 +4,22 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
+from click.testing import CliRunner
 
 from approval.app import create_app as create_approval
 from backend.approvals.dispatcher import Dispatcher
 from backend.approvals.reconciler import Reconciler
 from backend.approvals.wiring import dingtalk_client
+from backend.config import Config
 from backend.work import standalone_runner
-from sandbox.delivery import CallbackTarget
-from tests.integration.conftest import DECISION_JOBS, LiveServer, a_form, faults
+from cli.context import script_info
+from cli.main import cli
+from sandbox.delivery import RETRY_DELAYS, CallbackTarget
+from tests.integration.conftest import CATALOGUE, LiveServer, a_form, faults
+
+RETRY_SCALE = 0.05
+"""DingTalk's retries come 10 s and 30 s after a failed push; here 0.5 s and 1.5 s."""
 
 
 def status_of(api, token: str) -> str:
@@ -27,10 +35,18 @@ def wait_for(predicate, seconds: float = 5.0) -> bool:
     return False
 
 
+def decision_jobs(database) -> list[str]:
+    """The kinds of work the approval decisions recorded."""
+    query = "select kind from jobs where kind <> 'open_instance' order by id"
+    with database.transaction() as connection:
+        return list(connection.exec_driver_sql(query).scalars())
+
+
 def test_submitting_opens_an_approval_with_the_mapped_form(approving_api, sandbox):
     answer = approving_api.post("/applications", a_form()).get_json()
     assert answer["status"] == "pending"
     (instance,) = sandbox.state.instances.values()
+    assert instance.dept_id == -1  # DingTalk needs the department: by default the root
     form = {value["name"]: value["value"] for value in instance.form}
     assert form["申请编号"] == answer["number"] and form["公司名称"] == "杭州示例网络科技有限公司"
     assert (
@@ -43,16 +59,17 @@ def test_submitting_opens_an_approval_with_the_mapped_form(approving_api, sandbo
 def test_dingtalk_rate_limiting_at_intake_keeps_the_application_for_a_retry(
     approving_api, sandbox, dingtalk_config, database, clock
 ):
-    faults(sandbox, rate_limit=1)  # DingTalk refuses the intake attempt
+    faults(sandbox, rate_limit=1, rate_limit_api="start")  # DingTalk throttles the start itself
     answer = approving_api.post("/applications", a_form())
     assert answer.status_code == 201 and answer.get_json()["status"] == "submitted"
+    assert sandbox.state.answers("token") == [200] and sandbox.state.answers("start") == [403]
     runner = standalone_runner(dingtalk_config, clock)
     clock.advance(10)  # past the job's backoff
     assert runner.run_due() == 1
     clock.advance(600)
     assert runner.run_due() == 0  # done: nothing is opened twice
     assert status_of(approving_api, answer.get_json()["token"]) == "pending"
-    assert len(sandbox.state.instances) == 1
+    assert sandbox.state.answers("start") == [403, 200] and len(sandbox.state.instances) == 1
 
 
 @pytest.fixture
@@ -77,10 +94,32 @@ def decide(sandbox, action: str) -> str:
     return instance.id
 
 
+def press(sandbox, action: str) -> str:
+    """Press a button of the sandbox's approver console on the one instance; its id."""
+    (instance,) = sandbox.state.instances.values()
+    answer = requests.post(
+        f"{sandbox.url}/console/{instance.id}/{action}",
+        headers={"Accept": "application/json"},
+        timeout=5,
+    )
+    answer.raise_for_status()
+    return instance.id
+
+
 def test_approving_in_dingtalk_approves_the_application(approving_api, sandbox, callback_server):
     token = approving_api.post("/applications", a_form()).get_json()["token"]
     decide(sandbox, "approve")
     assert wait_for(lambda: status_of(approving_api, token) == "approved")
+
+
+def test_terminate_in_the_console_terminates_the_application_and_records_its_mail(
+    approving_api, sandbox, callback_server, database
+):
+    token = approving_api.post("/applications", a_form()).get_json()["token"]
+    instance_id = press(sandbox, "terminate")
+    assert wait_for(lambda: status_of(approving_api, token) == "terminated")
+    (push,) = sandbox.state.pushes_of(instance_id)
+    assert push.success and decision_jobs(database) == ["send_refusal_mail"]
 
 
 def test_a_duplicated_push_moves_the_application_once(
@@ -88,12 +127,54 @@ def test_a_duplicated_push_moves_the_application_once(
 ):
     token = approving_api.post("/applications", a_form()).get_json()["token"]
     faults(sandbox, duplicate_events=1)
-    decide(sandbox, "refuse")
+    instance_id = decide(sandbox, "refuse")
     assert wait_for(lambda: status_of(approving_api, token) == "refused")
-    time.sleep(0.3)
+    # Both pushes answered, and both with encrypted success: the second is a no-op, not an error.
+    assert wait_for(lambda: len(sandbox.state.pushes_of(instance_id)) == 2)
+    assert [push.success for push in sandbox.state.pushes_of(instance_id)] == [True, True]
     with database.transaction() as connection:
         assert connection.exec_driver_sql("select count(*) from approval_events").scalar() == 1
-        assert connection.exec_driver_sql(DECISION_JOBS).scalar() == 1
+    assert decision_jobs(database) == ["send_refusal_mail"]
+
+
+def retries_scaled(sandbox) -> tuple[float, float]:
+    sandbox.deliverer.retry_delays = tuple(d * RETRY_SCALE for d in RETRY_DELAYS)
+    return sandbox.deliverer.retry_delays
+
+
+def test_a_push_the_callback_could_not_take_comes_again_after_the_first_delay(
+    approving_api, sandbox, callback_server, database
+):
+    first_delay, _ = retries_scaled(sandbox)
+    token = approving_api.post("/applications", a_form()).get_json()["token"]
+    faults(sandbox, callback_unavailable=1)  # the function's front door answers 503 once
+    instance_id = decide(sandbox, "approve")
+    assert wait_for(lambda: status_of(approving_api, token) == "approved")
+    # The retry is recorded once its answer is in, which may be just after the approval lands.
+    assert wait_for(lambda: len(sandbox.state.pushes_of(instance_id)) == 2)
+    failed, retry = sandbox.state.pushes_of(instance_id)
+    assert (failed.status, failed.success, retry.status, retry.success) == (503, False, 200, True)
+    assert retry.at - failed.at >= first_delay
+    # The same event, in a new request: signed again with its own timestamp and nonce.
+    assert retry.event_id == failed.event_id and retry.nonce != failed.nonce
+    assert decision_jobs(database) == ["issue_license"]
+
+
+def test_a_retry_of_a_push_already_taken_is_answered_success_and_moves_nothing(
+    approving_api, sandbox, callback_server, database
+):
+    first_delay, _ = retries_scaled(sandbox)
+    token = approving_api.post("/applications", a_form()).get_json()["token"]
+    faults(sandbox, callback_answer_lost=1)  # taken, but DingTalk never hears the answer
+    instance_id = decide(sandbox, "approve")
+    assert wait_for(lambda: len(sandbox.state.pushes_of(instance_id)) == 2, seconds=first_delay + 5)
+    unanswered, retry = sandbox.state.pushes_of(instance_id)
+    assert (unanswered.status, retry.status, retry.success) == (None, 200, True)
+    assert retry.at - unanswered.at >= first_delay
+    assert status_of(approving_api, token) == "approved"
+    with database.transaction() as connection:
+        assert connection.exec_driver_sql("select count(*) from approval_events").scalar() == 1
+    assert decision_jobs(database) == ["issue_license"]
 
 
 def reconciler(dingtalk_config, database, clock, after: float = 0) -> Reconciler:
@@ -172,16 +253,29 @@ def cli_env(dingtalk_config) -> dict[str, str]:
     }
 
 
-def test_dingpass_reconcile_recovers_a_dropped_event(
-    approving_api, sandbox, dingtalk_config, run_cli
+def reconcile_at(dingtalk_config, clock, after: int):
+    """`dingpass reconcile` with RECONCILE_AFTER=``after``, on the test's clock."""
+    env = {**cli_env(dingtalk_config), "RECONCILE_AFTER": str(after)}
+    info = script_info(Config.from_env({"CATALOGUE_FILE": str(CATALOGUE), **env}))
+    info.data["clock"] = clock
+    return CliRunner().invoke(cli, ["reconcile"], obj=info)
+
+
+def test_dingpass_reconcile_leaves_a_young_approval_alone_and_asks_about_an_old_one(
+    approving_api, sandbox, dingtalk_config, clock
 ):
-    token = approving_api.post("/applications", a_form()).get_json()["token"]
+    token = approving_api.post("/applications", a_form()).get_json()["token"]  # pending now
     faults(sandbox, drop_events=1)
     instance_id = decide(sandbox, "approve")
-    time.sleep(1.1)  # older than RECONCILE_AFTER
-    result = run_cli("reconcile", env=cli_env(dingtalk_config))
-    assert result.exit_code == 0, result.output
-    assert f"recovered 1: {instance_id}" in result.output
+    clock.advance(599)
+    young = reconcile_at(dingtalk_config, clock, after=600)
+    assert young.exit_code == 0, young.output
+    assert sandbox.state.asked == [] and "Checked 0 pending approval(s)" in young.output
+    assert status_of(approving_api, token) == "pending"
+    clock.advance(2)
+    old = reconcile_at(dingtalk_config, clock, after=600)
+    assert old.exit_code == 0, old.output
+    assert sandbox.state.asked == [instance_id] and f"recovered 1: {instance_id}" in old.output
     assert status_of(approving_api, token) == "approved"
 
 

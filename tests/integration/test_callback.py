@@ -299,3 +299,39 @@ def test_an_unexpected_failure_is_a_json_500(config, database, clock, pending):
     answer = push(app.test_client(), AGREE)
     app.extensions["database"].dispose()
     assert answer.status_code == 500 and answer.get_json()["error"] == "internal_error"
+
+
+def test_a_push_that_failed_is_taken_when_sent_again_as_it_was(
+    config, database, clock, pending, api
+):
+    """DingTalk's retry may carry the first attempt's timestamp and nonce: its nonce is forgotten
+    when the push fails, so the retry is no replay."""
+    kicks: list[int] = []
+
+    def kick_failing_once():
+        kicks.append(1)
+        if len(kicks) == 1:
+            raise RuntimeError("the runner could not be started")
+
+    settings = dataclasses.replace(
+        config,
+        dingtalk_callback_token=TOKEN,
+        dingtalk_callback_aes_key=AES_KEY,
+        dingtalk_app_key=APP_KEY,
+    )
+    app = create_approval(settings, clock=clock, kick=kick_failing_once)
+    clock.now = datetime.fromtimestamp(1779512345, timezone.utc)
+    query, body = sealed(AGREE)
+    client = app.test_client()
+    first = client.post(
+        "/dingtalk/callback", query_string=query, data=body, content_type="application/json"
+    )
+    again = client.post(
+        "/dingtalk/callback", query_string=query, data=body, content_type="application/json"
+    )
+    app.extensions["database"].dispose()
+    assert first.status_code == 500
+    assert_success_reply(again)
+    assert api.get(f"/applications/{pending}").get_json()["status"] == "approved"
+    with database.transaction() as connection:
+        assert connection.exec_driver_sql(DECISION_JOBS).scalar() == 1

@@ -11,6 +11,10 @@ from backend.exceptions import (
 from tests.integration.conftest import APP_KEY, PROCESS_CODE, faults
 
 FORM = [("申请编号", "A20261123-K7Q2M9"), ("公司名称", "杭州示例网络科技有限公司")]
+NOT_JSON = (
+    "DingTalk answered with a web page instead of JSON (a gateway's error page, or DingTalk "
+    "throttling this server's IP address): try again in a few minutes"
+)
 
 
 def start(client) -> str:
@@ -51,7 +55,7 @@ def test_the_instance_carries_the_form_as_given(dingtalk, sandbox):
 
 def test_rate_limited_then_success_on_retry(dingtalk, sandbox):
     dingtalk.access_token()
-    faults(sandbox, rate_limit=1)
+    faults(sandbox, rate_limit=1, rate_limit_api="start")
     with pytest.raises(DingTalkRateLimited) as caught:
         start(dingtalk)
     assert caught.value.code == "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
@@ -60,7 +64,7 @@ def test_rate_limited_then_success_on_retry(dingtalk, sandbox):
 
 def test_a_server_error_is_unavailable(dingtalk, sandbox):
     dingtalk.access_token()
-    faults(sandbox, server_error=1)
+    faults(sandbox, server_error=1, server_error_api="start")
     with pytest.raises(DingTalkUnavailable):
         start(dingtalk)
 
@@ -76,6 +80,30 @@ def test_an_unknown_process_code_is_rejected(dingtalk):
     with pytest.raises(DingTalkRejected) as caught:
         dingtalk.start_instance("PROC-NOPE", "manager01", -1, FORM)
     assert caught.value.code == "processCodeError"
+
+
+def test_a_start_without_a_department_is_refused_in_dingtalks_words(dingtalk, sandbox):
+    with pytest.raises(DingTalkRejected) as caught:
+        dingtalk.start_instance(PROCESS_CODE, "manager01", None, FORM)
+    assert (caught.value.code, caught.value.status) == ("processInstanceInvalidParameter", 400)
+    assert sandbox.state.instances == {}
+
+
+def test_a_component_the_form_does_not_have_is_refused_by_name(dingtalk, sandbox):
+    with pytest.raises(DingTalkRejected) as caught:
+        dingtalk.start_instance(PROCESS_CODE, "manager01", -1, [*FORM, ("颜色", "红")])
+    assert caught.value.code == "formConverterError" and "失败控件：颜色" in str(caught.value)
+    assert sandbox.state.instances == {}
+
+
+@pytest.mark.parametrize("status", [502, 429])
+def test_an_error_page_that_is_not_json_is_unavailable_in_plain_words(dingtalk, sandbox, status):
+    dingtalk.access_token()
+    faults(sandbox, html_error=1, html_error_status=status, html_error_api="start")
+    with pytest.raises(DingTalkUnavailable) as caught:
+        start(dingtalk)
+    assert sandbox.state.answers("start") == [status]
+    assert str(caught.value) == NOT_JSON and caught.value.in_doubt
 
 
 def test_dingtalk_down_is_unavailable(database, clock):

@@ -1,6 +1,7 @@
 """Stream mode: the official client, connected to the sandbox gateway, takes approvals."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -11,12 +12,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from approval.stream import ApprovalEventHandler, StreamWorker
 from backend.approvals.dispatcher import Dispatcher
 from tests.integration.conftest import APP_KEY, APP_SECRET, DECISION_JOBS, a_form
 from tests.integration.relay import Relay
-from tests.integration.test_approval_flow import status_of, wait_for
+from tests.integration.test_approval_flow import decision_jobs, press, status_of, wait_for
 
 
 class Worker:
@@ -48,7 +51,7 @@ class Worker:
 @pytest.fixture
 def gateway(sandbox):
     gateway = sandbox.deliverer.gateway
-    gateway.redeliver_after = 0.3
+    gateway.redeliver_after, gateway.disconnect_grace = 0.3, 0.5
     return gateway
 
 
@@ -117,12 +120,46 @@ def test_an_event_not_committed_is_asked_for_later_and_comes_again(
     )  # redelivered with the same messageId
 
 
+def test_terminate_in_the_console_terminates_the_application_over_stream(
+    approving_api, sandbox, gateway, worker, database
+):
+    token = submitted(approving_api)
+    press(sandbox, "terminate")
+    assert wait_for(lambda: status_of(approving_api, token) == "terminated")
+    assert wait_for(lambda: [ack["status"] for ack in gateway.acks] == ["SUCCESS"])
+    assert decision_jobs(database) == ["send_refusal_mail"]
+
+
+def test_the_client_answers_every_ping_with_its_opaque(gateway, worker):
+    gateway.ping_every = 0.2
+    assert wait_for(lambda: len(gateway.pongs) >= 2)
+    for pong in list(gateway.pongs):
+        sent = gateway.pings[pong["messageId"]]
+        assert pong == {"messageId": pong["messageId"], "code": 200, "opaque": sent}
+
+
 def test_it_reconnects_when_the_gateway_says_disconnect(approving_api, sandbox, gateway, worker):
+    (first,) = gateway.connections
     gateway.disconnect_all()
-    assert wait_for(lambda: worker.connections == 2)
+    assert wait_for(lambda: worker.connections == 2 and first not in gateway.connections)
+    assert len(gateway.connections) == 1
     token = submitted(approving_api)
     sandbox.deliverer.publish(approve(sandbox))
     assert wait_for(lambda: status_of(approving_api, token) == "approved")
+
+
+def test_after_disconnect_the_gateway_closes_a_connection_the_client_keeps(gateway):
+    opened = gateway.open({"clientId": APP_KEY, "clientSecret": APP_SECRET})
+    with connect(f"{opened['endpoint']}?ticket={opened['ticket']}") as websocket:
+        assert wait_for(lambda: len(gateway.connections) == 1)
+        gateway.disconnect_all()
+        told = json.loads(websocket.recv(timeout=5))
+        assert (told["type"], told["headers"]["topic"]) == ("SYSTEM", "disconnect")
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed):
+            websocket.recv(timeout=5)  # this client ignores the frame; the gateway does not
+        assert gateway.disconnect_grace <= time.monotonic() - started + 0.1
+    assert wait_for(lambda: not gateway.connections)
 
 
 def test_a_silently_dead_connection_is_detected_and_replaced(

@@ -92,7 +92,7 @@ def test_the_reconciler_applies_a_recorded_decision_that_was_never_acted_on(
 def test_a_start_that_never_left_is_started_again_at_once(
     approving_api, sandbox, dingtalk_config, database, clock
 ):
-    faults(sandbox, rate_limit=1)  # DingTalk answered no: nothing can have been opened
+    faults(sandbox, rate_limit=1, rate_limit_api="start")  # DingTalk said no: nothing opened
     token = approving_api.post("/applications", a_form()).get_json()["token"]
     assert application(database, token).instance_requested_at is None
     clock.advance(3)
