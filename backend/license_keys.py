@@ -13,7 +13,7 @@ from backend import defaults
 from backend.config import Config
 from backend.exceptions import ConfigError
 from license import Issuer, SigningKeyError, key_ring
-from license.keys import generate, load_private_key, private_pem
+from license.keys import generate, load_private_key, private_pem, public_pem
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +70,30 @@ def dev_key_path(config: Config) -> Path:
     return config.var_dir / defaults.DEV_SIGNING_KEY_FILE
 
 
+def dev_public_key_path(config: Config) -> Path:
+    """Where the development key's public half lives, for checking licenses as a product does."""
+    return dev_key_path(config).with_suffix(".pub")
+
+
 def _development_key(path: Path) -> Ed25519PrivateKey:
     if path.exists():
-        return load_private_key(str(path))
+        key = load_private_key(str(path))
+    else:
+        key = _make_development_key(path)
+    public_path = path.with_suffix(".pub")
+    if not public_path.exists():  # also for a key made before the public half was written
+        public_path.write_bytes(public_pem(key.public_key()))
+    return key
+
+
+def _make_development_key(path: Path) -> Ed25519PrivateKey:
     log.warning("no LICENSE_SIGNING_KEY set: signing with a development key made at %s", path)
     key = generate()
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_private(path, private_pem(key))
+    try:
+        write_private(path, private_pem(key))
+    except FileExistsError:  # another process made it in the meantime: sign with that one
+        return load_private_key(str(path))
     return key
 
 

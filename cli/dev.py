@@ -4,14 +4,19 @@ The commands are the composition root, so this one starts the frontend, the appr
 callback and the sandboxes beside the backend. Without DingTalk credentials in the
 environment it runs the DingTalk sandbox with throwaway credentials made for this run,
 and without an SMTP server it runs the mail sandbox: development never reaches out.
+With ``--host 0.0.0.0`` it serves the local network, so a phone can scan the QR code.
 """
 
 import dataclasses
 import errno
+import ipaddress
+import os
 import secrets
+import socket
 import string
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
@@ -32,6 +37,14 @@ from cli.stopping import stop_event
 
 APPROVAL_PORT = 8003
 SAMPLE = "product=acme-erp&feature=9F2C-41AB-77D0-E5C3"
+CALLBACK_FILE = "dev-callback.env"
+"""In the var folder: the callback credentials this run made up, for pushing events by hand."""
+EVERY_INTERFACE = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 -- what --host offers
+"""The wildcard addresses --host takes, and the loopback address this process reaches them on."""
+BELOW = "\n" + " " * 17
+"""A banner entry's second line starts under the first line's value."""
+PRIVATE_NETWORKS = ("10.255.255.255", "172.31.255.255", "192.168.255.255")
+"""Addresses in each private range: the route to one of them leaves by the LAN's interface."""
 
 
 def _port(url: str) -> int:
@@ -39,7 +52,13 @@ def _port(url: str) -> int:
 
 
 @click.command("dev")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 serves the local network, and the printed links, "
+    "QR codes and status links then use this machine's LAN address.",
+)
 @click.option("--sandbox-port", default=_port(defaults.SANDBOX_URL), show_default=True)
 @click.option("--approval-port", default=APPROVAL_PORT, show_default=True)
 @click.option("--inbox-port", default=_port(defaults.MAIL_SANDBOX_URL), show_default=True)
@@ -50,15 +69,20 @@ def dev(config: Config, host: str, sandbox_port: int, approval_port: int, inbox_
 
     if not (STATIC_DIR / "index.html").exists():
         raise click.ClickException("the page is not built: run `make run` (it builds vue-app)")
-    use_dingtalk_sandbox = not config.dingtalk_app_key
-    config = _local(config, use_dingtalk_sandbox, f"http://{host}:{sandbox_port}")
+    _check_host(host)
+    local, public = EVERY_INTERFACE.get(host, host), _public_host(host)
+    use_dingtalk_sandbox, use_mail_sandbox = not config.dingtalk_app_key, _uses_mail_sandbox(config)
+    given = config
+    config = _local(config, use_dingtalk_sandbox, _http(local, sandbox_port))
+    config = _addressed(config, local, public)
     migrate.upgrade(make_engine(config.database))
-    inbox = _start_mail_sandbox(config, host, inbox_port) if _uses_mail_sandbox(config) else None
+    inbox = _start_mail_sandbox(config, host, inbox_port) if use_mail_sandbox else None
     kick = _start_runner(config)
     stream = config.dingtalk_event_mode == "stream"
-    callback = None if stream else f"http://{host}:{approval_port}{defaults.CALLBACK_PATH}"
+    callback = None if stream else _http(local, approval_port) + defaults.CALLBACK_PATH
     servers = [
-        _serve(create_app(config, kick=kick), host, _port(config.backend_url)),
+        # Only the frontend calls the backend: it listens where the frontend reaches it.
+        _serve(create_app(config, kick=kick), local, _port(config.backend_url)),
         _serve(_frontend(config), host, _port(config.public_base_url)),
         _serve(create_approval(config, kick=kick), host, approval_port),
     ]
@@ -69,13 +93,96 @@ def dev(config: Config, host: str, sandbox_port: int, approval_port: int, inbox_
     )
     if stream:
         _start_stream_worker(config, kick)
-    _announce(
-        config,
-        console,
-        inbox,
-        callback or "Stream mode (the worker runs in this process)",
-    )
+    shown_callback = "Stream mode (the worker runs in this process)"
+    if callback is not None:
+        note = _callback_credentials(given, config) if use_dingtalk_sandbox else ""
+        shown_callback = _http(public, approval_port) + defaults.CALLBACK_PATH + note
+    _announce(config, _seen_at(console, public), _seen_at(inbox, public), shown_callback)
     _wait(servers)
+
+
+def _http(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:  # a name: someone else's address, not this machine's loopback
+        return False
+
+
+def _check_host(host: str) -> None:
+    """Refuse an address no server can listen on here, before starting any of them."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, 0))
+    except OSError as err:
+        raise click.BadParameter(
+            f"{host} is not an address of this machine ({err.strerror or err}): use 127.0.0.1 "
+            "for this machine only, or 0.0.0.0 for the local network as well",
+            param_hint="--host",
+        ) from None
+
+
+def _public_host(host: str) -> str:
+    """The address others reach the servers at: the LAN's, when they listen on every interface."""
+    if host not in EVERY_INTERFACE:
+        return host
+    lan = _lan_address()
+    if lan is None:
+        click.echo(
+            "No LAN address found: a loopback PUBLIC_BASE_URL stays, and only this machine "
+            "opens its links. Set PUBLIC_BASE_URL to the address a phone reaches it at.",
+            err=True,
+        )
+    return lan or EVERY_INTERFACE[host]
+
+
+def _lan_address() -> str | None:
+    """This machine's address on its local network, found without sending anything."""
+    for probe in PRIVATE_NETWORKS:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:  # a UDP "connect" only chooses the route, and so the source address
+                udp.connect((probe, 9))
+            except OSError:  # no route into that range
+                continue
+            address: str = udp.getsockname()[0]
+        if not _is_loopback(address):
+            return address
+    return None
+
+
+def _addressed(config: Config, local: str, public: str) -> Config:
+    """The config with what names loopback moved to where the servers listen.
+
+    The public URL goes to ``public``, as no phone reaches loopback; the backend and SMTP go to
+    ``local``, where this process reaches them. What names another host (a proxy, a name in DNS,
+    a real mail server) is the user's choice and stays.
+    """
+    return dataclasses.replace(
+        config,
+        public_base_url=_moved(config.public_base_url, public),
+        backend_url=_moved(config.backend_url, local),
+        smtp_host=local if _is_loopback(config.smtp_host) else config.smtp_host,
+    )
+
+
+def _moved(url: str, host: str) -> str:
+    """``url`` on ``host`` if it names loopback, else as it is."""
+    parts = urlsplit(url)
+    if not _is_loopback(parts.hostname):
+        return url
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{parts.port}" if parts.port else ""
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _seen_at(url: str | None, host: str) -> str | None:
+    """A sandbox's URL as others open it: on ``host``, not on the address it listens on."""
+    return None if url is None else _http(host, _port(url))
 
 
 def _local(config: Config, use_sandbox: bool, sandbox_url: str) -> Config:
@@ -87,14 +194,43 @@ def _local(config: Config, use_sandbox: bool, sandbox_url: str) -> Config:
             "dingtalk_app_secret": secrets.token_urlsafe(24),
             "dingtalk_process_code": "PROC-SANDBOX-LICENSE",
             "dingtalk_originator_user_id": "sandbox-approver",
-            "dingtalk_callback_token": secrets.token_urlsafe(12),
-            "dingtalk_callback_aes_key": "".join(
-                secrets.choice(string.ascii_letters + string.digits) for _ in range(43)
-            ),
+            # Those of the environment stay: a callback sealed with them by hand must be taken.
+            "dingtalk_callback_token": config.dingtalk_callback_token or secrets.token_urlsafe(12),
+            "dingtalk_callback_aes_key": config.dingtalk_callback_aes_key or _aes_key(),
             "dingtalk_api_base": sandbox_url,
             "dingtalk_oapi_base": sandbox_url,
         }
     return dataclasses.replace(config, **made)  # type: ignore[arg-type]
+
+
+def _aes_key() -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(43))
+
+
+def _callback_credentials(given: Config, config: Config) -> str:
+    """Where the sandbox's callback credentials are, for the banner: made for this run, or given."""
+    path = config.var_dir / CALLBACK_FILE
+    if given.dingtalk_callback_token and given.dingtalk_callback_aes_key:
+        path.unlink(missing_ok=True)  # a stale file would name credentials no longer in use
+        return f"{BELOW}its token and aes_key: from the environment"
+    _write_callback_file(path, config)
+    return f"{BELOW}its token and aes_key: {path} (made for this run)"
+
+
+def _write_callback_file(path: Path, config: Config) -> None:
+    """Write the callback credentials as an env file, readable by its owner only."""
+    lines = [
+        "# The DingTalk callback credentials `dingpass dev` made for its run; the next run",
+        "# makes new ones unless these are set in the environment (or .env).",
+        f"DINGTALK_CALLBACK_TOKEN={config.dingtalk_callback_token}",
+        f"DINGTALK_CALLBACK_AES_KEY={config.dingtalk_callback_aes_key}",
+        f"DINGTALK_CALLBACK_OWNER_KEY={config.callback_owner_key}",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # the mode above applies only to a file it creates
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
 
 
 def _start_runner(config: Config) -> Callable[[], None]:
@@ -162,6 +298,7 @@ def _start_dingtalk_sandbox(config: Config, host: str, port: int, callback: str 
         config.dingtalk_app_key or "",
         config.dingtalk_app_secret or "",
         config.dingtalk_process_code or "",
+        form_components=tuple(name for name, _ in config.dingtalk_form_fields),
         callback=target,
     )
     return Sandbox(settings, host=host, port=port).start().url

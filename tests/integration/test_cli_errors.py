@@ -91,3 +91,19 @@ def test_dev_with_its_inbox_port_taken_names_that_port(tmp_path, taken_port):
     assert done.returncode == 1
     assert f"Port {taken_port} is in use" in done.stderr  # werkzeug's own words
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("host", ["198.51.100.254", "no-such-host.invalid"])
+def test_dev_on_an_address_this_machine_does_not_have_says_which_to_use(tmp_path, host):
+    env = {"CATALOGUE_FILE": str(CATALOGUE), "DINGPASS_VAR_DIR": str(tmp_path / "var")}
+    done = subprocess.run(
+        [SCRIPT, "dev", "--host", host],
+        cwd=tmp_path,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"{host} is not an address of this machine" in done.stderr
+    assert "0.0.0.0 for the local network" in done.stderr and "Traceback" not in done.stderr

@@ -1,14 +1,33 @@
 """`dingpass dev` (what `make run` starts) serves the page at the URL it prints, backend behind."""
 
+import contextlib
+import ipaddress
+import json
+import os
+import queue
 import re
 import secrets
 import signal
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
+from dotenv import dotenv_values
 
-from tests.conftest import running_dev
+from sandbox import callback_crypto as dingtalk
+from tests.conftest import (
+    CATALOGUE,
+    _forward,
+    _read_until_ready,
+    _stop,
+    free_port,
+    running_dev,
+)
 
 
 def test_the_printed_apply_url_serves_the_page_and_takes_an_application(dev_stack):
@@ -85,3 +104,118 @@ def test_its_request_lines_carry_only_the_start_of_a_status_token(tmp_path):
     assert f'"GET /api/applications/{token[:4]}… HTTP/1.1" 404' in lines
     assert f'"GET /applications/{token[:4]}… HTTP/1.1" 404' in lines  # the backend's
     assert token not in lines
+
+
+def lan_addresses() -> list[str]:
+    """This machine's non-loopback IPv4 addresses, as the system lists them."""
+    try:
+        listed = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    except FileNotFoundError:
+        return []
+    return [a for a in listed if ipaddress.ip_address(a).version == 4]
+
+
+@contextlib.contextmanager
+def running_dev_on(folder: Path, host: str) -> Iterator[str]:
+    """`dingpass dev --host HOST`, as running_dev starts it otherwise; what it printed."""
+    front, back, sandbox, approval, inbox, smtp = (free_port() for _ in range(6))
+    env = {
+        **os.environ,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{front}",
+        "BACKEND_URL": f"http://127.0.0.1:{back}",
+        "CATALOGUE_FILE": str(CATALOGUE),
+        "DINGPASS_VAR_DIR": str(folder / "var"),
+        "SMTP_PORT": str(smtp),
+    }
+    ports = ["--sandbox-port", str(sandbox), "--approval-port", str(approval)]
+    command = [Path(sys.executable).with_name("dingpass"), "dev", "--host", host, *ports]
+    command += ["--inbox-port", str(inbox)]
+    process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, text=True)
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_forward, args=(process.stdout, lines))
+    reader.start()
+    try:
+        yield _read_until_ready(process, lines)
+    finally:
+        _stop(process)
+        reader.join()
+
+
+def test_on_every_interface_its_links_name_the_lan_address_and_the_page_answers_there(tmp_path):
+    lan = lan_addresses()
+    if not lan:
+        pytest.skip("this machine has no LAN address")
+    with running_dev_on(tmp_path, "0.0.0.0") as printed:  # noqa: S104 -- what it tests
+        url = re.search(r"Apply page\s+(\S+)", printed).group(1)
+        base = url.split("/apply")[0]
+        assert base.split("//")[1].split(":")[0] in lan, printed
+        assert '<div id="app">' in requests.get(url, timeout=5).text
+        form = {
+            "product": "acme-erp",
+            "feature_code": "9F2C-41AB-77D0-E5C3",
+            "company": "示例科技",
+            "contact": "张三",
+            "email": "z@example.com",
+            "quantity": 5,
+            "validity": "1y",
+        }
+        answer = requests.post(f"{base}/api/applications", json=form, timeout=5)
+        assert answer.json()["status_url"].startswith(f"{base}/status/")
+        for name in ("Approver", "Inbox"):
+            link = re.search(rf"{name}\s+(\S+)", printed).group(1)
+            assert link.startswith(base.rsplit(":", 1)[0]) and requests.get(link, timeout=5).ok
+        backend = re.search(r"Backend\s+(\S+)", printed).group(1)
+        with pytest.raises(requests.ConnectionError):  # only the frontend, on loopback, calls it
+            requests.get(backend.replace("127.0.0.1", lan[0]) + "/healthz", timeout=5)
+
+
+def test_by_default_it_serves_this_machine_only(dev_stack):
+    lan = lan_addresses()
+    if not lan:
+        pytest.skip("this machine has no LAN address")
+    url = re.search(r"Apply page\s+(\S+)", dev_stack).group(1)
+    assert url.startswith("http://127.0.0.1:")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url.replace("127.0.0.1", lan[0]), timeout=5)
+
+
+def check_url(callback: str, token: str, aes_key: str, owner: str) -> str:
+    """Push DingTalk's check_url event sealed with these credentials; the decrypted answer."""
+    encrypted = dingtalk.seal(aes_key, owner, json.dumps({"EventType": "check_url"}))
+    stamp, nonce = str(int(time.time() * 1000)), secrets.token_hex(4)
+    query = {
+        "msg_signature": dingtalk.msg_signature(token, stamp, nonce, encrypted),
+        "timestamp": stamp,
+        "nonce": nonce,
+    }
+    answer = requests.post(callback, params=query, json={"encrypt": encrypted}, timeout=5)
+    assert answer.status_code == 200, answer.text
+    return dingtalk.unseal(aes_key, owner, answer.json()["encrypt"])
+
+
+def test_the_callback_credentials_it_makes_are_written_where_it_says(tmp_path):
+    with running_dev(tmp_path) as (_, printed):
+        line = re.search(
+            r"Callback\s+(\S+)\s+its token and aes_key: (\S+) \(made for this run\)", printed
+        )
+        assert line, printed
+        made = dotenv_values(tmp_path / line.group(2))
+        assert (tmp_path / line.group(2)).stat().st_mode & 0o777 == 0o600
+        assert "success" == check_url(
+            line.group(1),
+            made["DINGTALK_CALLBACK_TOKEN"],
+            made["DINGTALK_CALLBACK_AES_KEY"],
+            made["DINGTALK_CALLBACK_OWNER_KEY"],
+        )
+
+
+def test_the_callback_credentials_of_the_environment_are_the_ones_it_takes(tmp_path, monkeypatch):
+    token, aes_key, owner = "given-token", "G" * 43, "dinggivenowner"
+    monkeypatch.setenv("DINGTALK_CALLBACK_TOKEN", token)
+    monkeypatch.setenv("DINGTALK_CALLBACK_AES_KEY", aes_key)
+    monkeypatch.setenv("DINGTALK_CALLBACK_OWNER_KEY", owner)
+    with running_dev(tmp_path) as (_, printed):
+        callback = re.search(r"Callback\s+(\S+)", printed).group(1)
+        assert check_url(callback, token, aes_key, owner) == "success"
+        assert "its token and aes_key: from the environment" in printed
+    assert not (tmp_path / "var" / "dev-callback.env").exists()
