@@ -140,6 +140,18 @@ def taken_port() -> Iterator[int]:
         yield other.getsockname()[1]
 
 
+DEV_FORM = {
+    "product": "acme-erp",
+    "feature_code": "9F2C-41AB-77D0-E5C3",
+    "company": "示例科技",
+    "contact": "张三",
+    "email": "z@example.com",
+    "quantity": 5,
+    "validity": "1y",
+}
+"""An application for the catalogue's first product, as the page would post it to `dingpass dev`."""
+
+
 @pytest.fixture
 def dev_stack(tmp_path):
     """`dingpass dev` running on free ports; what it printed at start."""
@@ -148,8 +160,8 @@ def dev_stack(tmp_path):
 
 
 @contextlib.contextmanager
-def running_dev(folder: Path, **popen: Any) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`dingpass dev` started in ``folder`` on free ports, and what it printed; stopped after."""
+def running_dev(folder: Path, *args: str, **popen: Any) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`dingpass dev ARGS` run in ``folder`` on free ports, and what it printed; stopped after."""
     from frontend.config import STATIC_DIR
 
     if not (STATIC_DIR / "index.html").exists():
@@ -173,6 +185,7 @@ def running_dev(folder: Path, **popen: Any) -> Iterator[tuple[subprocess.Popen, 
         str(approval),
         "--inbox-port",
         str(inbox),
+        *args,
     ]
     process = subprocess.Popen(
         command, cwd=folder, env=env, stdout=subprocess.PIPE, text=True, **popen

@@ -1,33 +1,19 @@
 """`dingpass dev` (what `make run` starts) serves the page at the URL it prints, backend behind."""
 
-import contextlib
 import ipaddress
 import json
-import os
-import queue
 import re
 import secrets
 import signal
 import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 from dotenv import dotenv_values
 
 from sandbox import callback_crypto as dingtalk
-from tests.conftest import (
-    CATALOGUE,
-    _forward,
-    _read_until_ready,
-    _stop,
-    free_port,
-    running_dev,
-)
+from tests.conftest import DEV_FORM, running_dev
 
 
 def test_the_printed_apply_url_serves_the_page_and_takes_an_application(dev_stack):
@@ -35,16 +21,7 @@ def test_the_printed_apply_url_serves_the_page_and_takes_an_application(dev_stac
     page = requests.get(url, timeout=5)
     assert page.status_code == 200 and '<div id="app">' in page.text
     base = url.split("/apply")[0]
-    form = {
-        "product": "acme-erp",
-        "feature_code": "9F2C-41AB-77D0-E5C3",
-        "company": "示例科技",
-        "contact": "张三",
-        "email": "z@example.com",
-        "quantity": 5,
-        "validity": "1y",
-    }
-    answer = requests.post(f"{base}/api/applications", json=form, timeout=5)
+    answer = requests.post(f"{base}/api/applications", json=DEV_FORM, timeout=5)
     assert answer.status_code == 201
     status_api = answer.json()["status_url"].replace("/status/", "/api/applications/")
     assert requests.get(status_api, timeout=5).json()["status"] == "pending"  # open in the sandbox
@@ -58,16 +35,7 @@ def test_the_backend_it_starts_refuses_unsigned_requests(dev_stack):
 def test_approving_in_the_sandbox_console_approves_the_application(dev_stack):
     base = re.search(r"Apply page\s+(\S+)", dev_stack).group(1).split("/apply")[0]
     console = re.search(r"Approver\s+(\S+)", dev_stack).group(1).rstrip("/")
-    form = {
-        "product": "acme-erp",
-        "feature_code": "9F2C-41AB-77D0-E5C3",
-        "company": "示例科技",
-        "contact": "张三",
-        "email": "z@example.com",
-        "quantity": 5,
-        "validity": "1y",
-    }
-    token = requests.post(f"{base}/api/applications", json=form, timeout=5).json()["token"]
+    token = requests.post(f"{base}/api/applications", json=DEV_FORM, timeout=5).json()["token"]
     instance = re.search(r'data-instance="([^"]+)"', requests.get(console, timeout=5).text).group(1)
     requests.post(f"{console}/console/{instance}/approve", timeout=5).raise_for_status()
     deadline, seen = time.monotonic() + 5, []
@@ -115,51 +83,16 @@ def lan_addresses() -> list[str]:
     return [a for a in listed if ipaddress.ip_address(a).version == 4]
 
 
-@contextlib.contextmanager
-def running_dev_on(folder: Path, host: str) -> Iterator[str]:
-    """`dingpass dev --host HOST`, as running_dev starts it otherwise; what it printed."""
-    front, back, sandbox, approval, inbox, smtp = (free_port() for _ in range(6))
-    env = {
-        **os.environ,
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{front}",
-        "BACKEND_URL": f"http://127.0.0.1:{back}",
-        "CATALOGUE_FILE": str(CATALOGUE),
-        "DINGPASS_VAR_DIR": str(folder / "var"),
-        "SMTP_PORT": str(smtp),
-    }
-    ports = ["--sandbox-port", str(sandbox), "--approval-port", str(approval)]
-    command = [Path(sys.executable).with_name("dingpass"), "dev", "--host", host, *ports]
-    command += ["--inbox-port", str(inbox)]
-    process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, text=True)
-    lines: queue.Queue[str | None] = queue.Queue()
-    reader = threading.Thread(target=_forward, args=(process.stdout, lines))
-    reader.start()
-    try:
-        yield _read_until_ready(process, lines)
-    finally:
-        _stop(process)
-        reader.join()
-
-
 def test_on_every_interface_its_links_name_the_lan_address_and_the_page_answers_there(tmp_path):
     lan = lan_addresses()
     if not lan:
         pytest.skip("this machine has no LAN address")
-    with running_dev_on(tmp_path, "0.0.0.0") as printed:  # noqa: S104 -- what it tests
+    with running_dev(tmp_path, "--host", "0.0.0.0") as (_, printed):  # noqa: S104 -- what it tests
         url = re.search(r"Apply page\s+(\S+)", printed).group(1)
         base = url.split("/apply")[0]
         assert base.split("//")[1].split(":")[0] in lan, printed
         assert '<div id="app">' in requests.get(url, timeout=5).text
-        form = {
-            "product": "acme-erp",
-            "feature_code": "9F2C-41AB-77D0-E5C3",
-            "company": "示例科技",
-            "contact": "张三",
-            "email": "z@example.com",
-            "quantity": 5,
-            "validity": "1y",
-        }
-        answer = requests.post(f"{base}/api/applications", json=form, timeout=5)
+        answer = requests.post(f"{base}/api/applications", json=DEV_FORM, timeout=5)
         assert answer.json()["status_url"].startswith(f"{base}/status/")
         for name in ("Approver", "Inbox"):
             link = re.search(rf"{name}\s+(\S+)", printed).group(1)

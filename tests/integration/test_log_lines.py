@@ -18,7 +18,7 @@ from backend.approvals.events import ApprovalEvent
 from backend.storage.applications import mark_pending
 from backend.storage.database import Database
 from backend.storage.schema import applications
-from tests.conftest import CATALOGUE, running_dev
+from tests.conftest import CATALOGUE, DEV_FORM, running_dev
 from tests.integration.test_functions import Function
 from tests.integration.test_functions import environment as environment  # the fixture
 from tests.integration.test_migrations import ROW
@@ -119,16 +119,7 @@ def test_dev_writes_only_lines_in_the_format_and_no_smtp_dialogue(tmp_path):
     ):
         base = re.search(r"Apply page\s+(\S+)", printed).group(1).split("/apply")[0]
         console = re.search(r"Approver\s+(\S+)", printed).group(1).rstrip("/")
-        form = {
-            "product": "acme-erp",
-            "feature_code": "9F2C-41AB-77D0-E5C3",
-            "company": "示例科技",
-            "contact": "张三",
-            "email": "z@example.com",
-            "quantity": 5,
-            "validity": "1y",
-        }
-        token = requests.post(f"{base}/api/applications", json=form, timeout=5).json()["token"]
+        token = requests.post(f"{base}/api/applications", json=DEV_FORM, timeout=5).json()["token"]
         assert delivered(base, console, token)
         time.sleep(0.5)  # the mail sandbox logs a connection's end after the client has gone
     lines = (tmp_path / "stderr.log").read_text()
