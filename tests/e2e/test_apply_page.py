@@ -21,12 +21,18 @@ FEATURE = "9F2C-41AB-77D0-E5C3"
 APPLY = f"/apply?product=acme-erp&feature={FEATURE}&version=8.2"
 
 
-def fill_form(page, email: str, company: str = "杭州示例网络科技有限公司") -> None:
+def fill_form(
+    page, email: str, company: str = "杭州示例网络科技有限公司", quantity: str = "", validity="1y"
+) -> None:
+    """Fills the form's required fields; a ``quantity`` is typed, else 5 chosen from the list."""
     page.get_by_label("公司名称").fill(company)
     page.get_by_label("联系人").fill("张三")
     page.get_by_label("邮箱").fill(email)
-    page.get_by_label("数量").select_option("5")
-    page.get_by_label("有效期").select_option("1y")
+    if quantity:
+        page.get_by_label("数量").fill(quantity)
+    else:
+        page.get_by_label("数量").select_option("5")
+    page.get_by_label("有效期").select_option(validity)
 
 
 def test_apply_from_the_qr_link_to_the_status_page(stack, phone):
@@ -301,3 +307,18 @@ def test_a_changed_form_is_sent_under_a_new_key(slow_stack, phone):
     expect(phone.get_by_test_id("number")).to_be_visible()
     assert len(set(backend.keys[:4])) == 1 and backend.keys[4] != backend.keys[0]
     assert len(stored_numbers(database)) == 2  # the first form was stored, and so is this one
+
+
+def test_the_retry_button_keeps_the_key_when_a_lower_case_code_was_upper_cased_on_sending(
+    slow_stack, phone
+):
+    url, backend, database = slow_stack(late=4)
+    phone.goto(url + "/apply?product=acme-crm")
+    fill_form(phone, email="qian@example.com", quantity="5", validity="90d")
+    code = phone.get_by_label("机器特征码")
+    code.fill("k7q2m9xhzp3r")
+    code.press("Enter")  # sent without leaving the field: the code is upper-cased on sending
+    phone.get_by_role("button", name="重新提交").click(timeout=20_000)
+    expect(phone.get_by_test_id("number")).to_be_visible()
+    assert stored_numbers(database) == [phone.get_by_test_id("number").inner_text()]
+    assert len(backend.keys) == 5 and len(set(backend.keys)) == 1
