@@ -208,20 +208,23 @@ def _aes_key() -> str:
 
 
 def _callback_credentials(given: Config, config: Config) -> str:
-    """Where the sandbox's callback credentials are, for the banner: made for this run, or given."""
+    """Where the sandbox's callback credentials are, for the banner; written for every run.
+
+    The owner key is the app key made for the run unless DINGTALK_CALLBACK_OWNER_KEY is set,
+    so it is written even when the token and aes_key come from the environment.
+    """
     path = config.var_dir / CALLBACK_FILE
-    if given.dingtalk_callback_token and given.dingtalk_callback_aes_key:
-        path.unlink(missing_ok=True)  # a stale file would name credentials no longer in use
-        return f"{BELOW}its token and aes_key: from the environment"
-    _write_callback_file(path, config)
-    return f"{BELOW}its token and aes_key: {path} (made for this run)"
+    both_given = bool(given.dingtalk_callback_token and given.dingtalk_callback_aes_key)
+    origin = "from the environment" if both_given else "made for this run"
+    _write_callback_file(path, config, origin)
+    return f"{BELOW}its token, aes_key and owner key: {path} ({origin})"
 
 
-def _write_callback_file(path: Path, config: Config) -> None:
+def _write_callback_file(path: Path, config: Config, origin: str) -> None:
     """Write the callback credentials as an env file, readable by its owner only."""
     lines = [
-        "# The DingTalk callback credentials `dingpass dev` made for its run; the next run",
-        "# makes new ones unless these are set in the environment (or .env).",
+        "# The DingTalk callback credentials of this `dingpass dev` run (token and aes_key",
+        f"# {origin}). Set them in the environment (or .env) to keep them for the next run.",
         f"DINGTALK_CALLBACK_TOKEN={config.dingtalk_callback_token}",
         f"DINGTALK_CALLBACK_AES_KEY={config.dingtalk_callback_aes_key}",
         f"DINGTALK_CALLBACK_OWNER_KEY={config.callback_owner_key}",

@@ -7,6 +7,7 @@ import secrets
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -126,29 +127,47 @@ def check_url(callback: str, token: str, aes_key: str, owner: str) -> str:
     return dingtalk.unseal(aes_key, owner, answer.json()["encrypt"])
 
 
+def written_credentials(folder: Path, printed: str, origin: str) -> tuple[str, dict]:
+    """The callback's URL and the credentials the banner says are in the file it names."""
+    line = re.search(
+        rf"Callback\s+(\S+)\s+its token, aes_key and owner key: (\S+) \({origin}\)", printed
+    )
+    assert line, printed
+    assert (folder / line.group(2)).stat().st_mode & 0o777 == 0o600
+    return line.group(1), dotenv_values(folder / line.group(2))
+
+
 def test_the_callback_credentials_it_makes_are_written_where_it_says(tmp_path):
     with running_dev(tmp_path) as (_, printed):
-        line = re.search(
-            r"Callback\s+(\S+)\s+its token and aes_key: (\S+) \(made for this run\)", printed
-        )
-        assert line, printed
-        made = dotenv_values(tmp_path / line.group(2))
-        assert (tmp_path / line.group(2)).stat().st_mode & 0o777 == 0o600
+        callback, made = written_credentials(tmp_path, printed, "made for this run")
         assert "success" == check_url(
-            line.group(1),
+            callback,
             made["DINGTALK_CALLBACK_TOKEN"],
             made["DINGTALK_CALLBACK_AES_KEY"],
             made["DINGTALK_CALLBACK_OWNER_KEY"],
         )
 
 
-def test_the_callback_credentials_of_the_environment_are_the_ones_it_takes(tmp_path, monkeypatch):
-    token, aes_key, owner = "given-token", "G" * 43, "dinggivenowner"
+def test_the_callback_token_and_aes_key_of_the_environment_are_taken_with_the_run_s_owner_key(
+    tmp_path, monkeypatch
+):
+    token, aes_key = "given-token", "G" * 43
     monkeypatch.setenv("DINGTALK_CALLBACK_TOKEN", token)
     monkeypatch.setenv("DINGTALK_CALLBACK_AES_KEY", aes_key)
-    monkeypatch.setenv("DINGTALK_CALLBACK_OWNER_KEY", owner)
     with running_dev(tmp_path) as (_, printed):
-        callback = re.search(r"Callback\s+(\S+)", printed).group(1)
+        callback, written = written_credentials(tmp_path, printed, "from the environment")
+        assert (written["DINGTALK_CALLBACK_TOKEN"], written["DINGTALK_CALLBACK_AES_KEY"]) == (
+            token,
+            aes_key,
+        )
+        owner = written["DINGTALK_CALLBACK_OWNER_KEY"]
         assert check_url(callback, token, aes_key, owner) == "success"
-        assert "its token and aes_key: from the environment" in printed
-    assert not (tmp_path / "var" / "dev-callback.env").exists()
+
+
+def test_a_callback_owner_key_of_the_environment_is_the_one_it_takes(tmp_path, monkeypatch):
+    monkeypatch.setenv("DINGTALK_CALLBACK_OWNER_KEY", "dinggivenowner")
+    with running_dev(tmp_path) as (_, printed):
+        callback, written = written_credentials(tmp_path, printed, "made for this run")
+        assert written["DINGTALK_CALLBACK_OWNER_KEY"] == "dinggivenowner"
+        token, aes_key = written["DINGTALK_CALLBACK_TOKEN"], written["DINGTALK_CALLBACK_AES_KEY"]
+        assert check_url(callback, token, aes_key, "dinggivenowner") == "success"
