@@ -2,6 +2,8 @@
 
 import logging
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -70,11 +72,6 @@ def dev_key_path(config: Config) -> Path:
     return config.var_dir / defaults.DEV_SIGNING_KEY_FILE
 
 
-def dev_public_key_path(config: Config) -> Path:
-    """Where the development key's public half lives, for checking licenses as a product does."""
-    return dev_key_path(config).with_suffix(".pub")
-
-
 def _development_key(path: Path) -> Ed25519PrivateKey:
     if path.exists():
         key = load_private_key(str(path))
@@ -82,7 +79,7 @@ def _development_key(path: Path) -> Ed25519PrivateKey:
         key = _make_development_key(path)
     public_path = path.with_suffix(".pub")
     if not public_path.exists():  # also for a key made before the public half was written
-        public_path.write_bytes(public_pem(key.public_key()))
+        _write_whole(public_path, public_pem(key.public_key()), 0o644, os.replace)
     return key
 
 
@@ -98,10 +95,24 @@ def _make_development_key(path: Path) -> Ed25519PrivateKey:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write a secret file readable by its owner only, refusing to replace an existing one."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
+    """Write a secret file readable by its owner only, refusing to replace an existing one.
+
+    Raises FileExistsError if ``path`` exists; a reader never sees the file half written.
+    """
+    _write_whole(path, data, 0o600, os.link)
+
+
+def _write_whole(path: Path, data: bytes, mode: int, put: Callable[[str, Path], None]) -> None:
+    """Write ``data`` beside ``path`` first, then ``put`` it in place whole (link or replace)."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(descriptor, mode)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        put(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def _read_public(path: Path) -> Ed25519PublicKey:

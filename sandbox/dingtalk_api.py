@@ -240,13 +240,14 @@ def set_faults() -> Any:
     """Tests switch faults on: {"rate_limit": 1, "rate_limit_api": "start", "drop_events": 1}."""
     switches = _state().faults
     asked = request.get_json(silent=True) or {}
-    unknown = sorted(name for name in asked if not hasattr(switches, name))
+    known = switches.switches()
+    unknown = sorted(name for name in asked if name not in known)
     if unknown:  # a misspelt switch would leave the test running without its fault
-        known = ", ".join(vars(switches))
-        return error(400, "unknownFault", f"no fault {', '.join(unknown)}; the faults: {known}")
+        listed = ", ".join(known)
+        return error(400, "unknownFault", f"no fault {', '.join(unknown)}; the faults: {listed}")
     for name, value in asked.items():
         setattr(switches, name, value)
-    return {"faults": vars(switches)}
+    return {"faults": switches.switches()}
 
 
 @console.get("/")

@@ -6,7 +6,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 TOKEN_SECONDS = 7200
@@ -72,14 +72,22 @@ class Faults:
     callback_answer_lost: int = 0
     """HTTP pushes the function takes whose answer never comes back (a timeout, a cut link)."""
 
+    _taking: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Pushes and API calls take faults from several threads: each fault is used once."""
+
+    def switches(self) -> dict[str, object]:
+        """Every fault switch and its setting (what a test may set)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_taking"}
+
     def take(self, name: str, api: str | None = None) -> bool:
         """Use one of the ``name`` faults, if any is left and it is aimed at ``api``."""
         aimed = getattr(self, f"{name}_api", "")
         if aimed and api is not None and aimed != api:
             return False
-        left = getattr(self, name)
-        if left > 0:
-            setattr(self, name, left - 1)
+        with self._taking:
+            left = getattr(self, name)
+            if left > 0:
+                setattr(self, name, left - 1)
         return bool(left > 0)
 
 

@@ -16,6 +16,7 @@ from backend.work import standalone_runner
 from cli.context import script_info
 from cli.main import cli
 from sandbox.delivery import RETRY_DELAYS, CallbackTarget
+from tests.conftest import wait_for
 from tests.integration.conftest import CATALOGUE, LiveServer, a_form, faults
 
 RETRY_SCALE = 0.05
@@ -24,15 +25,6 @@ RETRY_SCALE = 0.05
 
 def status_of(api, token: str) -> str:
     return api.get(f"/applications/{token}").get_json()["status"]
-
-
-def wait_for(predicate, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def decision_jobs(database) -> list[str]:
@@ -157,6 +149,36 @@ def test_a_push_the_callback_could_not_take_comes_again_after_the_first_delay(
     assert retry.at - failed.at >= first_delay
     # The same event, in a new request: signed again with its own timestamp and nonce.
     assert retry.event_id == failed.event_id and retry.nonce != failed.nonce
+    assert decision_jobs(database) == ["issue_license"]
+
+
+def test_a_push_refused_twice_comes_again_after_the_second_delay(
+    approving_api, sandbox, callback_server, database
+):
+    first_delay, second_delay = retries_scaled(sandbox)
+    token = approving_api.post("/applications", a_form()).get_json()["token"]
+    faults(sandbox, callback_unavailable=2)
+    instance_id = decide(sandbox, "approve")
+    assert wait_for(lambda: len(sandbox.state.pushes_of(instance_id)) == 3)
+    first, second, third = sandbox.state.pushes_of(instance_id)
+    assert [push.status for push in (first, second, third)] == [503, 503, 200] and third.success
+    assert second.at - first.at >= first_delay and third.at - second.at >= second_delay
+    assert status_of(approving_api, token) == "approved"
+    assert decision_jobs(database) == ["issue_license"]
+
+
+def test_a_push_refused_three_times_is_on_the_failed_list_until_reconcile_takes_it(
+    approving_api, sandbox, callback_server, dingtalk_config, database, clock
+):
+    retries_scaled(sandbox)
+    token = approving_api.post("/applications", a_form()).get_json()["token"]
+    faults(sandbox, callback_unavailable=3)
+    instance_id = decide(sandbox, "approve")
+    assert wait_for(lambda: len(sandbox.state.failed_events) == 1)
+    assert [push.status for push in sandbox.state.pushes_of(instance_id)] == [503, 503, 503]
+    assert status_of(approving_api, token) == "pending"
+    report = reconciler(dingtalk_config, database, clock, after=3600).run()
+    assert report.drained == 1 and status_of(approving_api, token) == "approved"
     assert decision_jobs(database) == ["issue_license"]
 
 

@@ -9,7 +9,7 @@ from approval.callback import NONCE_KEY_WIDTH
 from backend.approvals.dispatcher import Dispatcher
 from backend.approvals.events import FIELD_WIDTHS
 from backend.storage.schema import approval_events, callback_nonces
-from tests.integration.test_approval_flow import wait_for
+from tests.conftest import wait_for
 from tests.integration.test_stream import Worker
 
 

@@ -61,7 +61,7 @@ def test_a_timestamp_header_of_non_ascii_digits_is_unsigned(backend):
         ),
     ],
 )
-def test_a_qr_code_too_long_to_make_is_a_400_that_says_why(front, query, reason):
+def test_a_qr_request_too_long_or_not_in_the_catalogue_is_a_400_that_says_why(front, query, reason):
     answer = front.get(f"/qr?{query}")
     assert answer.status_code == 400
     assert reason in answer.get_json()["message"]["en"]

@@ -2,13 +2,13 @@
 
 import logging
 import smtplib
-import time
 from email.message import EmailMessage
 
 import pytest
 
 from sandbox import mail
 from sandbox.mail import MailSandbox
+from tests.conftest import wait_for
 
 
 def a_message() -> EmailMessage:
@@ -48,22 +48,23 @@ def sandbox():
     server.stop()
 
 
-def send_and_let_the_server_finish(sandbox: MailSandbox) -> None:
-    with smtplib.SMTP("127.0.0.1", sandbox.smtp_port, timeout=5) as client:
-        client.send_message(a_message())
-    time.sleep(0.5)  # the server logs the connection's end after the client has gone
+def send_and_let_the_server_finish(sandbox: MailSandbox, caplog) -> None:
+    """Send one mail, and wait until the server has logged the connection's end (at DEBUG)."""
+    with caplog.at_level(logging.DEBUG):
+        with smtplib.SMTP("127.0.0.1", sandbox.smtp_port, timeout=5) as client:
+            client.send_message(a_message())
+        assert wait_for(lambda: any("connection lost" in r.getMessage() for r in caplog.records))
 
 
 def test_a_mail_leaves_no_smtp_dialogue_in_the_log_at_info(sandbox, caplog):
-    with caplog.at_level(logging.INFO):
-        send_and_let_the_server_finish(sandbox)
+    send_and_let_the_server_finish(sandbox, caplog)
     assert [m["subject"] for m in sandbox.mailbox.summary()] == ["hello"]
-    assert [r.getMessage() for r in caplog.records if r.name.startswith("mail")] == []
+    dialogue = [r for r in caplog.records if r.name.startswith("mail")]
+    assert [r.getMessage() for r in dialogue if r.levelno >= logging.INFO] == []
 
 
 def test_the_smtp_dialogue_is_there_at_debug(sandbox, caplog):
-    with caplog.at_level(logging.DEBUG):
-        send_and_let_the_server_finish(sandbox)
+    send_and_let_the_server_finish(sandbox, caplog)
     dialogue = [r for r in caplog.records if r.name == "mail.log"]
     assert any("connection lost" in r.getMessage() for r in dialogue)
     assert {r.levelname for r in dialogue} == {"DEBUG"}

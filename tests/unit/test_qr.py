@@ -4,6 +4,9 @@ import struct
 import zlib
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
+from frontend.exceptions import BadRequest
 from frontend.qr import SCALE, apply_url, render
 
 
@@ -59,3 +62,9 @@ def test_the_code_has_the_standard_quiet_zone_of_four_modules_on_every_side():
     size = len(pixels)
     assert min(x for x, _ in dark) == min(y for _, y in dark) == quiet
     assert max(x for x, _ in dark) == max(y for _, y in dark) == size - quiet - 1
+
+
+def test_a_link_too_long_for_one_code_is_a_bad_request_saying_how_long_it_is():
+    url = apply_url("https://apply.example.com", "acme-erp", "9F2C-" * 600, "4.2")
+    with pytest.raises(BadRequest, match=f"The apply link is {len(url)} characters"):
+        render(url, "svg")
