@@ -1,6 +1,7 @@
 """The frontend function's Flask app: the page, QR codes, and the signed proxy."""
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from frontend.backend_client import BackendClient
 from frontend.catalogue import checked_link_terms, public_catalogue
 from frontend.config import FrontendConfig
 from frontend.exceptions import BackendTimeout, BackendUnavailable, BadRequest, RequestRefused
+from frontend.fc_signature import FcCredentials
 
+log = logging.getLogger(__name__)
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 IMMUTABLE = "public, max-age=31536000, immutable"
 OPENAPI = Path(__file__).parent / "openapi.json"
@@ -55,7 +58,7 @@ def create_app(config: FrontendConfig, backend: BackendClient | None = None) -> 
     if config.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops)  # type: ignore[method-assign]
     client = backend or BackendClient(
-        config.backend_url, config.proxy_secret, config.backend_timeout
+        config.backend_url, config.proxy_secret, config.backend_timeout, scheme=config.fc_scheme
     )
     app.extensions["backend"] = client
     _page_routes(app, config)
@@ -173,12 +176,24 @@ def _forward(
 ) -> Response:
     """Relay a request; ``in_doubt`` is what to say when its outcome cannot be known."""
     ip = checks.client_ip(request.remote_addr)
+    # On Function Compute each request brings the frontend's temporary credentials; locally
+    # there are none, and the HMAC signature alone goes.
+    credentials = FcCredentials.from_headers({k.lower(): v for k, v in request.headers.items()})
     try:
-        answer = client.send(method, path, body, ip, key)
+        answer = client.send(method, path, body, ip, key, credentials)
     except BackendUnavailable:
         return _error(503, *(in_doubt or ERRORS[503]), headers={"Retry-After": RETRY_AFTER})
     except BackendTimeout:
         return _error(504, *(in_doubt or ERRORS[504]))
+    if answer.status in (401, 403):
+        # FC's gateway or the backend refused the proxy's own signatures: a deployment fault,
+        # never the customer's, and nothing was stored.
+        log.error(
+            "the backend refused the frontend's signed request (%s): check that both functions "
+            "have the same PROXY_SECRET and that the frontend's role may fc:InvokeFunction it",
+            answer.status,
+        )
+        return _error(503, *ERRORS[503], headers={"Retry-After": RETRY_AFTER})
     response = Response(answer.body, status=answer.status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     if answer.retry_after:

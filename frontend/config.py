@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from frontend.exceptions import FrontendConfigError
+from frontend.fc_signature import FcScheme, scheme_for
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -24,6 +25,16 @@ class FrontendConfig:
     trusted_proxy_hops: int = 0
     backend_timeout: float = 5.0
     static_dir: Path = STATIC_DIR
+
+    @property
+    def fc_scheme(self) -> FcScheme:
+        """How Function Compute wants calls to the backend's trigger signed, from BACKEND_URL.
+
+        ``template.yml`` names the backend by its FC 2.0 path (``.../2016-08-15/proxy/dingpass/
+        backend``): ``fc2``. ``s.yaml`` gives its FC 3.0 trigger URL: ``fc3``. Either is used
+        only when FC hands the request credentials; locally the HMAC signature goes alone.
+        """
+        return scheme_for(self.backend_url)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "FrontendConfig":

@@ -1,45 +1,35 @@
 """On Function Compute the runner is kicked by an asynchronous invocation, signed with the
-temporary credentials FC gives the request that recorded the work."""
+temporary credentials FC gives the request that recorded the work, and checked by a stand-in
+of FC's front door as FC checks it."""
 
 import dataclasses
 import json
 from datetime import datetime, timezone
 
 import pytest
-from flask import Flask, request
 
 from approval.app import create_app as create_approval
 from sandbox import callback_crypto as dingtalk
 from tests.integration.conftest import LiveServer
+from tests.integration.fc_front_door import FcFrontDoor, Sts
 from tests.integration.test_callback import AES_KEY, AGREE, APP_KEY, TOKEN
 
-FC_HEADERS = {
-    "x-fc-access-key-id": "STS.test-key-id",
-    "x-fc-access-key-secret": "test-secret",
-    "x-fc-security-token": "test-sts-token",
-    "x-fc-account-id": "1234567890",
-    "x-fc-region": "cn-hangzhou",
-}
+CORE_ROLE = Sts("STS.test-key-id", "test-secret", "test-sts-token", frozenset({"dingpass-runner"}))
+"""The credentials of the functions in the VPC: their role may invoke the runner."""
+FC_HEADERS = CORE_ROLE.headers()
 
 
 @pytest.fixture
-def fake_fc():
-    """Function Compute's API, as far as an invocation goes: it records what it is asked."""
-    calls, app = [], Flask("fake_fc")
+def front_door():
+    """FC's front door for an account that issued CORE_ROLE's credentials."""
+    return FcFrontDoor([CORE_ROLE])
 
-    @app.post("/2023-03-30/functions/<name>/invocations")
-    def invoke(name: str):
-        calls.append(
-            {
-                "function": name,
-                "headers": dict(request.headers),
-                "body": request.get_data(),
-            }
-        )
-        return "", 202
 
-    server = LiveServer(app)
-    yield server.url, calls
+@pytest.fixture
+def fake_fc(front_door):
+    """Function Compute's API, as far as an invocation goes: it checks, then records."""
+    server = LiveServer(front_door.api)
+    yield server.url, front_door.invocations
     server.stop()
 
 
@@ -85,6 +75,28 @@ def test_an_approval_kicks_the_runner_function_asynchronously(
         "ACS3-HMAC-SHA256 Credential=STS.test-key-id"
     )
     assert call["headers"]["X-Acs-Security-Token"] == "test-sts-token"
+    app.extensions["database"].dispose()
+
+
+def test_a_kick_signed_with_credentials_fc_did_not_issue_is_refused(
+    config, database, clock, pending, fake_fc, front_door, caplog
+):
+    url, calls = fake_fc
+    app = callback_app(config, clock, url)
+    forged = {**FC_HEADERS, "x-fc-access-key-secret": "not-the-secret"}
+    assert push(app.test_client(), forged).status_code == 200
+    assert calls == [] and front_door.refused == ["SignatureNotMatch"]
+    assert "kicking dingpass-runner failed (the timer will run the jobs)" in caplog.text
+    app.extensions["database"].dispose()
+
+
+def test_a_kick_of_a_function_the_role_may_not_invoke_is_refused(
+    config, database, clock, pending, fake_fc, front_door
+):
+    url, calls = fake_fc
+    app = callback_app(config, clock, url, function="dingpass-backend")
+    assert push(app.test_client(), FC_HEADERS).status_code == 200
+    assert calls == [] and front_door.refused == ["AccessDenied"]
     app.extensions["database"].dispose()
 
 

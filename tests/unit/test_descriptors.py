@@ -88,6 +88,11 @@ def substituted(value):
     if whole:
         return substituted(DESCRIPTOR["vars"][whole[1]])
     value = re.sub(
+        r"\$\{resources\.(\w+)\.output\.url\.system_intranet_url\}",
+        lambda m: f"https://{RESOURCES[m[1]]['props']['functionName']}-x.cn-hangzhou-vpc.fcapp.run",
+        value,
+    )
+    value = re.sub(
         r"\$\{resources\.(\w+)\.props\.(\w+)\}",
         lambda m: RESOURCES[m[1]]["props"][m[2]],
         value,
@@ -179,10 +184,47 @@ def test_the_runner_timer_fires_every_minute_without_blind_retries():
     assert FUNCTIONS["runner"]["asyncInvokeConfig"]["maxAsyncRetryAttempts"] == 0
 
 
-def test_only_the_frontend_is_outside_the_vpc():
+def test_every_function_is_in_the_vpc_with_its_own_internet_access_off():
+    """The frontend too: the backend's trigger is reachable only from the VPC."""
     for name, props in FUNCTIONS.items():
-        inside = "vpcConfig" in props and props.get("internetAccess") is False
-        assert inside == (name != "frontend"), name
+        assert props["vpcConfig"] == "${vars.vpc}" and props["internetAccess"] is False, name
+
+
+def test_the_backend_trigger_takes_only_fc_signed_calls_and_is_closed_to_the_internet():
+    (trigger,) = FUNCTIONS["backend"]["triggers"]
+    assert trigger["triggerConfig"]["authType"] == "function"
+    assert trigger["triggerConfig"]["disableURLInternet"] is True
+
+
+def test_the_frontend_names_the_backend_and_one_deploy_passes_it_the_trigger_url():
+    variables = FUNCTIONS["frontend"]["environmentVariables"]
+    assert variables["BACKEND_URL"] == "${resources.backend.output.url.system_intranet_url}"
+    assert "env('BACKEND_URL')" not in (ROOT / "s.yaml").read_text()
+
+
+def test_the_frontend_runs_under_a_role_of_its_own():
+    roles = {name: props["role"] for name, props in FUNCTIONS.items()}
+    assert roles.pop("frontend") == "${vars.frontend_role}"
+    assert set(roles.values()) == {"${vars.role}"}
+    assert DESCRIPTOR["vars"]["frontend_role"] != DESCRIPTOR["vars"]["role"]
+
+
+def policy_in_the_guide(role: str) -> dict:
+    """The policy docs/deploy.md gives ``role``: the JSON block after its name."""
+    guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    block = re.search(rf"^`{role}` is .*?```json\n(.*?)```", guide, re.S | re.M)
+    assert block, f"docs/deploy.md gives no policy for {role}"
+    return json.loads(block[1])
+
+
+def test_the_frontends_role_may_invoke_the_backend_and_nothing_else():
+    (statement,) = policy_in_the_guide("dingpass-frontend")["Statement"]
+    backend = FUNCTIONS["backend"]["functionName"]
+    assert statement == {
+        "Effect": "Allow",
+        "Action": ["fc:InvokeFunction"],
+        "Resource": [f"acs:fc:*:*:functions/{backend}"],
+    }
 
 
 MISSPELT = [

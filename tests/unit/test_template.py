@@ -9,14 +9,24 @@ import pytest
 import yaml
 
 from backend.config import Config
+from frontend.config import FrontendConfig
 from tests.conftest import ROOT
 
 FUN = ROOT / "tools" / "fun-validate"
 TEMPLATE = yaml.safe_load((ROOT / "template.yml").read_text(encoding="utf-8"))
-SERVICE = TEMPLATE["Resources"]["dingpass"]
-FUNCTIONS = {
-    name: f["Properties"] for name, f in SERVICE.items() if isinstance(f, dict) and "Type" in f
+SERVICES = {
+    name: resource
+    for name, resource in TEMPLATE["Resources"].items()
+    if resource["Type"] == "Aliyun::Serverless::Service"
 }
+RESOURCES = {  # every function, by name, from every service
+    name: (service, resource)
+    for service, members in SERVICES.items()
+    for name, resource in members.items()
+    if isinstance(resource, dict) and resource.get("Type") == "Aliyun::Serverless::Function"
+}
+FUNCTIONS = {name: resource["Properties"] for name, (_, resource) in RESOURCES.items()}
+SERVICE_OF = {name: service for name, (service, _) in RESOURCES.items()}
 SETTINGS = {f.metadata["env"]: f.metadata for f in dataclasses.fields(Config)}
 STARTUP = {
     "PATH",
@@ -51,10 +61,62 @@ def test_fun_refuses_a_template_it_cannot_deploy(tmp_path):
     assert done.returncode == 1 and "template is not valid" in done.stdout
 
 
-def test_one_service_in_the_vpc_with_its_own_internet_access_off():
-    properties = SERVICE["Properties"]
+def test_the_core_is_one_service_in_the_vpc_with_its_own_internet_access_off():
+    assert {SERVICE_OF[name] for name in ("backend", "approval", "runner")} == {"dingpass"}
+    properties = SERVICES["dingpass"]["Properties"]
     assert properties["InternetAccess"] is False and properties["VpcConfig"]["VSwitchIds"]
     assert properties["LogConfig"] and properties["Role"]
+
+
+def test_the_frontend_has_a_service_and_so_a_role_of_its_own_outside_the_vpc():
+    web = SERVICES[SERVICE_OF["frontend"]]["Properties"]
+    assert SERVICE_OF["frontend"] != "dingpass"
+    assert "VpcConfig" not in web and "Role" not in web  # fun makes the role from Policies
+    assert web["LogConfig"]
+
+
+def test_the_frontends_role_may_invoke_the_backend_and_nothing_else():
+    (policy,) = SERVICES[SERVICE_OF["frontend"]]["Properties"]["Policies"]
+    (statement,) = policy["Statement"]
+    backend = f"services/{SERVICE_OF['backend']}/functions/backend"
+    assert statement == {
+        "Effect": "Allow",
+        "Action": ["fc:InvokeFunction"],
+        "Resource": [f"acs:fc:*:*:{backend}"],
+    }
+
+
+def test_the_backend_trigger_takes_only_fc_signed_calls():
+    """FC 2.0 has no disableURLInternet: function auth is what shuts out the internet."""
+    (event,) = SERVICES["dingpass"]["backend"]["Events"].values()
+    assert event["Type"] == "HTTP" and event["Properties"]["AuthType"].upper() == "FUNCTION"
+
+
+@pytest.mark.parametrize("name", ["frontend", "approval"])
+def test_the_public_functions_keep_anonymous_triggers(name):
+    """The page, and DingTalk's callback (DingTalk signs its own way, checked in code)."""
+    (event,) = SERVICES[SERVICE_OF[name]][name]["Events"].values()
+    assert event["Properties"]["AuthType"].upper() == "ANONYMOUS"
+
+
+def resolved(value: dict) -> str:
+    """A ``Fn::Sub`` of ROS's pseudo-parameters, as ROS resolves it for one account."""
+    pseudo = {"ALIYUN::AccountId": "1234567890123456", "ALIYUN::Region": "cn-hangzhou"}
+    return re.sub(r"\$\{([\w:]+)\}", lambda m: pseudo[m[1]], value["Fn::Sub"])
+
+
+def test_the_frontend_names_the_backend_by_service_and_function_with_no_url_to_give():
+    url = resolved(FUNCTIONS["frontend"]["EnvironmentVariables"]["BACKEND_URL"])
+    assert url == (
+        "https://1234567890123456.cn-hangzhou-internal.fc.aliyuncs.com"
+        f"/2016-08-15/proxy/{SERVICE_OF['backend']}/backend"
+    )
+    assert not [p for p in TEMPLATE["Parameters"] if "backend" in p.lower()]
+
+
+def test_the_frontend_signs_for_the_backend_with_fc2s_scheme():
+    url = resolved(FUNCTIONS["frontend"]["EnvironmentVariables"]["BACKEND_URL"])
+    assert FrontendConfig.from_env({"BACKEND_URL": url}).fc_scheme == "fc2"
 
 
 @pytest.mark.parametrize("name", ["frontend", "backend", "approval", "runner"])
@@ -88,7 +150,7 @@ def test_the_backend_functions_get_every_production_setting():
 
 
 def test_the_runner_timer_fires_every_minute_with_retries_off():
-    event = SERVICE["runner"]["Events"]["every-minute"]
+    event = SERVICES["dingpass"]["runner"]["Events"]["every-minute"]
     assert event["Type"] == "Timer" and event["Properties"]["CronExpression"] == "@every 1m"
     assert FUNCTIONS["runner"]["AsyncConfiguration"]["MaxAsyncRetryAttempts"] == 0
 
@@ -98,7 +160,8 @@ def test_the_domain_sends_the_page_and_api_to_the_frontend_and_the_callback_to_a
         r for r in TEMPLATE["Resources"].values() if r["Type"] == "Aliyun::Serverless::CustomDomain"
     ]
     routes = {
-        path: route["FunctionName"]
+        path: (route["ServiceName"], route["FunctionName"])
         for path, route in domain["Properties"]["RouteConfig"]["Routes"].items()
     }
-    assert routes == {"/*": "frontend", "/api/*": "frontend", "/dingtalk/*": "approval"}
+    front, approval = (SERVICE_OF["frontend"], "frontend"), (SERVICE_OF["approval"], "approval")
+    assert routes == {"/*": front, "/api/*": front, "/dingtalk/*": approval}
