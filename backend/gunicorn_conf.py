@@ -45,6 +45,9 @@ BODY_LIMIT_BYTES = 16 * 1024
 """The apps' MAX_BODY: a body must arrive whole before a thread takes the request, and a larger
 one is refused (413) without being read."""
 RECV_BYTES = 64 * 1024
+DRAIN_BYTES = 256 * 1024
+"""What a refused request may still have waiting, read before its answer so that closing the
+connection does not reset it."""
 
 worker_class = "backend.gunicorn_conf.WholeRequestWorker"
 logger_class = "backend.gunicorn_conf.RedactingLogger"
@@ -66,6 +69,16 @@ _TOO_LARGE = (
     b"Content-Length: 0\r\n\r\n"
 )
 _REDACT = request_log.RedactTokens()
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    """Begin each request's id before its app runs: FC's, or a new one.
+
+    The frontend's app sets none of its own (it imports nothing of the backend), so its lines
+    carry this one; the backend's apps begin the same id again from FC's header.
+    """
+    header = next((value for name, value in req.headers if name == "X-FC-REQUEST-ID"), None)
+    request_log.begin(request_log.request_id_from(header))
 
 
 def request_size(data: bytes | bytearray) -> int | None:
@@ -216,9 +229,19 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             self.poller.unregister(conn.sock)
         self.nr_conns -= 1
         if answer:
+            # Closing with unread bytes resets the connection, and the client loses the answer.
+            _drain(conn.sock)
             with contextlib.suppress(OSError):  # non-blocking: a full buffer loses the courtesy
                 conn.sock.send(answer)
         conn.close()
+
+
+def _drain(sock: socket.socket) -> None:
+    """Read what a non-blocking socket holds already, up to DRAIN_BYTES (a flood stops there)."""
+    left = DRAIN_BYTES
+    with contextlib.suppress(OSError):  # BlockingIOError: nothing more is waiting
+        while left > 0 and (data := sock.recv(min(left, RECV_BYTES))):
+            left -= len(data)
 
 
 class RedactingLogger(Logger):  # type: ignore[misc]
@@ -232,7 +255,6 @@ class RedactingLogger(Logger):  # type: ignore[misc]
     def setup(self, cfg: Any) -> None:
         """Set gunicorn's loggers up, then give both the format (again after a reload)."""
         super().setup(cfg)
-        # The frontend's entry only calls basicConfig, which leaves a configured root as it is.
         request_log.configure(requests=False)
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
@@ -241,8 +263,7 @@ class RedactingLogger(Logger):  # type: ignore[misc]
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         """Write the access line under the request's id: its app's, or FC's."""
-        request_id = environ.get(request_log.ENVIRON_KEY) or request_log.request_id_from(
-            environ.get("HTTP_X_FC_REQUEST_ID")
-        )
+        # The app's id (a backend app makes its own), else the one pre_request began with.
+        request_id = environ.get(request_log.ENVIRON_KEY) or request_log.current_request_id()
         with request_log.logging_for(request_id):
             super().access(resp, req, environ, request_time)

@@ -148,6 +148,11 @@ def _on_request_started(sender: Any, **extra: Any) -> None:
     # access line, after Flask has let the request go; the next request sets its own.
     request_id = request_id_from(request.headers.get("x-fc-request-id"))
     request.environ[ENVIRON_KEY] = request_id  # for gunicorn's access line
+    begin(request_id)
+
+
+def begin(request_id: str) -> None:
+    """Log as part of request ``request_id`` in this thread, until the next request begins."""
     _request_id.set(request_id)
 
 
@@ -163,6 +168,7 @@ def log_uncaught(args: threading.ExceptHookArgs) -> None:
 __all__ = [
     "KeyValueFormatter",
     "RedactTokens",
+    "begin",
     "configure",
     "current_request_id",
     "handler",

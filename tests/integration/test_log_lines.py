@@ -85,6 +85,21 @@ def test_a_request_s_own_lines_carry_fc_s_request_id(start, a_refusal_to_mail):
     assert 'request_id=req-7f3a msg=127.0.0.1 "POST /invoke HTTP/1.1" 200' in log
 
 
+def test_the_frontend_s_own_lines_carry_fc_s_request_id(start):
+    backend = start("backend")
+    frontend = start("frontend", BACKEND_URL=backend.url, PROXY_SECRET="not-the-backend-s")
+    requests.post(
+        f"{frontend.url}/api/applications",
+        json=DEV_FORM,
+        headers={"x-fc-request-id": "req-9e1d"},
+        timeout=30,
+    )
+    frontend.stop()
+    log = frontend.log.read_text()
+    assert odd_lines(log) == []
+    assert "level=ERROR logger=frontend.app request_id=req-9e1d msg=the backend refused" in log
+
+
 def test_without_fc_s_id_a_request_s_lines_share_one_made_up(start):
     function = start("runner")
     requests.post(f"{function.url}/invoke", timeout=30)
