@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import secrets
+import select
 import socket
 import subprocess
 import sys
@@ -234,13 +235,23 @@ def slow_clients(port: int) -> list[tuple[socket.socket, bytes]]:
 
 
 def trickle(clients: list[tuple[socket.socket, bytes]], stop: threading.Event) -> None:
-    """One byte on every connection every two seconds."""
+    """One byte on every connection every two seconds, until the server has answered it."""
     for at in itertools.count():
         for connection, rest in clients:
+            if answered(connection):
+                continue
             with contextlib.suppress(OSError):  # closed by the server: what the test waits for
                 connection.send(rest[at : at + 1])
         if stop.wait(2):
             return
+
+
+def answered(connection: socket.socket) -> bool:
+    """Whether the server has sent something or closed: a byte sent after its close would
+    reset the connection, and the client would lose the answer it has not read yet."""
+    with contextlib.suppress(OSError):
+        return bool(select.select([connection], [], [], 0)[0])
+    return True
 
 
 def until_closed(connection: socket.socket) -> bytes:
