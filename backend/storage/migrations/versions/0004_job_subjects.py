@@ -11,6 +11,8 @@ Revision ID: 0004
 Revises: 0003
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import SchemaItem
@@ -71,9 +73,9 @@ def _mail_columns() -> list[SchemaItem]:
     ]
 
 
-def _common() -> list[sa.ColumnClause[object]]:
+def _common() -> list[sa.ColumnClause[Any]]:
     # Typed where an expression needs it: kind + ':' + id must be a string concatenation.
-    return [sa.column(name, sa.String if name == "kind" else None) for name in COMMON_JOB_COLUMNS]
+    return [sa.column(n, sa.String) if n == "kind" else sa.column(n) for n in COMMON_JOB_COLUMNS]
 
 
 OLD_JOBS = sa.table(
@@ -105,7 +107,7 @@ NEW_MAILS = sa.table(
 )
 
 
-def _replace(name: str, columns: list[SchemaItem], copy: sa.Select[object]) -> None:
+def _replace(name: str, columns: list[SchemaItem], copy: sa.Select[Any]) -> None:
     """Rebuild table ``name`` with ``columns``, filled by ``copy`` (its columns in order).
 
     The old table stays as ``<name>_prev`` for the caller to read from, then drop. A
