@@ -13,16 +13,32 @@ HOST := 127.0.0.1
 PAGE := frontend/static/index.html
 PAGE_SOURCES := $(shell find vue-app/src -type f) vue-app/index.html vue-app/vite.config.js vue-app/package-lock.json
 
-.PHONY: install system page run test suite test-fc-python lint bench clean
+.PHONY: install lock package system page run test suite test-fc-python lint bench clean
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml
+# Exactly locks/dev.txt, every file checked against its hash, in a venv made anew (so nothing
+# from an earlier install stays); then dingpass itself, editable, with no dependency of its own.
+$(INSTALLED): pyproject.toml locks/dev.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "dingpass needs Python 3.10 or newer")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r locks/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# After a change to pyproject.toml's dependencies; `make lock UPGRADE=flask` takes a newer flask
+# (and what it needs), `make lock UPGRADE=--all` the newest of everything. locks/README.md.
+# (Not after install: that would first install the locks being replaced.)
+UPGRADE :=
+lock:
+	@test -x $(BIN)/uv || $(MAKE) --no-print-directory install
+	$(BIN)/python tools/lock.py $(if $(filter --all,$(UPGRADE)),--upgrade,$(addprefix --upgrade-package=,$(UPGRADE)))
+
+# Each function's code package for Function Compute, in build/<function>/ (s.yaml's code); with
+# FUNCTIONS=frontend only that one. Bytecode is written with FC's Python 3.10, where there is one.
+FUNCTIONS :=
+package: $(INSTALLED) $(PAGE)
+	$(BIN)/python tools/package.py $(if $(PYTHON_FC),--compile-with "$(PYTHON_FC)") $(FUNCTIONS)
 
 vue-app/node_modules/.package-lock.json: vue-app/package-lock.json
 	cd vue-app && npm ci --no-audit --no-fund
@@ -51,14 +67,14 @@ test: system
 	@$(MAKE) --no-print-directory suite
 
 suite: lint $(PAGE) $(FUN)
-	$(BIN)/python -m pytest
+	PYTHON_FC="$(PYTHON_FC)" $(BIN)/python -m pytest
 	@if [ -n "$(PYTHON_FC)" ]; then $(MAKE) --no-print-directory test-fc-python PYTHON_FC="$(PYTHON_FC)"; \
 	else echo "NOTE: no python3.10 here: the suite did not run on Function Compute's Python"; fi
 
-$(VENV_FC)/.installed: pyproject.toml
-	$(PYTHON_FC) -m venv $(VENV_FC)
-	$(VENV_FC)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV_FC)/bin/python -m pip install --quiet -e '.[dev]'
+$(VENV_FC)/.installed: pyproject.toml locks/dev.txt
+	$(PYTHON_FC) -m venv --clear $(VENV_FC)
+	$(VENV_FC)/bin/python -m pip install --quiet --require-hashes -r locks/dev.txt
+	$(VENV_FC)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 test-fc-python: $(VENV_FC)/.installed $(PAGE) $(FUN)
@@ -74,4 +90,4 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/e2e_latency.py
 
 clean:
-	rm -rf $(VENV) $(VENV_FC) var test-artifacts frontend/static vue-app/node_modules tools/fun-validate/node_modules
+	rm -rf $(VENV) $(VENV_FC) build var test-artifacts frontend/static vue-app/node_modules tools/fun-validate/node_modules

@@ -138,6 +138,14 @@ def test_each_function_starts_through_bootstrap_with_an_app_bootstrap_knows(name
 
 
 @pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_each_function_deploys_its_own_package_built_from_the_locks(name):
+    (function,) = FUNCTIONS[name]["customRuntimeConfig"]["args"]
+    assert FUNCTIONS[name]["code"] == f"./build/{function}"
+    (build,) = RESOURCES[name]["actions"]["pre-deploy"]
+    assert build == {"run": f"make package FUNCTIONS={function}", "path": "./"}
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
 def test_each_function_runs_on_the_platforms_python_layer_that_dingpass_supports(name):
     props = substituted(FUNCTIONS[name])
     assert props["runtime"] == "custom.debian10"

@@ -131,6 +131,11 @@ def test_each_function_is_a_web_function_started_by_bootstrap(name):
 
 
 @pytest.mark.parametrize("name", ["frontend", "backend", "approval", "runner"])
+def test_each_function_deploys_its_own_package_built_by_make_package(name):
+    assert FUNCTIONS[name]["CodeUri"] == f"./build/{name}"
+
+
+@pytest.mark.parametrize("name", ["frontend", "backend", "approval", "runner"])
 def test_variables_are_settings_and_secrets_are_hidden_parameters(name):
     parameters = TEMPLATE["Parameters"]
     for variable, value in FUNCTIONS[name]["EnvironmentVariables"].items():
