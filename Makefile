@@ -13,7 +13,7 @@ HOST := 127.0.0.1
 PAGE := frontend/static/index.html
 PAGE_SOURCES := $(shell find vue-app/src -type f) vue-app/index.html vue-app/vite.config.js vue-app/package-lock.json
 
-.PHONY: install lock package system page run test suite test-fc-python lint bench clean
+.PHONY: install lock package system page run serve test suite test-fc-python lint bench clean
 
 install: $(INSTALLED)
 
@@ -54,7 +54,12 @@ FUN := tools/fun-validate/node_modules/.package-lock.json
 $(FUN): tools/fun-validate/package-lock.json
 	cd tools/fun-validate && npm ci --ignore-scripts --no-audit --no-fund --silent
 
-run: $(INSTALLED) $(PAGE)
+# The machine first (Node.js with npm, for the page), then the rest, as for test.
+run:
+	bash tools/install-system.sh run
+	@$(MAKE) --no-print-directory serve
+
+serve: $(INSTALLED) $(PAGE)
 	$(BIN)/dingpass dev --host $(HOST)
 
 # Debian's chromium and a CJK font, Node.js, a running MariaDB: installed or started when

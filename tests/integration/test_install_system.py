@@ -35,13 +35,14 @@ def stand_in(folder: Path, name: str, script: str = KNOWS_NOTHING) -> None:
     path.chmod(0o755)
 
 
-def run_script(path: str, *, as_root: bool) -> subprocess.CompletedProcess[str]:
+def run_script(path: str, *args: str, as_root: bool) -> subprocess.CompletedProcess[str]:
     """The script run as CI runs it (no standard input), as root or as another user."""
-    command = [shutil.which("bash") or "/bin/bash", str(SCRIPT)]
+    command = [shutil.which("bash") or "/bin/bash", str(SCRIPT), *args]
     if not as_root and os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
             pytest.skip("setpriv is not installed: cannot run as another user")
-        command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+        command = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
     if as_root and os.geteuid() != 0:
         pytest.skip("needs root")
     return subprocess.run(
@@ -67,6 +68,36 @@ def test_make_test_sets_the_machine_up_before_it_builds_or_tests_anything():
     ).stdout.splitlines()
     assert planned[0] == "bash tools/install-system.sh"
     assert any("pytest" in line for line in planned[1:])
+
+
+def test_make_run_sets_the_machine_up_for_the_page_before_it_builds_anything():
+    alone = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    planned = subprocess.run(
+        ["make", "--dry-run", "run"],
+        cwd=ROOT,
+        env=alone,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert planned[0] == "bash tools/install-system.sh run"
+    assert planned[-1].endswith("dingpass dev --host 127.0.0.1")
+
+
+def test_for_make_run_neither_the_browser_nor_mariadb_is_needed(stand_ins):
+    stand_in(stand_ins, "dpkg-query")  # no chromium, no font
+    stand_in(stand_ins, "mariadb")  # no server
+    done = run_script(f"{stand_ins}:{os.environ['PATH']}", "run", as_root=False)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_for_make_run_a_missing_npm_stops_it_with_the_command_to_run(stand_ins):
+    for tool in ("dirname", "grep", "tr", "dpkg-query", "mariadb", "apt-get"):  # and no npm
+        (stand_ins / tool).symlink_to(shutil.which(tool) or tool)
+    done = run_script(str(stand_ins), "run", as_root=False)
+    assert done.returncode == 1
+    assert "`make run` needs nodejs npm" in done.stderr
+    assert done.stderr.rstrip().endswith(f"{COMMAND} run")
 
 
 def test_ci_runs_the_suite_through_make_test():
