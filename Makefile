@@ -38,6 +38,7 @@ lock:
 # FUNCTIONS=frontend only that one. Bytecode is written with FC's Python 3.10, where there is one.
 FUNCTIONS :=
 package: $(INSTALLED) $(PAGE)
+	@[ -n "$(PYTHON_FC)" ] || echo "NOTE: no python3.10 here: the packages carry no bytecode, so each cold start compiles"
 	$(BIN)/python tools/package.py $(if $(PYTHON_FC),--compile-with "$(PYTHON_FC)") $(FUNCTIONS)
 
 vue-app/node_modules/.package-lock.json: vue-app/package-lock.json

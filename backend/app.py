@@ -58,7 +58,8 @@ def create_app(
         clock,
         run_now=lambda job_id: jobs.run_one(only=job_id),
     )
-    _require_signatures(app, config.proxy_secret.encode())
+    taken = (config.proxy_secret, config.proxy_secret_previous)
+    _require_signatures(app, tuple(secret.encode() for secret in taken if secret))
     lifecycle.register(app, database)
     error_handlers.register(app)
     app.register_blueprint(applications_api.bp)
@@ -66,7 +67,7 @@ def create_app(
     return app
 
 
-def _require_signatures(app: Flask, secret: bytes) -> None:
+def _require_signatures(app: Flask, secrets: tuple[bytes, ...]) -> None:
     """Refuse unsigned requests; keep what the signature vouches for in g.client_ip and
     g.idempotency_key (None when the request has no key)."""
 
@@ -76,7 +77,7 @@ def _require_signatures(app: Flask, secret: bytes) -> None:
             return
         path = request.full_path.rstrip("?")
         signed = signed_requests.check(
-            secret,
+            secrets,
             request.method,
             path,
             dict(request.headers),

@@ -122,6 +122,11 @@ class Config:
         secret=True,
         production=True,
     )
+    proxy_secret_previous: str | None = setting(
+        "PROXY_SECRET_PREVIOUS",
+        "the PROXY_SECRET before a rotation, which the backend still takes until it is removed",
+        secret=True,
+    )
     catalogue_file: Path = setting(
         "CATALOGUE_FILE",
         "the product catalogue (TOML) a vendor edits",

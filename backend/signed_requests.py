@@ -48,7 +48,7 @@ def signature(
 
 
 def check(
-    secret: bytes,
+    secrets: tuple[bytes, ...],
     method: str,
     path: str,
     headers: dict[str, str],
@@ -56,15 +56,18 @@ def check(
     now: float,
     max_age: int,
 ) -> SignedRequest:
-    """The client IP and idempotency key of a correctly signed, fresh request; else Unauthorized."""
+    """The client IP and idempotency key of a fresh request signed with one of ``secrets``
+    (the current one, and the previous one while it rotates); else Unauthorized."""
     timestamp, client_ip = headers.get(TIMESTAMP, ""), headers.get(CLIENT_IP, "")
     key, given = headers.get(IDEMPOTENCY_KEY) or None, headers.get(SIGNATURE, "")
     if not (STAMP.fullmatch(timestamp) and given):
         raise Unauthorized("请求未签名。", "The request is not signed.")
     if abs(now - int(timestamp)) > max_age:
         raise Unauthorized("请求签名已过期。", "The request's signature has expired.")
-    expected = signature(secret, method, path, timestamp, client_ip, key, body)
-    if not hmac.compare_digest(expected, given):
+    if not any(
+        hmac.compare_digest(signature(secret, method, path, timestamp, client_ip, key, body), given)
+        for secret in secrets
+    ):
         raise Unauthorized("请求签名无效。", "The request's signature is not valid.")
     return SignedRequest(_usable_ip(client_ip), _usable_key(key))
 

@@ -2,14 +2,16 @@
 
 The signature covers the client IP and the idempotency key as well as the body."""
 
+import dataclasses
 import json
 import time
 
 import pytest
 from flask import g
 
+from backend.app import create_app
 from backend.signed_requests import IDEMPOTENCY_KEY
-from tests.integration.conftest import CLIENT, SignedClient, a_form, signed
+from tests.integration.conftest import CLIENT, SECRET, SignedClient, a_form, signed
 
 BODY = json.dumps(a_form()).encode()
 
@@ -32,6 +34,29 @@ def test_a_request_signed_with_another_secret_is_refused(backend):
     answer = post(backend, signed("POST", "/applications", BODY, secret="guess"))
     assert answer.status_code == 401
     assert answer.get_json()["message"]["en"] == "The request's signature is not valid."
+
+
+def rotating(config, clock, previous: str):
+    """The backend mid-rotation: a new PROXY_SECRET, and the one before it still taken."""
+    settings = dataclasses.replace(
+        config, proxy_secret="new-secret", proxy_secret_previous=previous
+    )
+    return create_app(settings, clock=clock)
+
+
+def test_while_the_secret_rotates_both_the_new_and_the_previous_are_taken(config, clock):
+    backend = rotating(config, clock, previous=SECRET)
+    assert post(backend, signed("POST", "/applications", BODY)).status_code == 201
+    body = json.dumps(a_form(email="new@example.com")).encode()
+    answer = post(backend, signed("POST", "/applications", body, secret="new-secret"), body)
+    assert answer.status_code == 201
+    backend.extensions["database"].dispose()
+
+
+def test_a_secret_older_than_the_previous_one_is_refused(config, clock):
+    backend = rotating(config, clock, previous="the-one-before")
+    assert post(backend, signed("POST", "/applications", BODY)).status_code == 401
+    backend.extensions["database"].dispose()
 
 
 @pytest.mark.parametrize("age", [301, -301, 86400])

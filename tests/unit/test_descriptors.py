@@ -260,4 +260,5 @@ def test_a_misspelt_key_is_caught(name, path):
 def test_the_code_package_leaves_out_tools_tests_and_local_state(ignore):
     lines = set((ROOT / ignore).read_text().split())
     assert {"node_modules", "tests", "var", ".env", ".venv"} <= lines
-    assert not {"frontend/static", "python"} & lines
+    # Bytecode is what make package compiles for FC's read-only /code: it must reach it.
+    assert not {"frontend/static", "python", "__pycache__", "*.pyc"} & lines
