@@ -291,8 +291,9 @@ class Config:
     )
     fc_runner_function: str | None = setting(
         "FC_RUNNER_FUNCTION",
-        "on Function Compute: the runner function to invoke asynchronously when "
-        "work is recorded (unset: the timer alone runs it)",
+        "on Function Compute: the runner function to invoke asynchronously when work is "
+        "recorded, as FC 3.0's function name (dingpass-runner, s.yaml) or FC 2.0's "
+        "service/function (dingpass/runner, template.yml); unset: the timer alone runs it",
     )
     fc_endpoint: str | None = setting(
         "FC_ENDPOINT",

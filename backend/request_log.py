@@ -30,6 +30,13 @@ not taken: it could forge a line or hide a request."""
 _TOKEN_IN_PATH = re.compile(r"(/applications/|/status/)([^/?#\s\"]{4})[^/?#\s\"]+")
 """A status token in a path: the page's /status/…, the frontend's /api/applications/… and the
 backend's /applications/…; its first characters stay, to tell requests apart."""
+_CREDENTIAL_HEADER = re.compile(
+    r"""(['"](?:authorization|x-fc-security-token|x-acs-security-token|x-fc-access-key-secret)"""
+    r"""['"]\s*:\s*['"])[^'"]*""",
+    re.IGNORECASE,
+)
+"""A credential in a logged dict of request headers: FC 2.0's SDK logs a refused call's headers
+(its signature and STS token) at ERROR, and SLS is read by many."""
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 """ANSI control sequences, as werkzeug colours its request lines with."""
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
@@ -39,12 +46,13 @@ _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def redact_tokens(text: str) -> str:
-    """``text`` with every status token in a path cut to its first 4 characters and '…'.
+    """``text`` with every status token in a path cut to its first 4 characters and '…', and
+    the credentials of logged request headers replaced by '***'.
 
     A status token is the only key to an application's status page, so a log line, which
     many people can read in SLS, must not carry it whole.
     """
-    return _TOKEN_IN_PATH.sub(r"\1\2…", text)
+    return _CREDENTIAL_HEADER.sub(r"\1***", _TOKEN_IN_PATH.sub(r"\1\2…", text))
 
 
 def one_line(text: str) -> str:

@@ -6,7 +6,10 @@ It does what FC does before a request reaches a function, as far as dingpass rel
   ACS3-HMAC-SHA256 by credentials FC knows, dated within the allowed skew, whose RAM role may
   ``fc:InvokeFunction`` that function; anything else is refused with 403 and never reaches it;
 - FC 3.0: the InvokeFunction API (``POST /2023-03-30/functions/<name>/invocations``), the
-  runner's kick, is checked the same way, then recorded;
+  runner's kick from s.yaml's deployment, is checked the same way, then recorded;
+- FC 2.0: its InvokeFunction API on the same endpoint
+  (``POST /2016-08-15/services/<service>/functions/<function>/invocations``), the runner's kick
+  from template.yml's deployment, is checked as FC 2.0 checks a call (below), then recorded;
 - FC 2.0: the account's endpoint (``<account>.<region>[-internal].fc.aliyuncs.com``), whose
   ``/2016-08-15/proxy/<service>/<function>/<path>`` reaches an AuthType ``FUNCTION`` trigger
   only with FC 2.0's own signature (``Authorization: FC <id>:<signature>``), checked the same
@@ -40,6 +43,8 @@ ALGORITHM = "ACS3-HMAC-SHA256"
 MAX_SKEW = 15 * 60
 """Seconds a signature's x-acs-date may be off (FC 2.0's documented limit; unverified for 3.0)."""
 INVOCATION = re.compile(r"^/2023-03-30/functions/([^/]+)/invocations$")
+FC2_INVOCATION = re.compile(r"^/2016-08-15/services/([^/]+)/functions/([^/]+)/invocations$")
+"""FC 2.0's InvokeFunction: the service, the function."""
 FC2_TRIGGER = re.compile(r"^(/2016-08-15/proxy/([^/]+)/([^/]+))(/.*)?$")
 """An FC 2.0 HTTP trigger's path: its base, the service, the function, the function's path."""
 
@@ -103,19 +108,26 @@ class FcFrontDoor:
         return gateway
 
     def api(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        """FC's API, as far as InvokeFunction goes: checked, then recorded."""
+        """FC's API, as far as InvokeFunction goes, FC 3.0's and FC 2.0's: checked, recorded.
+
+        An FC 2.0 function is recorded as ``service/function``.
+        """
         request = Request(environ)
         body = request.get_data()
-        found = INVOCATION.match(request.path)
-        if request.method != "POST" or not found:
+        fc3, fc2 = INVOCATION.match(request.path), FC2_INVOCATION.match(request.path)
+        if fc3:
+            function, check = fc3[1], self.check
+        elif fc2:
+            function, check = f"{fc2[1]}/{fc2[2]}", self.check_fc2
+        if request.method != "POST" or not (fc3 or fc2):
             return Response(status=404)(environ, start_response)
         try:
-            self.check(found[1], request, body)
+            check(function, request, body)
         except Refused as refusal:
             return self._refuse(refusal)(environ, start_response)
-        self.passed.append(found[1])
+        self.passed.append(function)
         self.invocations.append(
-            {"function": found[1], "headers": dict(request.headers), "body": body}
+            {"function": function, "headers": dict(request.headers), "body": body}
         )
         return Response(status=202)(environ, start_response)
 
@@ -143,7 +155,8 @@ class FcFrontDoor:
         return gateway
 
     def check_fc2(self, function: str, request: Request, body: bytes) -> None:
-        """FC 2.0's check of a trigger call: the same refusals, in FC 2.0's scheme."""
+        """FC 2.0's check of a call to ``service/function`` (a trigger's or InvokeFunction):
+        the same refusals, in FC 2.0's scheme."""
         headers = {k.lower(): v for k, v in request.headers.items()}
         scheme, _, credential = headers.get("authorization", "").partition(" ")
         key, _, signature = credential.rpartition(":")
@@ -247,8 +260,10 @@ def _md5(body: bytes) -> str:
 
 def _fc2_signature(secret: str, request: Request, headers: dict[str, str]) -> str:
     raw = urlsplit(request.environ.get("RAW_URI") or request.full_path)
-    query = parse_qsl(raw.query, keep_blank_values=True)
-    resource = unquote(raw.path) + "\n" + "\n".join(sorted(f"{k}={v}" for k, v in query))
+    resource = unquote(raw.path)
+    if FC2_TRIGGER.match(resource):  # a trigger's call signs its query too; an API call does not
+        query = parse_qsl(raw.query, keep_blank_values=True)
+        resource += "\n" + "\n".join(sorted(f"{k}={v}" for k, v in query))
     fc_headers = "".join(f"{n}:{headers[n]}\n" for n in sorted(headers) if n.startswith("x-fc-"))
     to_sign = "\n".join(
         [

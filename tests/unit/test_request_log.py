@@ -36,6 +36,20 @@ def test_a_token_in_a_path_keeps_its_first_four_characters(line, redacted):
     assert redact_tokens(line) == redacted
 
 
+def test_credentials_in_logged_request_headers_are_hidden():
+    # As FC 2.0's SDK logs a refused call at ERROR: the headers it sent, as a dict.
+    line = (
+        "Client error: 403. Request headers: {'x-fc-security-token': 'CAIS.sts-token', "
+        "'Authorization': 'FC STS.id:c2lnbmF0dXJl', \"x-acs-security-token\": \"CAIS.other\", "
+        "'x-fc-access-key-secret': 'secret', 'Date': 'Mon, 30 Nov 2026 13:00:00 GMT'}"
+    )
+    hidden = redact_tokens(line)
+    assert not {"CAIS.sts-token", "c2lnbmF0dXJl", "CAIS.other", "'secret'"} & set(
+        re.findall(r"CAIS\.[\w-]+|c2lnbmF0dXJl|'secret'", hidden)
+    )
+    assert "'x-fc-security-token': '***'" in hidden and "'Date': 'Mon, 30 Nov" in hidden
+
+
 @pytest.mark.parametrize(
     "line", ['"POST /applications HTTP/1.1" 201', "GET /status/abc", "GET /qr"]
 )

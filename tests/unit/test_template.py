@@ -75,15 +75,23 @@ def test_the_frontend_has_a_service_and_so_a_role_of_its_own_outside_the_vpc():
     assert web["LogConfig"]
 
 
-def test_the_frontends_role_may_invoke_the_backend_and_nothing_else():
-    (policy,) = SERVICES[SERVICE_OF["frontend"]]["Properties"]["Policies"]
-    (statement,) = policy["Statement"]
+def test_the_frontends_role_may_invoke_the_backend_and_write_its_logs_and_nothing_else():
+    """FC 2.0 writes a service's logs with its role: the one statement besides the backend's."""
+    web = SERVICES[SERVICE_OF["frontend"]]["Properties"]
+    (policy,) = web["Policies"]
     backend = f"services/{SERVICE_OF['backend']}/functions/backend"
-    assert statement == {
-        "Effect": "Allow",
-        "Action": ["fc:InvokeFunction"],
-        "Resource": [f"acs:fc:*:*:{backend}"],
-    }
+    logstore = f"project/{web['LogConfig']['Project']}/logstore/{web['LogConfig']['Logstore']}"
+    fc = [s for s in policy["Statement"] if any(a.startswith("fc:") for a in s["Action"])]
+    assert fc == [
+        {"Effect": "Allow", "Action": ["fc:InvokeFunction"], "Resource": [f"acs:fc:*:*:{backend}"]}
+    ]
+    assert [s for s in policy["Statement"] if s not in fc] == [
+        {
+            "Effect": "Allow",
+            "Action": ["log:PostLogStoreLogs"],
+            "Resource": [f"acs:log:*:*:{logstore}"],
+        }
+    ]
 
 
 def test_the_backend_trigger_takes_only_fc_signed_calls():
@@ -152,6 +160,27 @@ def test_the_backend_functions_get_every_production_setting():
     needed = {env for env, meta in SETTINGS.items() if meta["production"]}
     for name in ("backend", "approval", "runner"):
         assert needed <= set(FUNCTIONS[name]["EnvironmentVariables"]), name
+
+
+def test_the_kick_names_the_runner_by_the_service_that_holds_it_and_its_name():
+    """An FC 2.0 function lives under its service: the kick invokes ``service/function``."""
+    kicks = {
+        name: function["EnvironmentVariables"]["FC_RUNNER_FUNCTION"]
+        for name, function in FUNCTIONS.items()
+        if "FC_RUNNER_FUNCTION" in function["EnvironmentVariables"]
+    }
+    assert {"backend", "approval"} <= set(kicks)
+    assert set(kicks.values()) == {f"{SERVICE_OF['runner']}/runner"}
+
+
+def test_the_deploy_guide_lets_the_core_role_invoke_the_runner_the_kick_names():
+    guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    fc2 = guide[guide.index("### With `fun`") : guide.index("## 9. Deploy")]
+    service, function = FUNCTIONS["backend"]["EnvironmentVariables"]["FC_RUNNER_FUNCTION"].split(
+        "/"
+    )
+    granted = re.findall(r'"Resource": \["acs:fc:\*:\*:(services/[^"]+)"\]', fc2)
+    assert granted == [f"services/{service}/functions/{function}"]
 
 
 def test_the_runner_timer_fires_every_minute_with_retries_off():
