@@ -3,6 +3,7 @@
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 SCRIPTS = "backend.storage:migrations"
@@ -15,9 +16,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    """Take the database's schema back to ``revision``, where the data allows it."""
+    """Take the database's schema back to ``revision``, where the data allows it.
+
+    Every step's own check runs before the first step: on MySQL each step's DDL commits as it
+    runs, so a refusal found halfway down would leave the schema between two revisions.
+    """
     with engine.begin() as connection:
-        command.downgrade(_alembic(connection), revision)
+        config = _alembic(connection)
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current is not None:
+            for step in ScriptDirectory.from_config(config).iterate_revisions(current, revision):
+                refuse = getattr(step.module, "refuse_unless_downgradable", None)
+                if refuse is not None:
+                    refuse(connection)
+        command.downgrade(config, revision)
 
 
 def current(engine: Engine) -> str | None:
@@ -35,6 +47,4 @@ def _alembic(connection: object) -> AlembicConfig:
 
 def head() -> str | None:
     """The newest revision the code knows."""
-    from alembic.script import ScriptDirectory
-
     return ScriptDirectory.from_config(_alembic(None)).get_current_head()

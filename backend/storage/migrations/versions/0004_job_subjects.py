@@ -190,14 +190,16 @@ def _rebuild_mails() -> None:
 
 def downgrade() -> None:
     """Back to jobs and mails of applications only, where nothing newer needs the new shape."""
-    _refuse_unless_downgradable()
+    refuse_unless_downgradable(op.get_bind())
     _restore_jobs()
     _restore_mails()
 
 
-def _refuse_unless_downgradable() -> None:
-    """DowngradeRefused, before anything changes, if 0003's tables cannot hold every row."""
-    connection = op.get_bind()
+def refuse_unless_downgradable(connection: sa.Connection) -> None:
+    """DowngradeRefused, before anything changes, if 0003's tables cannot hold every row.
+
+    backend.storage.migrate runs it before the first step of any downgrade that passes here.
+    """
     odd_jobs = connection.execute(
         sa.select(sa.func.count())
         .select_from(NEW_JOBS)
