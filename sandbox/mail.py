@@ -1,5 +1,6 @@
 """The mail sandbox: a real SMTP server (aiosmtpd) on loopback that keeps what it receives,
-and an inbox page that shows it, attachments downloadable."""
+and an inbox page that shows it, attachments downloadable, beside what the group robots
+(sandbox/robots.py, served by the same web server) took."""
 
 import asyncio
 import errno
@@ -7,6 +8,7 @@ import itertools
 import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -15,6 +17,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from flask import Flask, Response, abort, render_template
 from werkzeug.serving import make_server
+
+from sandbox import robots as robot_webhooks
+from sandbox.robot_markdown import render_markdown, render_text
+from sandbox.robots import Clock, Robots
 
 
 @dataclass
@@ -106,18 +112,25 @@ def _quiet_smtp_dialogue() -> None:
 
 
 class MailSandbox:
-    """SMTP on one loopback port, the inbox page on another."""
+    """SMTP on one loopback port, the inbox page and the robot webhooks on another."""
 
-    def __init__(self, host: str = "127.0.0.1", smtp_port: int = 0, web_port: int = 0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        smtp_port: int = 0,
+        web_port: int = 0,
+        clock: Clock = time.time,
+    ) -> None:
         _quiet_smtp_dialogue()
         self.mailbox, self.faults = Mailbox(), MailFaults()
+        self.robots = Robots(clock)
         self.host, self._smtp_port = host, smtp_port
         self.controller: Controller | None = None
         if smtp_port:
             self.smtp_up()
         else:
             self._smtp_up_on_a_free_port()
-        self._web = make_server(host, web_port, inbox_app(self.mailbox), threaded=True)
+        self._web = make_server(host, web_port, inbox_app(self.mailbox, self.robots), threaded=True)
         self.url = f"http://{host}:{self._web.server_port}"
         self._serving: threading.Thread | None = None
 
@@ -191,13 +204,32 @@ def _content_type(part: EmailMessage) -> str:
     return f"{kind}; charset={charset}" if isinstance(charset, str) else kind
 
 
-def inbox_app(mailbox: Mailbox) -> Flask:
-    """The inbox page over ``mailbox``."""
+def _chat_view(message: dict[str, Any]) -> dict[str, Any]:
+    """One accepted robot message as the page shows it."""
+    markdown = message["msgtype"] in ("markdown", "actionCard")
+    body = render_markdown if markdown else render_text
+    at = message["at"]
+    mentioned = [*at.get("atMobiles", []), *at.get("atUserIds", [])]
+    mentioned += [*at.get("mentioned_list", []), *at.get("mentioned_mobile_list", [])]
+    everyone = at.get("isAtAll") is True or "@all" in mentioned
+    return {
+        **message,
+        "html": body(message["text"]),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message["at_ms"] / 1000)),
+        "mentions": ["所有人"] if everyone else [str(m) for m in mentioned],
+    }
+
+
+def inbox_app(mailbox: Mailbox, robots: Robots | None = None) -> Flask:
+    """The inbox page over ``mailbox``, and the group robots' webhooks over ``robots``."""
     app = Flask(__name__)  # finds sandbox/templates
+    robots = robots if robots is not None else Robots()
+    robot_webhooks.init_app(app, robots)
 
     @app.get("/")
     def inbox() -> str:
-        return render_template("inbox.html", messages=mailbox.summary())
+        chats = [_chat_view(m) for m in robots.accepted()]
+        return render_template("inbox.html", messages=mailbox.summary(), chats=chats)
 
     @app.get("/messages.json")
     def messages() -> Any:
