@@ -14,6 +14,7 @@ from dotenv import dotenv_values
 
 from backend import defaults
 from backend.exceptions import ConfigError
+from backend.robots.config import Robot, load_robots
 
 
 def setting(
@@ -23,15 +24,21 @@ def setting(
     *,
     secret: bool = False,
     production: bool = False,
-    parse: Callable[[str], Any] = str,
+    parse: Callable[..., Any] = str,
+    environ: bool = False,
 ) -> Any:
-    """Declare a Config field read from the environment variable ``env``."""
+    """Declare a Config field read from the environment variable ``env``.
+
+    With ``environ``, ``parse`` is also given the whole environment (a file that names the
+    variables holding its secrets: the robots).
+    """
     meta = {
         "env": env,
         "doc": doc,
         "secret": secret,
         "production": production,
         "parse": parse,
+        "environ": environ,
     }
     return field(default=default, metadata=meta)
 
@@ -77,6 +84,10 @@ def _form_fields(value: str) -> tuple[tuple[str, str], ...]:
             )
         pairs.append((name.strip(), source.strip()))
     return tuple(pairs)
+
+
+def _robots(value: str, environ: Mapping[str, str]) -> tuple[Robot, ...]:
+    return load_robots(Path(value), environ)
 
 
 def _paths(value: str) -> tuple[Path, ...]:
@@ -320,6 +331,14 @@ class Config:
         (),
         parse=_paths,
     )
+    robots: tuple[Robot, ...] = setting(
+        "ROBOTS_FILE",
+        "the group robots (TOML, see robots.example.toml) told of applications, deliveries, "
+        "refusals and failed jobs; unset: none",
+        (),
+        parse=_robots,
+        environ=True,
+    )
 
     @property
     def database(self) -> str:
@@ -358,7 +377,7 @@ class Config:
         for item in fields(cls):
             raw = source.get(item.metadata["env"], "")
             if raw.strip():
-                values[item.name] = _parse(item.metadata, raw.strip())
+                values[item.name] = _parse(item.metadata, raw.strip(), source)
         return cls(**values)
 
 
@@ -368,9 +387,11 @@ def _read_dotenv(path: Path | None) -> dict[str, str]:
     return {name: value for name, value in dotenv_values(path).items() if value is not None}
 
 
-def _parse(meta: Mapping[str, Any], raw: str) -> Any:
+def _parse(meta: Mapping[str, Any], raw: str, environ: Mapping[str, str]) -> Any:
     try:
-        return meta["parse"](raw)
+        return meta["parse"](raw, environ) if meta["environ"] else meta["parse"](raw)
+    except ConfigError:
+        raise  # says which file, robot and key already
     except ValueError as err:
         shown = "(hidden)" if meta["secret"] else repr(raw)
         raise ConfigError(f"{meta['env']}={shown} is not usable: {err}") from None

@@ -63,3 +63,17 @@ SMTP_PORT = 8025
 """The mail sandbox's port in development; set SMTP_PORT for a real server."""
 MAIL_FROM = "DingPass <licenses@dingpass.localhost>"
 MAIL_SANDBOX_URL = "http://127.0.0.1:8004"
+ROBOT_MESSAGES_PER_MINUTE = 20
+"""Messages one group robot takes in any 60 seconds (DingTalk and WeCom alike); one more and a
+DingTalk robot refuses everything for ten minutes."""
+ROBOT_WINDOW = 61
+"""Seconds a send keeps its place in a robot's budget: the platforms' minute, and one second for
+sends still on their way when ours ends."""
+ROBOT_GATHER = 2
+"""Seconds a robot message waits for others to the same robot, so a burst goes as one digest."""
+ROBOT_DIGEST_MAX = 30
+"""Messages one digest carries at most; more wait for the next one."""
+ROBOT_TIMEOUT = 5
+"""Seconds to wait for a robot's webhook to answer."""
+ROBOT_THROTTLE_PAUSE = 600
+"""Seconds a robot that answered 'too fast' is left alone: DingTalk's throttle lasts ten minutes."""

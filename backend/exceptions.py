@@ -30,6 +30,11 @@ class ConfigError(DingpassError, ValueError):
     """A setting is missing or has a value that cannot be used."""
 
 
+class RetryCannotHelp(DingpassError):
+    """Raised by a job's handler when running it again cannot succeed until a person changes a
+    setting (a robot refusing a wrong secret): the job fails at once, with this message."""
+
+
 class IllegalTransition(DingpassError, ValueError):
     """A record was asked to move between two statuses its state machine does not link."""
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from backend.approvals.opener import InstanceOpener
 from backend.catalogue import Catalogue
 from backend.mail.smtp import SmtpSender
+from backend.robots.context import RobotContext
 from backend.storage.database import Database
 from license import Issuer
 
@@ -23,3 +24,4 @@ class Services:
     opener: InstanceOpener | None  # None until DingTalk is configured
     clock: Callable[[], datetime]
     kick: Callable[[], None] = lambda: None  # wakes a runner for work just committed
+    robots: RobotContext = RobotContext()  # no robots unless ROBOTS_FILE names some

@@ -16,10 +16,13 @@ from backend.jobs.model import Retry
 from backend.jobs.registry import Registry
 from backend.jobs.runner import Runner
 from backend.mail.smtp import SmtpSender
+from backend.robots import jobs as robot_jobs
+from backend.robots.clients import RobotClient
+from backend.robots.context import RobotContext
 from backend.services import Services
 from backend.storage.database import Database
 
-KIND_MODULES = (instances.kinds, licenses.kinds, mails.kinds)
+KIND_MODULES = (instances.kinds, licenses.kinds, mails.kinds, robot_jobs.kinds)
 
 
 def job_kinds() -> Registry[Services]:
@@ -58,7 +61,14 @@ def services(
         opener,
         clock,
         kick,
+        robot_context(config, clock),
     )
+
+
+def robot_context(config: Config, clock: Callable[[], datetime]) -> RobotContext:
+    """The configured robots and the client that posts to them."""
+    client = RobotClient(clock) if config.robots else None
+    return RobotContext(config.robots, client, config.public_base_url)
 
 
 def runner(
@@ -72,6 +82,7 @@ def runner(
         context.clock,
         lease=timedelta(seconds=config.job_lease),
         retry=default_retry(config),
+        on_failed=robot_jobs.failed_job_notifier(context),
     )
 
 

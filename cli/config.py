@@ -91,6 +91,7 @@ def _checks(config: Config) -> list[tuple[str, Callable[[], str | _Warning]]]:
         ("dingtalk events", lambda: _events(config)),
         ("database", lambda: _database(config)),
         ("client addresses", lambda: _proxy_hops(config)),
+        ("robots", lambda: _robots(config)),
     ]
 
 
@@ -190,3 +191,22 @@ def _events(config: Config) -> str:
     if len(key) != 43:
         raise ConfigError(f"DINGTALK_CALLBACK_AES_KEY has {len(key)} characters; DingTalk's has 43")
     return f"HTTP callback at {defaults.CALLBACK_PATH}, encrypted for {config.callback_owner_key}"
+
+
+def _robots(config: Config) -> str | _Warning:
+    """What ROBOTS_FILE configured (its mistakes stop the configuration loading, by robot and
+    key); a robot that will likely be refused is a warning."""
+    if not config.robots:
+        return "none (set ROBOTS_FILE to tell DingTalk or WeCom groups of events)"
+    for robot in config.robots:
+        if robot.kind == "dingtalk" and not (robot.secret or robot.keyword):
+            return _Warning(
+                f"robot {robot.name}: neither secret_env (加签) nor keyword: DingTalk then needs "
+                "the robot's IP setting to list this deployment's egress address"
+            )
+        if robot.kind == "wecom" and robot.mention.mobiles:
+            return _Warning(
+                f"robot {robot.name}: WeCom markdown cannot mention by mobile; "
+                "give mention.user_ids instead"
+            )
+    return ", ".join(f"{r} told of {', '.join(sorted(r.events))}" for r in config.robots)

@@ -17,6 +17,7 @@ import string
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
@@ -29,11 +30,16 @@ from backend import defaults
 from backend.app import create_app
 from backend.clock import utc_now
 from backend.config import Config
+from backend.robots.config import Robot
+from backend.robots.events import RobotEvent
 from backend.storage import migrate
 from backend.storage.database import Database, make_engine
 from backend.work import standalone_runner
 from cli.context import pass_config
 from cli.stopping import stop_event
+
+if TYPE_CHECKING:  # the sandboxes come with the dev extra: imported when `dingpass dev` runs
+    from sandbox.mail import MailSandbox
 
 APPROVAL_PORT = 8003
 SAMPLE = "product=acme-erp&feature=9F2C-41AB-77D0-E5C3"
@@ -76,7 +82,10 @@ def dev(config: Config, host: str, sandbox_port: int, approval_port: int, inbox_
     config = _local(config, use_dingtalk_sandbox, _http(local, sandbox_port))
     config = _addressed(config, local, public)
     migrate.upgrade(make_engine(config.database))
-    inbox = _start_mail_sandbox(config, host, inbox_port) if use_mail_sandbox else None
+    mail_sandbox = _start_mail_sandbox(config, host, inbox_port) if use_mail_sandbox else None
+    inbox = mail_sandbox.url if mail_sandbox else None
+    if mail_sandbox is not None and not config.robots:
+        config = _sandbox_robots(config, mail_sandbox, _http(local, _port(mail_sandbox.url)))
     kick = _start_runner(config)
     stream = config.dingtalk_event_mode == "stream"
     callback = None if stream else _http(local, approval_port) + defaults.CALLBACK_PATH
@@ -255,7 +264,7 @@ def _uses_mail_sandbox(config: Config) -> bool:
     return config.smtp_host in ("127.0.0.1", "localhost") and not config.smtp_user
 
 
-def _start_mail_sandbox(config: Config, host: str, inbox_port: int) -> str:
+def _start_mail_sandbox(config: Config, host: str, inbox_port: int) -> "MailSandbox":
     from sandbox.mail import MailSandbox
 
     try:
@@ -266,7 +275,30 @@ def _start_mail_sandbox(config: Config, host: str, inbox_port: int) -> str:
             f"the mail sandbox cannot listen on {host}:{config.smtp_port}: {why}."
             " Is `dingpass dev` running already? Stop it, or set SMTP_PORT to a free port."
         ) from None
-    return sandbox.start().url
+    return sandbox.start()
+
+
+def _sandbox_robots(config: Config, sandbox: "MailSandbox", at: str) -> Config:
+    """The config with two robots of the mail sandbox told of every event, as ROBOTS_FILE would
+    name real ones: a signed DingTalk robot and a WeCom robot (in English); the inbox shows
+    what they get."""
+    token, key, secret = secrets.token_hex(16), secrets.token_hex(16), f"SEC{secrets.token_hex(32)}"
+    sandbox.robots.add_dingtalk(token, secret=secret, name="approvers")
+    sandbox.robots.add_wecom(key, name="ops")
+    made, every = "(made by dingpass dev)", frozenset(RobotEvent)
+    robots = (
+        Robot(
+            "approvers",
+            "dingtalk",
+            every,
+            f"{at}/robot/send?access_token={token}",
+            made,
+            secret,
+            made,
+        ),
+        Robot("ops", "wecom", every, f"{at}/cgi-bin/webhook/send?key={key}", made, language="en"),
+    )
+    return dataclasses.replace(config, robots=robots)
 
 
 def _frontend(config: Config) -> Flask:

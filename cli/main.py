@@ -18,6 +18,7 @@ from cli import db as db_commands
 from cli import dev as dev_commands
 from cli import jobs as job_commands
 from cli import license as license_commands
+from cli import robots as robot_commands
 from cli import sandbox as sandbox_commands
 from cli import stream as stream_commands
 from cli.context import script_info
@@ -33,6 +34,7 @@ COMMANDS = (
     stream_commands.stream,
     job_commands.runner,
     job_commands.group,
+    robot_commands.group,
 )
 
 

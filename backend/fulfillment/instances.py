@@ -4,11 +4,14 @@ from backend.applications.status import ApplicationStatus
 from backend.fulfillment.names import ADOPT_INSTANCE, OPEN_INSTANCE
 from backend.jobs.model import OUTAGE_RETRY, Done, Job
 from backend.jobs.registry import Registry
+from backend.robots.events import RobotEvent
+from backend.robots.notify import notify
 from backend.services import Services
 from backend.storage.applications import status_of
-from backend.subjects import SubjectType
+from backend.subjects import Subject, SubjectType
 
 kinds: Registry[Services] = Registry()
+AWAITING = RobotEvent.AWAITING_APPROVAL
 
 
 class NotOpenedYet(Exception):
@@ -21,13 +24,18 @@ def open_instance(services: Services, job: Job) -> Done:
     if services.opener is None:
         raise NotOpenedYet("DingTalk is not configured; see `dingpass config check`")
     application_id = application_of(job)
-    if services.opener.open(application_id):
-        return Done()
+    services.opener.open(application_id)
     with services.database.transaction() as connection:
         status = status_of(connection, application_id)
-    if status is not ApplicationStatus.SUBMITTED:
-        return Done()
-    raise NotOpenedYet("DingTalk did not open the approval; the reason is logged above")
+        if status is ApplicationStatus.SUBMITTED:
+            raise NotOpenedYet("DingTalk did not open the approval; the reason is logged above")
+        # Opened (now, or by an earlier run that died before it was done): tell the robots,
+        # once, before this job is done, so that the news is never lost between the two.
+        about = Subject.application(application_id)
+        told = notify(connection, services.robots.robots, AWAITING, about, services.clock())
+    if told:  # this job may run inline in the intake request: the runner must hear of them
+        services.kick()
+    return Done()
 
 
 @kinds.kind(ADOPT_INSTANCE, retry=OUTAGE_RETRY)

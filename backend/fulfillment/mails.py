@@ -12,6 +12,8 @@ from backend.jobs.model import OUTAGE_RETRY, Done, Job
 from backend.jobs.registry import Registry
 from backend.mail.compose import Attachment, Facts, compose
 from backend.mail.message import Message
+from backend.robots.events import RobotEvent
+from backend.robots.notify import notify
 from backend.services import Services
 from backend.storage.applications import Application, by_id, transition
 from backend.storage.licenses import IssuedLicense, license_of
@@ -22,6 +24,7 @@ from license.verifier import format_time
 
 log = logging.getLogger(__name__)
 kinds: Registry[Services] = Registry()
+DELIVERED, REFUSAL = RobotEvent.LICENSE_DELIVERED, RobotEvent.REFUSAL
 
 
 @kinds.kind(SEND_LICENSE_MAIL, retry=OUTAGE_RETRY)
@@ -39,6 +42,7 @@ def send_license_mail(services: Services, job: Job) -> Done:
     with services.database.transaction() as connection:
         delivered = (ApplicationStatus.ISSUED, ApplicationStatus.DELIVERED, services.clock())
         transition(connection, application_id, *delivered)
+        notify(connection, services.robots.robots, DELIVERED, _about(application), delivered[2])
     return Done()
 
 
@@ -48,6 +52,7 @@ def send_refusal_mail(services: Services, job: Job) -> Done:
     with services.database.transaction() as connection:
         application = _application(connection, application_of(job))
         mail = _record(connection, services, application, MailKind.REFUSAL, application.number)
+        notify(connection, services.robots.robots, REFUSAL, _about(application), services.clock())
     if mail.sent_at is None:
         facts: Facts = {**_common(services, application), "status": application.status.value}
         _send(services, mail, _message(services, MailKind.REFUSAL, application, mail, facts))
@@ -127,6 +132,10 @@ def _record(
     message_id = _message_id(services, kind, key)
     subject = Subject.application(application.id)
     return mail_record(connection, subject, kind, message_id, application.email)
+
+
+def _about(application: Application) -> Subject:
+    return Subject.application(application.id)
 
 
 def _application(connection: Connection, application_id: int) -> Application:

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
 
 from backend.jobs.model import Job, JobStatus, JsonObject, Retry, dedupe_key
 from backend.storage.schema import job_dependencies, jobs
@@ -107,6 +107,12 @@ def _due(connection: Connection, now: datetime, only: int | None) -> list[tuple[
     )
     query = query.where(jobs.c.id == only) if only is not None else query.limit(CANDIDATES)
     return [(job_id, version) for job_id, version in connection.execute(query)]
+
+
+def next_due(connection: Connection, now: datetime) -> datetime | None:
+    """When the next job that waits for its time (a backoff, a condition) falls due, if any."""
+    waiting = and_(jobs.c.status.in_([JobStatus.QUEUED, JobStatus.WAITING]), jobs.c.run_after > now)
+    return connection.execute(select(func.min(jobs.c.run_after)).where(waiting)).scalar()
 
 
 def finish(connection: Connection, job: Job, now: datetime) -> bool:

@@ -9,13 +9,21 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Generic
 
+from sqlalchemy import Connection
+
+from backend.exceptions import RetryCannotHelp
 from backend.jobs import queue
 from backend.jobs.model import DEFAULT_RETRY, Job, JobStatus, Outcome, Retry, Wait
 from backend.jobs.registry import C, Registry
 from backend.storage.database import Database
 
+FailureHook = Callable[[Connection, Job, str, datetime], None]
+"""Called in the transaction that marks a job failed, with its last error and the time."""
+
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
+GIVE_UP = Retry(max_attempts=0)
+"""For a failure that retrying cannot mend (RetryCannotHelp): the job fails at its first run."""
 """Longer than any job runs: a leased job is being worked on; an expired lease is a dead runner."""
 
 
@@ -36,11 +44,14 @@ class Runner(Generic[C]):
         lease: timedelta = LEASE,
         retry: Retry = DEFAULT_RETRY,
         name: str | None = None,
+        on_failed: FailureHook | None = None,
     ) -> None:
         self.database, self.kinds, self.context, self.clock = database, kinds, context, clock
         self.lease, self.retry = lease, retry
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self._kicked = threading.Event()
+        self.on_failed = on_failed
+        """Told, in the same transaction, of each job that gives up (the robots tell people)."""
 
     def run_one(self, only: int | None = None) -> bool:
         """Claim and run one due job (or job ``only``); False if none was due."""
@@ -52,6 +63,9 @@ class Runner(Generic[C]):
             if kind is None:
                 raise LookupError(f"no handler for jobs of kind {job.kind!r}")
             outcome = kind.handler(self.context, job)
+        except RetryCannotHelp as err:
+            self._failed(job, f"{type(err).__name__}: {err}", GIVE_UP)
+            return True
         except Exception as err:  # any failure is recorded and retried, never lost
             self._failed(job, f"{type(err).__name__}: {err}")
             return True
@@ -70,14 +84,26 @@ class Runner(Generic[C]):
         self._kicked.set()
 
     def loop(self, interval: float, stop: threading.Event) -> None:
-        """Run due jobs whenever kicked, and every ``interval`` seconds as a backstop."""
+        """Run due jobs whenever kicked, when a waiting job falls due, and every ``interval``
+        seconds as a backstop."""
         while not stop.is_set():
+            pause = interval
             try:
                 self.run_due()
+                pause = self._until_next_due(interval)
             except Exception:  # the database may be away for a moment; the loop must outlive it
                 log.exception("runner %s: a pass failed; trying again", self.name)
-            self._kicked.wait(interval)
+            self._kicked.wait(pause)
             self._kicked.clear()
+
+    def _until_next_due(self, longest: float) -> float:
+        """Seconds until the next waiting job falls due, at most ``longest``."""
+        now = self.clock()
+        with self.database.transaction() as connection:
+            due = queue.next_due(connection, now)
+        if due is None:
+            return longest
+        return min(longest, max(0.0, (due - now).total_seconds()))
 
     def _settle(self, job: Job, outcome: Outcome) -> None:
         now = self.clock()
@@ -91,10 +117,12 @@ class Runner(Generic[C]):
                 "job %s (%s): its lease ran out and another runner took it", job.id, job.kind
             )
 
-    def _failed(self, job: Job, error: str) -> None:
-        retry = self.kinds.retry_of(job.kind, self.retry)
+    def _failed(self, job: Job, error: str, retry: Retry | None = None) -> None:
+        retry = retry or self.kinds.retry_of(job.kind, self.retry)
         with self.database.transaction() as connection:
             status = queue.failed_attempt(connection, job, self.clock(), error, retry)
+            if status is JobStatus.FAILED and self.on_failed is not None:
+                self.on_failed(connection, job, error, self.clock())
         if status is JobStatus.FAILED:
             log.error(
                 "job %s (%s, %s) FAILED after %d attempts: %s. Once the cause is fixed, "

@@ -248,3 +248,33 @@ mails = Table(
     UniqueConstraint("subject_type", "subject_id", "kind"),
     **MYSQL,
 )
+
+robot_messages = Table(
+    "robot_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("robot", String(32), nullable=False),  # its name in ROBOTS_FILE
+    Column("event", String(32), nullable=False),
+    Column("about_type", String(32), nullable=False),  # what the event is about: application 42
+    Column("about_id", String(64), nullable=False),
+    Column("facts", Text, nullable=False, server_default="{}"),  # JSON, for what is not re-read
+    Column("recorded_at", UTCDateTime, nullable=False),
+    # The job whose send carries this message (a digest carries several); set before sending.
+    Column("batch", Integer),
+    Column("sent_at", UTCDateTime),  # the robot took it
+    # One message per robot, event and subject: recording an event twice tells a robot once.
+    UniqueConstraint("robot", "event", "about_type", "about_id"),
+    Index("ix_robot_messages_batch", "robot", "batch"),
+    **MYSQL,
+)
+
+robot_slots = Table(
+    "robot_slots",
+    metadata,
+    # A robot's budget: one row per message it may take in a minute, holding when it was last
+    # used. Taking one is a conditional update, so runners never share a place between them.
+    Column("robot", String(32), primary_key=True),
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("used_at", UTCDateTime, nullable=False),
+    **MYSQL,
+)

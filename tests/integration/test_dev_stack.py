@@ -14,7 +14,7 @@ import requests
 from dotenv import dotenv_values
 
 from sandbox import callback_crypto as dingtalk
-from tests.conftest import DEV_FORM, running_dev
+from tests.conftest import DEV_FORM, running_dev, wait_for
 
 
 def test_the_printed_apply_url_serves_the_page_and_takes_an_application(dev_stack):
@@ -171,3 +171,16 @@ def test_a_callback_owner_key_of_the_environment_is_the_one_it_takes(tmp_path, m
         assert written["DINGTALK_CALLBACK_OWNER_KEY"] == "dinggivenowner"
         token, aes_key = written["DINGTALK_CALLBACK_TOKEN"], written["DINGTALK_CALLBACK_AES_KEY"]
         assert check_url(callback, token, aes_key, "dinggivenowner") == "success"
+
+
+def test_a_new_application_reaches_both_of_its_robots_in_the_inbox(dev_stack):
+    base = re.search(r"Apply page\s+(\S+)", dev_stack).group(1).split("/apply")[0]
+    inbox = re.search(r"Inbox\s+(\S+)", dev_stack).group(1).rstrip("/")
+    requests.post(f"{base}/api/applications", json=DEV_FORM, timeout=5).raise_for_status()
+
+    def told() -> set[str]:
+        messages = requests.get(f"{inbox}/robots.json", timeout=5).json()
+        return {m["robot"] for m in messages if m["answered"]["errcode"] == 0}
+
+    assert wait_for(lambda: told() == {"approvers", "ops"}, seconds=15)
+    assert "示例科技" in requests.get(f"{inbox}/", timeout=5).text

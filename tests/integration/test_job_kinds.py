@@ -6,8 +6,9 @@ through the project's registry and runner, on SQLite and MariaDB.
 
 import pytest
 
+from backend.exceptions import RetryCannotHelp
 from backend.jobs import queue
-from backend.jobs.model import Done, Job
+from backend.jobs.model import Done, Job, JobStatus
 from backend.jobs.registry import JobKind, Registry
 from backend.services import Services
 from backend.subjects import Subject, SubjectType
@@ -30,6 +31,14 @@ def report_change(services: Services, job: Job) -> Done:
     """Stands in for the report that follows once every resource is open."""
     ran.append((job.kind, str(job.subject)))
     return Done()
+
+
+@kinds.kind("check_setting")
+def check_setting(services: Services, job: Job) -> Done:
+    """Stands in for a job that a wrong setting fails, and one that a passing fault fails."""
+    if job.payload["fault"] == "setting":
+        raise RetryCannotHelp("the robot's secret is wrong: fix ROBOT_SECRET")
+    raise ConnectionError("the robot did not answer")
 
 
 @pytest.fixture
@@ -98,3 +107,17 @@ def resource(connection, clock, name: str) -> int | None:
     return queue.enqueue(
         connection, "open_resource", CHANGE, clock(), part=name, payload={"resource": name}
     )
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"), [("setting", JobStatus.FAILED), ("outage", JobStatus.QUEUED)]
+)
+def test_a_job_that_retrying_cannot_mend_fails_at_its_first_run(
+    change_runner, database, clock, fault, status
+):
+    with database.transaction() as connection:
+        queue.enqueue(connection, "check_setting", CHANGE, clock(), payload={"fault": fault})
+    change_runner.run_due()
+    with database.transaction() as connection:
+        (job,) = queue.listing(connection)
+    assert (job.status, job.attempts) == (status, 1)

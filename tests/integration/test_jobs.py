@@ -16,7 +16,7 @@ from backend.jobs.runner import Runner
 from backend.storage.database import Database
 from backend.storage.schema import jobs
 from backend.subjects import Subject, SubjectType
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 from tests.integration.conftest import kinds_of
 
 FAST_RETRY = Retry(max_attempts=3, first=timedelta(seconds=1), cap=timedelta(seconds=4))
@@ -245,3 +245,24 @@ def test_work_recorded_in_a_transaction_that_fails_is_not_recorded(database, clo
         queue.enqueue(connection, "work", APPLICATION, clock())
         raise RuntimeError("the state change that called for it failed")
     assert queue_listing(database) == []
+
+
+def test_a_runner_loop_comes_back_when_a_waiting_job_is_due_not_on_its_timer(database):
+    checks: list[datetime] = []
+
+    def settle(job):
+        checks.append(datetime.now(timezone.utc))
+        return Done() if len(checks) > 1 else Wait(check_in=timedelta(seconds=0.5))
+
+    loop = runner(database, lambda: datetime.now(timezone.utc), settle=settle)
+    record(database, lambda: datetime.now(timezone.utc), "settle")
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.loop, args=(60, stop), daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: len(checks) == 2, seconds=10)  # not 60 s later, on the timer
+    finally:
+        stop.set()
+        loop.kick()
+        thread.join(timeout=10)
+    assert checks[1] - checks[0] >= timedelta(seconds=0.5)

@@ -1,0 +1,1 @@
+"""Group robots: DingTalk custom robots and WeCom group robots, told of events as jobs."""

@@ -1,0 +1,17 @@
+"""The events a robot can be told of."""
+
+from backend.compat import StrEnum
+
+
+class RobotEvent(StrEnum):
+    """Something a group may want to hear about; robots subscribe to these by name."""
+
+    AWAITING_APPROVAL = "awaiting_approval"  # needs action: mentions the configured people
+    LICENSE_DELIVERED = "license_delivered"
+    REFUSAL = "refusal"  # refused or withdrawn in DingTalk
+    JOB_FAILED = "job_failed"  # a job gave up after its attempts
+
+    @property
+    def needs_action(self) -> bool:
+        """Whether the message @-mentions the robot's people."""
+        return self is RobotEvent.AWAITING_APPROVAL

@@ -1,0 +1,116 @@
+"""send_robot_message: tell a robot of an event, within its budget, merging a burst into one.
+
+A message waits a moment (ROBOT_GATHER) for others to the same robot; the first of them to
+run takes a place in the robot's budget and carries every message still waiting (a digest),
+the others find theirs carried and are done. Out of budget, a job waits for the next free
+place instead of failing, so nothing is dropped and the robot is never sent more than it takes.
+"""
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from backend.jobs.model import OUTAGE_RETRY, Done, Job, Outcome, Wait
+from backend.jobs.registry import Registry
+from backend.jobs.runner import FailureHook
+from backend.robots import budget, outbox
+from backend.robots.config import Robot
+from backend.robots.errors import RobotThrottled
+from backend.robots.events import RobotEvent
+from backend.robots.messages import Facts, digest
+from backend.robots.notify import SEND_ROBOT_MESSAGE, notify
+from backend.services import Services
+from backend.storage.applications import by_id
+from backend.subjects import Subject, SubjectType
+
+log = logging.getLogger(__name__)
+kinds: Registry[Services] = Registry()
+
+
+@kinds.kind(SEND_ROBOT_MESSAGE, retry=OUTAGE_RETRY)
+def send_robot_message(services: Services, job: Job) -> Outcome:
+    """Send this job's message, with those waiting for the same robot, once."""
+    context, now = services.robots, services.clock()
+    message_id = job.subject.number(SubjectType.NOTIFICATION) if job.subject else 0
+    with services.database.transaction() as connection:
+        message = outbox.get(connection, message_id)
+        if message.sent_at is not None or message.batch not in (None, job.id):
+            return Done()  # carried by another job's digest
+        robot = context.robot(message.robot)
+        if message.batch is None and now - message.recorded_at < context.gather:
+            return Wait(check_in=context.gather - (now - message.recorded_at))
+        wait = budget.take(connection, robot.name, now, context.per_minute, context.window)
+        if wait is not None:
+            return Wait(check_in=wait)
+        if message.batch is None:
+            outbox.claim(connection, message, job.id, context.digest_max)
+        carried = outbox.batch(connection, robot.name, job.id)
+        if not carried:
+            return Done()  # another runner claimed it between the read and the claim
+        items = [(RobotEvent(m.event), _facts(connection, services, m)) for m in carried]
+    return _send(services, job, robot, items)
+
+
+def _send(
+    services: Services, job: Job, robot: Robot, items: list[tuple[RobotEvent, Facts]]
+) -> Outcome:
+    try:
+        # The same msgUuid on every retry of this batch: DingTalk shows a repeated send once.
+        services.robots.sender().send(robot, digest(robot, items), uuid=f"dingpass-{job.id}")
+    except RobotThrottled as err:
+        log.warning("%s; trying again in %s", err, services.robots.pause)
+        return Wait(check_in=services.robots.pause)
+    with services.database.transaction() as connection:
+        outbox.mark_sent(connection, robot.name, job.id, services.clock())
+    return Done()
+
+
+def _facts(connection: Connection, services: Services, message: outbox.RobotMessage) -> Facts:
+    """What the message's template needs: the application as it stands, or the kept facts."""
+    if message.about.type != SubjectType.APPLICATION:
+        return message.facts
+    application = by_id(connection, message.about.number(SubjectType.APPLICATION))
+    if application is None:
+        raise LookupError(f"robot message {message.id}: its {message.about} does not exist")
+    product = services.catalogue.get(application.product)
+    names = product.names if product else {}
+    base = services.robots.public_base_url
+    facts: dict[str, Any] = {
+        "number": application.number,
+        "product_name": names.get("zh", application.product),
+        "product_names": dict(names),
+        "quantity": application.quantity,
+        "validity": application.validity,
+        "company": application.company,
+        "contact": application.contact,
+        "email": application.email,
+        "phone": application.phone,
+        "feature_code": application.feature_code,
+        "note": application.note,
+        "status": application.status.value,
+        "instance_id": application.instance_id,
+        "status_url": f"{base}/status/{application.token}",
+    }
+    return {**facts, **message.facts}
+
+
+def failed_job_notifier(services: Services) -> FailureHook:
+    """Tell the robots of a job that gave up after its attempts, with its last error."""
+
+    def on_failed(connection: Connection, job: Job, error: str, now: datetime) -> None:
+        if job.kind == SEND_ROBOT_MESSAGE:
+            return  # a robot that cannot send cannot be told so by itself; the log says it
+        facts = {
+            "job_id": job.id,
+            "kind": job.kind,
+            "subject": str(job.subject or "-"),
+            "attempts": job.attempts,
+            "error": error,
+        }
+        # A job that fails again after `dingpass jobs retry` is news again: its version differs.
+        about = Subject("job", f"{job.id}.{job.version}")
+        notify(connection, services.robots.robots, RobotEvent.JOB_FAILED, about, now, facts)
+
+    return on_failed

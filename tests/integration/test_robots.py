@@ -1,0 +1,203 @@
+"""Group robots through the mail sandbox's DingTalk and WeCom webhooks, signatures checked."""
+
+import dataclasses
+
+import pytest
+from sqlalchemy import select
+
+from backend.catalogue import load_catalogue
+from backend.fulfillment.names import OPEN_INSTANCE
+from backend.jobs import queue
+from backend.jobs.model import JobStatus
+from backend.robots.clients import RobotClient
+from backend.robots.config import Mention, Robot
+from backend.robots.context import RobotContext
+from backend.robots.events import RobotEvent
+from backend.robots.notify import SEND_ROBOT_MESSAGE, notify
+from backend.storage.applications import mark_pending
+from backend.storage.schema import applications, robot_messages
+from backend.subjects import Subject
+from backend.work import runner as build_runner
+from backend.work import services
+from sandbox.mail import MailSandbox
+from tests.conftest import CATALOGUE, a_form
+
+SECRET = "SECb0f8c7d2e3a4b5c6d7e8f90123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def sandbox(clock):
+    mail = MailSandbox(clock=lambda: clock().timestamp()).start()
+    mail.robots.add_dingtalk("T", secret=SECRET, name="dt")
+    mail.robots.add_wecom("K", name="wc")
+    yield mail
+    mail.stop()
+
+
+@pytest.fixture
+def robots(sandbox):
+    dingtalk = Robot(
+        name="approvers",
+        kind="dingtalk",
+        events=frozenset(RobotEvent),
+        webhook=f"{sandbox.url}/robot/send?access_token=T",
+        webhook_env="ROBOT_DT_WEBHOOK",
+        secret=SECRET,
+        secret_env="ROBOT_DT_SECRET",
+        mention=Mention(mobiles=("13800000000",)),
+    )
+    wecom = Robot(
+        name="ops",
+        kind="wecom",
+        events=frozenset({RobotEvent.AWAITING_APPROVAL}),
+        webhook=f"{sandbox.url}/cgi-bin/webhook/send?key=K",
+        webhook_env="ROBOT_WC_WEBHOOK",
+        language="en",
+    )
+    return (dingtalk, wecom)
+
+
+class FakeOpener:
+    """DingTalk opening every approval at once: our own seam, InstanceOpener."""
+
+    def __init__(self, database, clock) -> None:
+        self.database, self.clock = database, clock
+
+    def open(self, application_id: int) -> str:
+        with self.database.transaction() as connection:
+            mark_pending(connection, application_id, f"pi-{application_id}", self.clock())
+        return f"pi-{application_id}"
+
+
+@pytest.fixture
+def context(config, database, clock, robots):
+    robot_context = RobotContext(robots, RobotClient(clock), config.public_base_url)
+    built = services(config, database, load_catalogue(CATALOGUE), None, clock)
+    return dataclasses.replace(built, opener=FakeOpener(database, clock), robots=robot_context)
+
+
+@pytest.fixture
+def runner(config, context):
+    return build_runner(config, context)
+
+
+def submitted(api, database, clock) -> int:
+    """An application taken in, its approval to be opened now: its id."""
+    token = api.post("/applications", a_form()).get_json()["token"]
+    with database.transaction() as connection:
+        query = select(applications.c.id).where(applications.c.token == token)
+        app_id = connection.execute(query).scalar_one()
+        queue.due_now(connection, OPEN_INSTANCE, Subject.application(app_id), clock())
+    return app_id
+
+
+def accepted(sandbox, robot):
+    return [m for m in sandbox.robots.messages() if m["robot"] == robot]
+
+
+def test_a_new_application_posts_once_to_a_dingtalk_and_a_wecom_robot(
+    api, database, clock, runner, sandbox
+):
+    app_id = submitted(api, database, clock)
+    runner.run_due()
+    clock.advance(5)  # past the moment a message waits for others
+    runner.run_due()
+    (dingtalk,), (wecom,) = accepted(sandbox, "dt"), accepted(sandbox, "wc")
+    assert dingtalk["answered"]["errcode"] == 0 and wecom["answered"]["errcode"] == 0
+    assert dingtalk["title"].startswith("待审批：") and "@13800000000" in dingtalk["text"]
+    assert dingtalk["at"]["atMobiles"] == ["13800000000"]
+    assert f"pi-{app_id}" in dingtalk["text"] and "/status/" in dingtalk["text"]
+    assert "Awaiting approval" in wecom["text"]
+
+
+def test_ten_events_in_one_second_arrive_merged_with_nothing_lost(
+    database, clock, runner, sandbox, robots
+):
+    with database.transaction() as connection:
+        for n in range(10):
+            about = Subject("job", str(n))
+            facts = {"job_id": n, "kind": "k", "subject": "-", "attempts": 5, "error": f"e{n}"}
+            notify(connection, robots, RobotEvent.JOB_FAILED, about, clock(), facts)
+            clock.advance(0.1)
+    clock.advance(5)
+    runner.run_due()
+    (digest,) = accepted(sandbox, "dt")
+    assert digest["title"].startswith("dingpass：10 条通知")
+    assert [f"{n}. " in digest["text"] for n in range(1, 11)] == [True] * 10
+    with database.transaction() as connection:
+        unsent = connection.execute(
+            select(robot_messages).where(robot_messages.c.sent_at.is_(None))
+        )
+        assert unsent.all() == []
+
+
+def test_a_robot_out_of_budget_waits_and_then_sends_what_waited_as_one(
+    database, clock, runner, sandbox, robots
+):
+    runner.context = dataclasses.replace(
+        runner.context, robots=dataclasses.replace(runner.context.robots, per_minute=1)
+    )
+    for batch in ([0], [1, 2, 3]):
+        with database.transaction() as connection:
+            for n in batch:
+                facts = {"job_id": n, "kind": "k", "subject": "-", "attempts": 5, "error": "e"}
+                notify(
+                    connection,
+                    robots,
+                    RobotEvent.JOB_FAILED,
+                    Subject("job", str(n)),
+                    clock(),
+                    facts,
+                )
+        clock.advance(5)
+        runner.run_due()
+    assert len(accepted(sandbox, "dt")) == 1  # the second minute's budget is not there yet
+    clock.advance(60)
+    runner.run_due()
+    first, second = accepted(sandbox, "dt")
+    assert "dingpass：3 条通知" in second["title"]
+    assert all(m["answered"]["errcode"] == 0 for m in (first, second))
+
+
+def test_a_robot_refusing_a_wrong_secret_fails_the_job_at_once_with_its_code(
+    database, clock, runner, sandbox, robots
+):
+    wrong = dataclasses.replace(robots[0], secret="SECwrong")
+    runner.context = dataclasses.replace(
+        runner.context, robots=dataclasses.replace(runner.context.robots, robots=(wrong,))
+    )
+    with database.transaction() as connection:
+        facts = {"job_id": 1, "kind": "k", "subject": "-", "attempts": 5, "error": "e"}
+        notify(connection, (wrong,), RobotEvent.JOB_FAILED, Subject("job", "1"), clock(), facts)
+    clock.advance(5)
+    runner.run_due()  # once: trying again cannot help until the secret is fixed
+    with database.transaction() as connection:
+        (job,) = queue.listing(connection)
+    assert (job.kind, job.status, job.attempts) == (SEND_ROBOT_MESSAGE, JobStatus.FAILED, 1)
+    assert "errcode 310000 (sign not match)" in job.last_error
+    assert "ROBOT_DT_SECRET does not match the robot's 加签 secret" in job.last_error
+
+
+def test_an_event_recorded_twice_tells_a_robot_once(database, clock, robots):
+    about = Subject.application(1)
+    with database.transaction() as connection:
+        first = notify(connection, robots, RobotEvent.REFUSAL, about, clock())
+        again = notify(connection, robots, RobotEvent.REFUSAL, about, clock())
+    assert (len(first), again) == (1, [])  # only the DingTalk robot is told of refusals
+
+
+def test_robots_test_sends_at_once_and_exit_1_names_the_fix(run_cli, sandbox, tmp_path):
+    path = tmp_path / "robots.toml"
+    path.write_text(
+        '[robots.dt]\nkind = "dingtalk"\nevents = ["refusal"]\n'
+        'webhook_env = "ROBOT_DT_WEBHOOK"\nsecret_env = "ROBOT_DT_SECRET"\n'
+    )
+    env = {"ROBOTS_FILE": str(path), "ROBOT_DT_WEBHOOK": f"{sandbox.url}/robot/send?access_token=T"}
+    sandbox.robots.clock = __import__("time").time  # the command signs with the real clock
+    good = run_cli("robots", "test", "dt", env={**env, "ROBOT_DT_SECRET": SECRET})
+    bad = run_cli("robots", "test", "dt", env={**env, "ROBOT_DT_SECRET": "SECwrong"})
+    unknown = run_cli("robots", "test", "nobody", env={**env, "ROBOT_DT_SECRET": SECRET})
+    assert good.exit_code == 0 and "answered errcode 0" in good.output
+    assert bad.exit_code == 1 and "errcode 310000" in bad.output
+    assert "ROBOT_DT_SECRET does not match" in bad.output
+    assert unknown.exit_code == 1 and "no robot is called 'nobody'" in unknown.output
