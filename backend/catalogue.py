@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from backend.compat import tomllib
 from backend.exceptions import ConfigError
+from backend.toml_files import read_toml
 
 VALIDITIES: dict[str, timedelta | None] = {
     "30d": timedelta(days=30),
@@ -59,12 +59,7 @@ Catalogue = Mapping[str, Product]
 
 def load_catalogue(path: Path) -> dict[str, Product]:
     """Read and check the catalogue; every mistake names the file, product and key."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"CATALOGUE_FILE: cannot read {path} ({err.strerror})") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"CATALOGUE_FILE: {path} is not valid TOML ({err})") from None
+    data = read_toml("CATALOGUE_FILE", path)
     products = data.get("products")
     if not isinstance(products, dict) or not products:
         raise ConfigError(f"CATALOGUE_FILE: {path} has no [products.<code>] tables")

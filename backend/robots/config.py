@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.compat import tomllib
 from backend.exceptions import ConfigError
 from backend.robots.events import RobotEvent
+from backend.toml_files import read_toml
 
 KINDS = ("dingtalk", "wecom")
 LANGUAGES = ("zh", "en")
@@ -51,12 +51,7 @@ class Robot:
 
 def load_robots(path: Path, environ: Mapping[str, str]) -> tuple[Robot, ...]:
     """Read and check the robots file, resolving the variables it names in ``environ``."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"ROBOTS_FILE: cannot read {path} ({err.strerror})") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"ROBOTS_FILE: {path} is not valid TOML ({err})") from None
+    data = read_toml("ROBOTS_FILE", path)
     tables = data.get("robots", {})
     if not isinstance(tables, dict):
         raise ConfigError(f"ROBOTS_FILE: {path}: robots must be [robots.<name>] tables")

@@ -55,33 +55,25 @@ def run_script(path: str, *args: str, as_root: bool) -> subprocess.CompletedProc
     )
 
 
-def test_make_test_sets_the_machine_up_before_it_builds_or_tests_anything():
-    # As a developer types it, also when this suite itself runs under `make test`.
+def planned(target: str) -> list[str]:
+    """The commands `make TARGET` would run, as a developer types it (also under `make test`)."""
     alone = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
-    planned = subprocess.run(
-        ["make", "--dry-run", "test"],
-        cwd=ROOT,
-        env=alone,
-        capture_output=True,
-        text=True,
-        check=True,
+    dry = ["make", "--dry-run", target]
+    return subprocess.run(
+        dry, cwd=ROOT, env=alone, capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert planned[0] == "bash tools/install-system.sh"
-    assert any("pytest" in line for line in planned[1:])
+
+
+def test_make_test_sets_the_machine_up_before_it_builds_or_tests_anything():
+    steps = planned("test")
+    assert steps[0] == "bash tools/install-system.sh"
+    assert any("pytest" in line for line in steps[1:])
 
 
 def test_make_run_sets_the_machine_up_for_the_page_before_it_builds_anything():
-    alone = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
-    planned = subprocess.run(
-        ["make", "--dry-run", "run"],
-        cwd=ROOT,
-        env=alone,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    assert planned[0] == "bash tools/install-system.sh run"
-    assert planned[-1].endswith("dingpass dev --host 127.0.0.1")
+    steps = planned("run")
+    assert steps[0] == "bash tools/install-system.sh run"
+    assert steps[-1].endswith("dingpass dev --host 127.0.0.1")
 
 
 def test_for_make_run_neither_the_browser_nor_mariadb_is_needed(stand_ins):
