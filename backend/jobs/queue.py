@@ -139,14 +139,16 @@ def wait(
 
 def failed_attempt(
     connection: Connection, job: Job, now: datetime, error: str, retry: Retry
-) -> JobStatus:
-    """Record a failed run: queued again after a backoff, or failed once attempts are spent."""
+) -> JobStatus | None:
+    """Record a failed run: queued again after a backoff, or failed once attempts are spent.
+
+    None when the run's lease ran out and another runner took the job: nothing is recorded.
+    """
     if retry.gives_up(job.attempts, now - job.tries_since):
-        _settle(connection, job, now, status=JobStatus.FAILED, last_error=error, finished_at=now)
-        return JobStatus.FAILED
-    run_after = now + retry.delay(job.attempts)
-    _settle(connection, job, now, status=JobStatus.QUEUED, last_error=error, run_after=run_after)
-    return JobStatus.QUEUED
+        values: dict[str, Any] = {"status": JobStatus.FAILED, "finished_at": now}
+    else:
+        values = {"status": JobStatus.QUEUED, "run_after": now + retry.delay(job.attempts)}
+    return values["status"] if _settle(connection, job, now, last_error=error, **values) else None
 
 
 def _settle(connection: Connection, job: Job, now: datetime, **values: Any) -> bool:

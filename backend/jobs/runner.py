@@ -22,9 +22,9 @@ FailureHook = Callable[[Connection, Job, str, datetime], None]
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
+"""Longer than any job runs: a leased job is being worked on; an expired lease is a dead runner."""
 GIVE_UP = Retry(max_attempts=0)
 """For a failure that retrying cannot mend (RetryCannotHelp): the job fails at its first run."""
-"""Longer than any job runs: a leased job is being worked on; an expired lease is a dead runner."""
 
 
 class Runner(Generic[C]):
@@ -123,7 +123,14 @@ class Runner(Generic[C]):
             status = queue.failed_attempt(connection, job, self.clock(), error, retry)
             if status is JobStatus.FAILED and self.on_failed is not None:
                 self.on_failed(connection, job, error, self.clock())
-        if status is JobStatus.FAILED:
+        if status is None:
+            log.warning(
+                "job %s (%s) failed after its lease ran out; another runner has it: %s",
+                job.id,
+                job.kind,
+                error,
+            )
+        elif status is JobStatus.FAILED:
             log.error(
                 "job %s (%s, %s) FAILED after %d attempts: %s. Once the cause is fixed, "
                 "`dingpass jobs retry %s` runs it again.",

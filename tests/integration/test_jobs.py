@@ -142,6 +142,16 @@ def test_a_job_whose_runner_vanished_is_taken_again_after_its_lease(database, cl
     assert status(database, job_id)[:2] == ("succeeded", 2)
 
 
+def test_a_runner_whose_lease_ran_out_records_no_failure_of_the_job(database, clock):
+    job_id = record(database, clock, "work")
+    lost = queue.claim(database.transaction, "vanished", clock(), timedelta(minutes=5))
+    clock.advance(301)
+    assert runner(database, clock, work=lambda job: Done()).run_due() == 1
+    with database.transaction() as connection:  # the vanished runner's failure comes too late
+        assert queue.failed_attempt(connection, lost, clock(), "late", Retry(0)) is None
+    assert status(database, job_id) == ("succeeded", 2, None)
+
+
 def test_a_job_without_a_subject_names_a_part_of_its_key(database, clock):
     with pytest.raises(ValueError, match="needs a part of its own key"):
         record(database, clock, "digest", subject=None)
