@@ -325,6 +325,22 @@ def test_a_downgrade_is_refused_before_anything_changes(filled_at_0003, table, r
     assert {name: rows(filled_at_0003, name) for name in before} == before
 
 
+def test_a_downgrade_is_refused_while_a_robot_message_is_unsent(filled_at_0003):
+    migrate.upgrade(filled_at_0003)
+    with filled_at_0003.begin() as connection:
+        connection.execute(
+            sa.text(
+                "insert into robot_messages (robot, event, about_type, about_id, facts,"
+                " recorded_at) values ('ops', 'refusal', 'application', '1', '{}', :now)"
+            ),
+            {"now": NOW.replace(tzinfo=None)},
+        )
+    with pytest.raises(DowngradeRefused, match="1 robot message"):
+        migrate.downgrade(filled_at_0003, "0005")
+    assert migrate.current(filled_at_0003) == migrate.head()
+    assert len(rows(filled_at_0003, "robot_messages")) == 1
+
+
 def test_a_downgrade_is_refused_while_jobs_need_the_new_shape(filled_at_0003):
     migrate.upgrade(filled_at_0003)
     database = Database(filled_at_0003.url.render_as_string(hide_password=False))

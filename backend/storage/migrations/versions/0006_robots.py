@@ -1,7 +1,7 @@
 """Group robots: the messages they are to be told, and their budgets of sends a minute.
 
-New tables only; downgrading drops them (messages still unsent are lost with them, as the
-robots are with the code that sends to them).
+New tables only; downgrading drops them, and is refused while a message is still unsent
+(it would be lost with them).
 
 Revision ID: 0006
 Revises: 0005
@@ -10,6 +10,7 @@ Revises: 0005
 import sqlalchemy as sa
 from alembic import op
 
+from backend.exceptions import DowngradeRefused
 from backend.storage.schema import MYSQL, UTCDateTime
 
 revision = "0006"
@@ -46,6 +47,23 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_unless_downgradable(op.get_bind())
     op.drop_table("robot_slots")
     op.drop_index("ix_robot_messages_batch", "robot_messages")
     op.drop_table("robot_messages")
+
+
+def refuse_unless_downgradable(connection: sa.Connection) -> None:
+    """DowngradeRefused, before anything changes, while a robot message is still unsent.
+
+    backend.storage.migrate runs it before the first step of any downgrade that passes here.
+    """
+    messages = sa.table("robot_messages", sa.column("sent_at"))
+    unsent = connection.execute(
+        sa.select(sa.func.count()).select_from(messages).where(messages.c.sent_at.is_(None))
+    ).scalar()
+    if unsent:
+        raise DowngradeRefused(
+            f"cannot downgrade below 0006: {unsent} robot message(s) are not sent yet and would "
+            "be lost. Let the runner send them (`dingpass jobs list`), then downgrade."
+        )
