@@ -40,8 +40,9 @@ def sandbox(config: Config, port: int, callback_url: str | None) -> None:
     form = tuple(name for name, _ in config.dingtalk_form_fields)
     settings = SandboxSettings(key, secret, code, form_components=form, callback=target)
     server = Sandbox(settings, port=port).start()
+    stopped = stop_event()  # before the banner: a signal sent on reading it must find its handler
     click.echo(
         f"DingTalk sandbox at {server.url}; approver console at {server.url}/  (Ctrl+C stops)"
     )
-    stop_event().wait()
+    stopped.wait()
     server.stop()
