@@ -8,6 +8,7 @@ messages a minute. Tests register robots, switch them to refuse, and read what a
 import base64
 import hashlib
 import hmac
+import re
 import threading
 import time
 from collections import deque
@@ -223,22 +224,39 @@ def _signature_problem(robot: Robot, query: Mapping[str, str], now: float) -> An
     timestamp, sign = query.get("timestamp", ""), query.get("sign", "")
     if not timestamp or not sign:
         return DT_SIGN  # the doc: both must be in the URL, else 310000
-    if not timestamp.isdigit() or abs(now * 1000 - int(timestamp)) > TIMESTAMP_SKEW_MS:
+    # ASCII digits only: "²".isdigit() is true and int("²") fails.
+    if not re.fullmatch(r"[0-9]{1,16}", timestamp):
+        return DT_TIMESTAMP
+    if abs(now * 1000 - int(timestamp)) > TIMESTAMP_SKEW_MS:
         return DT_TIMESTAMP
     wanted = dingtalk_sign(robot.secret, timestamp)
-    return None if hmac.compare_digest(wanted, sign) else DT_SIGN
+    return None if hmac.compare_digest(wanted.encode(), sign.encode()) else DT_SIGN
 
 
 def _dingtalk_body_problem(body: Any) -> Answer | None:
     if not isinstance(body, dict):
         return DT_NO_JSON
-    if body.get("msgtype") not in DT_MSGTYPES or not isinstance(body.get(body["msgtype"]), dict):
+    msgtype = body.get("msgtype")
+    if not isinstance(msgtype, str) or msgtype not in DT_MSGTYPES:
+        return DT_MSGTYPE
+    if not isinstance(body.get(msgtype), dict) or not _mentions_are_lists(body.get("at", {})):
         return DT_MSGTYPE
     return None
 
 
+def _mentions_are_lists(at: Any) -> bool:
+    """Whether an "at" is what the page can show: lists of strings, and isAtAll a bool."""
+    if not isinstance(at, dict):
+        return False
+    lists = (at.get(key, []) for key in ("atMobiles", "atUserIds"))
+    return all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in lists) and (
+        isinstance(at.get("isAtAll", False), bool)
+    )
+
+
 def _wecom_body_problem(body: Any) -> Answer | None:
-    if not isinstance(body, dict) or body.get("msgtype") not in WC_MSGTYPES:
+    msgtype = body.get("msgtype") if isinstance(body, dict) else None
+    if not isinstance(msgtype, str) or msgtype not in WC_MSGTYPES:
         return WC_BAD_BODY
     msgtype = body["msgtype"]
     part = body.get(msgtype)
@@ -271,8 +289,14 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+def _has_its_part(body: Any) -> bool:
+    """Whether ``body`` is an object whose msgtype (a string) names an object beside it."""
+    msgtype = body.get("msgtype") if isinstance(body, dict) else None
+    return isinstance(msgtype, str) and isinstance(body.get(msgtype), dict)
+
+
 def _dingtalk_arrival(body: Any) -> Arrival:
-    if not isinstance(body, dict) or not isinstance(body.get(body.get("msgtype")), dict):
+    if not _has_its_part(body):
         return Arrival("dingtalk")
     msgtype = body["msgtype"]
     part = body[msgtype]
@@ -284,14 +308,14 @@ def _dingtalk_arrival(body: Any) -> Arrival:
 
 
 def _wecom_arrival(body: Any) -> Arrival:
-    if not isinstance(body, dict) or not isinstance(body.get(body.get("msgtype")), dict):
+    if not _has_its_part(body):
         return Arrival("wecom")
     msgtype = body["msgtype"]
     part = body[msgtype]
     at = {
         name: part[name]
         for name in ("mentioned_list", "mentioned_mobile_list")
-        if isinstance(part.get(name), list)
+        if isinstance(part.get(name), list) and all(isinstance(i, str) for i in part[name])
     }
     return Arrival("wecom", msgtype, "", str(part.get("content") or ""), at)
 

@@ -274,3 +274,27 @@ def test_a_refused_message_is_not_on_the_page(sandbox):
     sandbox.robots.add_dingtalk("T", keyword="dingpass")
     dingtalk(sandbox, "access_token=T")
     assert "disk full" not in inbox(sandbox)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"msgtype": ["text"], "text": {"content": "hi"}},
+        {"msgtype": "text", "text": {"content": "hi"}, "at": {"atMobiles": 5}},
+        {"msgtype": "text", "text": {"content": "hi"}, "at": ["13800000000"]},
+    ],
+)
+def test_a_malformed_dingtalk_body_gets_dingtalks_answer_and_the_page_still_shows(sandbox, body):
+    sandbox.robots.add_dingtalk("T")
+    assert dingtalk(sandbox, "access_token=T", body)["errcode"] != 0
+    assert requests.get(f"{sandbox.url}/", timeout=5).status_code == 200
+
+
+def test_a_sign_that_is_not_ascii_is_refused_as_not_matching(sandbox):
+    sandbox.robots.add_dingtalk("T", secret=VECTOR_SECRET)
+    assert dingtalk(sandbox, signed("T", sign="签名")) == SIGN_NOT_MATCH
+
+
+def test_a_malformed_wecom_body_gets_wecoms_answer(sandbox):
+    sandbox.robots.add_wecom("K")
+    assert wecom(sandbox, "K", {"msgtype": ["markdown"]})["errcode"] == 40008
