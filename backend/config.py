@@ -55,6 +55,13 @@ def _url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _hour(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 23:
+        raise ValueError("must be an hour of the day, 0 to 23")
+    return number
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -299,6 +306,19 @@ class Config:
         "seconds between runner passes when nothing kicks it",
         60,
         parse=_positive,
+    )
+    pending_reminder_hours: int = setting(
+        "PENDING_REMINDER_HOURS",
+        "hours an approval may stay pending before the approvers' robot is reminded, and again "
+        "every as many hours",
+        defaults.PENDING_REMINDER_HOURS,
+        parse=_positive,
+    )
+    digest_hour: int = setting(
+        "DIGEST_HOUR",
+        "hour of the day (UTC, 0-23) from which the daily digest of failed jobs is sent",
+        defaults.DIGEST_HOUR,
+        parse=_hour,
     )
     fc_runner_function: str | None = setting(
         "FC_RUNNER_FUNCTION",

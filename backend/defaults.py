@@ -57,6 +57,10 @@ FORM_FIELDS = (
 DINGTALK_OAPI = "https://oapi.dingtalk.com"
 DINGTALK_DEPT_ID = -1
 """The approval originator's department: -1 is the root. DingTalk refuses a start without one."""
+PENDING_REMINDER_HOURS = 24
+"""Hours an approval waits before its approvers' robot is reminded (and again each as many)."""
+DIGEST_HOUR = 1
+"""Hour of the day (UTC) from which the daily digest goes out: 09:00 in China."""
 RECONCILE_AFTER = 600
 """Seconds an approval stays pending before the reconciler asks DingTalk about it."""
 SMTP_PORT = 8025
@@ -73,6 +77,10 @@ ROBOT_GATHER = 2
 """Seconds a robot message waits for others to the same robot, so a burst goes as one digest."""
 ROBOT_DIGEST_MAX = 30
 """Messages one digest carries at most; more wait for the next one."""
+ROBOT_MESSAGE_BYTES = 4000
+"""UTF-8 bytes of markdown one robot message carries at most: WeCom takes 4096 (errcode 40058
+beyond); DingTalk documents no limit, so the same conservative budget holds for both. A digest
+takes messages while it fits; one message alone over it is cut, with "…"."""
 ROBOT_TIMEOUT = 5
 """Seconds to wait for a robot's webhook to answer."""
 ROBOT_THROTTLE_PAUSE = 600

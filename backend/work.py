@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from backend import license_keys
 from backend.approvals.opener import InstanceOpener
 from backend.catalogue import Catalogue
+from backend.checks import mails as reminder_mails
 from backend.config import Config
 from backend.fulfillment import instances, licenses, mails
 from backend.jobs.model import Retry
@@ -22,7 +23,13 @@ from backend.robots.context import RobotContext
 from backend.services import Services
 from backend.storage.database import Database
 
-KIND_MODULES = (instances.kinds, licenses.kinds, mails.kinds, robot_jobs.kinds)
+KIND_MODULES = (
+    instances.kinds,
+    licenses.kinds,
+    mails.kinds,
+    robot_jobs.kinds,
+    reminder_mails.kinds,
+)
 
 
 def job_kinds() -> Registry[Services]:

@@ -28,6 +28,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from approval.app import create_app as create_approval
 from backend import defaults
 from backend.app import create_app
+from backend.checks.run import CheckSettings, check_every_minute
 from backend.clock import utc_now
 from backend.config import Config
 from backend.robots.config import Robot
@@ -106,8 +107,9 @@ def dev(config: Config, host: str, sandbox_port: int, approval_port: int, inbox_
     if callback is not None:
         note = _callback_credentials(given, config) if use_dingtalk_sandbox else ""
         shown_callback = _http(public, approval_port) + defaults.CALLBACK_PATH + note
+    stopped = stop_event()  # before the banner: a signal sent on reading it must find its handler
     _announce(config, _seen_at(console, public), _seen_at(inbox, public), shown_callback)
-    _wait(servers)
+    _wait(servers, stopped)
 
 
 def _http(host: str, port: int) -> str:
@@ -256,6 +258,12 @@ def _start_runner(config: Config) -> Callable[[], None]:
         name="runner",
         daemon=True,
     ).start()
+    threading.Thread(
+        target=check_every_minute,
+        args=(runner.context, CheckSettings.from_config(config), stop, runner.kick),
+        name="checks",
+        daemon=True,
+    ).start()
     return runner.kick
 
 
@@ -384,7 +392,7 @@ def _announce(config: Config, console: str | None, inbox: str | None, callback: 
     click.echo("Ctrl+C stops.")
 
 
-def _wait(servers: list[BaseWSGIServer]) -> None:
-    stop_event().wait()
+def _wait(servers: list[BaseWSGIServer], stopped: threading.Event) -> None:
+    stopped.wait()
     for server in servers:
         server.shutdown()

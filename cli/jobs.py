@@ -1,7 +1,10 @@
 """`dingpass runner` and `dingpass jobs list | retry`: the job queue from the command line."""
 
+import threading
+
 import click
 
+from backend.checks.run import CheckSettings, check_every_minute
 from backend.clock import utc_now
 from backend.config import Config
 from backend.jobs import queue
@@ -28,6 +31,9 @@ def runner(config: Config, once: bool) -> None:
         return
     stop = stop_event(then=jobs.kick)
     click.echo(f"Running jobs every {config.runner_interval} s (SIGTERM stops)")
+    # The scheduled checks beside the loop, once a minute; a pass that records work kicks it.
+    checks = (jobs.context, CheckSettings.from_config(config), stop, jobs.kick)
+    threading.Thread(target=check_every_minute, args=checks, name="checks", daemon=True).start()
     jobs.loop(config.runner_interval, stop)
     click.echo("Stopped.")
 

@@ -13,6 +13,7 @@ from backend import defaults, request_log
 from backend.config import Config
 from backend.exceptions import ConfigError, DingpassError
 from cli import approvals as approval_commands
+from cli import checks as check_commands
 from cli import config as config_commands
 from cli import db as db_commands
 from cli import dev as dev_commands
@@ -35,6 +36,7 @@ COMMANDS = (
     job_commands.runner,
     job_commands.group,
     robot_commands.group,
+    check_commands.group,
 )
 
 

@@ -9,8 +9,10 @@ from datetime import datetime
 from flask import Flask, request
 
 from backend import lifecycle
+from backend.checks.run import CheckSettings, check_now
 from backend.clock import utc_now
 from backend.config import Config
+from backend.jobs.kick import PAYLOAD as KICK
 from backend.work import standalone_runner
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,8 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
     clock = clock or utc_now
     jobs = standalone_runner(config, clock)
     database = jobs.database
+    checks = CheckSettings.from_config(config)
+    kicked_by = _source(KICK)
     app = Flask("runner")
     app.extensions["database"] = database
 
@@ -28,6 +32,9 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
     def invoke() -> dict[str, object]:
         # The timer's event or a kick's: either way the work is whatever is due in the database.
         source = _source(request.get_data())
+        if source != kicked_by:
+            # The timer's pass (once a minute): the checks first, so what they record runs now.
+            check_now(jobs.context, checks, clock)
         ran = jobs.run_due(deadline=time.monotonic() + config.runner_budget)
         log.info("runner invoked by %s: ran %d job(s)", source, ran)
         return {"ran": ran, "source": source}

@@ -38,7 +38,7 @@ def send_license_mail(services: Services, job: Job) -> Done:
             raise LookupError(f"application {application.number} has no license to send yet")
         mail = _record(connection, services, application, MailKind.LICENSE, stored.id)
     if mail.sent_at is None:
-        _send(services, mail, _license_message(services, application, stored, mail))
+        send_once(services, mail, _license_message(services, application, stored, mail))
     with services.database.transaction() as connection:
         delivered = (ApplicationStatus.ISSUED, ApplicationStatus.DELIVERED, services.clock())
         transition(connection, application_id, *delivered)
@@ -55,7 +55,7 @@ def send_refusal_mail(services: Services, job: Job) -> Done:
         notify(connection, services.robots.robots, REFUSAL, _about(application), services.clock())
     if mail.sent_at is None:
         facts: Facts = {**_common(services, application), "status": application.status.value}
-        _send(services, mail, _message(services, MailKind.REFUSAL, application, mail, facts))
+        send_once(services, mail, _message(services, MailKind.REFUSAL, application, mail, facts))
     return Done()
 
 
@@ -99,7 +99,7 @@ def _message(
     )
 
 
-def _send(services: Services, mail: Mail, message: Message) -> None:
+def send_once(services: Services, mail: Mail, message: Message) -> None:
     """Send, once: a mail an earlier run handed over in full is never sent again."""
     if mail.handed_over_at is not None:
         # That run died (or lost the connection) after the server had the whole message and

@@ -1,4 +1,5 @@
-"""License and refusal mails: jinja2 text templates per language, an HTML part made from them."""
+"""License, refusal and expiry reminder mails: jinja2 text templates per language, an HTML
+part made from them."""
 
 import re
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ FACT = re.compile(r"^\s{2,}(?P<label>[^:：]+)[:：]\s*(?P<value>.*)$")
 SUBJECTS = {
     ("license", "zh"): "您的软件许可：{product_name}（{number}）",
     ("license", "en"): "Your license: {product_name} ({number})",
+    ("expiry_reminder", "zh"): "您的软件许可将于 {expires} 到期：{product_name}（{license_id}）",
+    ("expiry_reminder", "en"): "Your license ends on {expires}: {product_name} ({license_id})",
     ("refused", "zh"): "您的软件许可申请未获批准（{number}）",
     ("refused", "en"): "Your license application was not approved ({number})",
     ("terminated", "zh"): "您的软件许可申请已撤销（{number}）",
@@ -57,7 +60,8 @@ def compose(
     message_id: str,
     attachment: Attachment | None = None,
 ) -> Message:
-    """A mail of ``kind`` (license | refusal) in ``language``, with a plain and an HTML part."""
+    """A mail of ``kind`` (license | refusal | expiry_reminder) in ``language``, with a plain
+    and an HTML part."""
     language = language if language in ("zh", "en") else "zh"
     text = _env.get_template(f"{kind}.{language}.txt").render(**facts)
     subject = _subject(kind, language, facts)

@@ -22,6 +22,14 @@ def take(
     connection: Connection, robot: str, now: datetime, places: int, window: timedelta
 ) -> timedelta | None:
     """Take one place in ``robot``'s budget: None if taken, else how long until one frees."""
+    taken = place(connection, robot, now, places, window)
+    return taken if isinstance(taken, timedelta) else None
+
+
+def place(
+    connection: Connection, robot: str, now: datetime, places: int, window: timedelta
+) -> int | timedelta:
+    """Take one place in ``robot``'s budget: its number, or how long until one frees."""
     _provide(connection, robot, places)
     table = robot_slots.c
     query = select(table.slot, table.used_at).where(table.robot == robot, table.slot < places)
@@ -35,8 +43,16 @@ def take(
             .values(used_at=now)
         )
         if taken.rowcount == 1:
-            return None
+            return int(slot)
     return SOONEST  # every free place went to other runners meanwhile
+
+
+def stamp(connection: Connection, robot: str, slot: int, now: datetime) -> None:
+    """Move the place ``slot``, taken in this transaction, to ``now``: when its send goes."""
+    table = robot_slots.c
+    connection.execute(
+        update(robot_slots).where(table.robot == robot, table.slot == slot).values(used_at=now)
+    )
 
 
 def _provide(connection: Connection, robot: str, places: int) -> None:

@@ -9,7 +9,14 @@ import requests
 
 from backend import defaults
 from backend.robots.config import Robot
-from backend.robots.errors import THROTTLED, RobotRefused, RobotThrottled, RobotUnavailable, fix_for
+from backend.robots.errors import (
+    BUSY,
+    THROTTLED,
+    RobotRefused,
+    RobotThrottled,
+    RobotUnavailable,
+    fix_for,
+)
 from backend.robots.sign import signed_url
 
 
@@ -76,13 +83,22 @@ class RobotClient:
 
 
 def _check(robot: Robot, answer: dict[str, Any]) -> None:
+    errmsg = str(answer.get("errmsg", ""))
     try:
         errcode = int(answer["errcode"])  # DingTalk's doc shows "0" as a string too
     except (TypeError, ValueError):
-        errcode = -1
+        raise RobotUnavailable(
+            f"robot {robot.name} at {_where(robot)} answered errcode {answer['errcode']!r} "
+            f"({errmsg}), not a number; it is tried again later"
+        ) from None
     if errcode == 0:
         return
-    errmsg = str(answer.get("errmsg", ""))
+    if errcode == BUSY:
+        # 系统繁忙: the platform's own trouble, the one code robots.md says to send again.
+        raise RobotUnavailable(
+            f"robot {robot.name} at {_where(robot)} is busy: errcode -1 ({errmsg}); "
+            "it is tried again later"
+        )
     fix = fix_for(errcode, errmsg, robot.webhook_env, robot.secret_env)
     error = RobotThrottled if errcode in THROTTLED else RobotRefused
     raise error(robot.name, errcode, errmsg, fix)

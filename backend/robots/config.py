@@ -131,10 +131,15 @@ def _optional_text(entry: dict[str, Any], key: str) -> str | None:
 def _mention(value: Any) -> Mention:
     if not isinstance(value, dict) or set(value) - {"mobiles", "user_ids"}:
         raise ValueError("mention must be {mobiles = [...], user_ids = [...]}")
-    mobiles, user_ids = value.get("mobiles", []), value.get("user_ids", [])
-    if not all(isinstance(v, str) for v in [*mobiles, *user_ids]):
-        raise ValueError("mention: mobiles and user_ids are lists of strings")
-    return Mention(tuple(mobiles), tuple(user_ids))
+    return Mention(_names(value, "mobiles"), _names(value, "user_ids"))
+
+
+def _names(mention: dict[str, Any], key: str) -> tuple[str, ...]:
+    # A lone string would otherwise be taken as its characters: "138..." as 11 mentions.
+    names = mention.get(key, [])
+    if not isinstance(names, list) or not all(isinstance(v, str) for v in names):
+        raise ValueError(f'mention.{key} must be a list of strings, like ["13800000000"]')
+    return tuple(names)
 
 
 def subscribed(robots: tuple[Robot, ...], event: RobotEvent) -> list[Robot]:

@@ -3,13 +3,20 @@
 RobotError (DingpassError)
  +-- RobotRefused          the robot answered errcode != 0: a setting is wrong (RetryCannotHelp)
  |    +-- RobotThrottled   410100 / 45009: over 20 a minute; wait, then send again
- +-- RobotUnavailable      no answer, or not the robot's JSON: try again later
+ +-- RobotUnavailable      no answer, not the robot's JSON, or errcode -1: try again later
  +-- UnknownRobot (LookupError)  no robot of that name in ROBOTS_FILE
 """
 
 from backend.exceptions import DingpassError, RetryCannotHelp
 
 THROTTLED = {410100, 45009}
+BUSY = -1
+"""系统繁忙: the robot platform's own trouble; sent again later, like no answer at all."""
+MODERATED = (
+    "DingTalk's content moderation refused the text ({what}); the applicant's own words "
+    "(company, note) are the likely cause: read the job's robot_messages batch, and "
+    "`dingpass jobs retry` once the application is corrected, or leave it failed"
+)
 FIXES = {
     "keywords not in content": "add the robot's keyword to its `keyword` in ROBOTS_FILE "
     "(messages carry it), or remove 自定义关键词 from the robot's security settings",
@@ -26,6 +33,10 @@ BY_CODE = {
     400013: "the group was dissolved: point {webhook_env} at another group's robot",
     93000: "{webhook_env} holds a key WeCom does not know: copy the webhook again",
     43004: "a bug: the request's Content-Type was not application/json",
+    430101: MODERATED.format(what="an unsafe link"),
+    430102: MODERATED.format(what="unsuitable text"),
+    430103: MODERATED.format(what="an unsuitable image"),
+    430104: MODERATED.format(what="unsuitable content"),
 }
 
 

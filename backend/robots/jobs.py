@@ -2,12 +2,15 @@
 
 A message waits a moment (ROBOT_GATHER) for others to the same robot; the first of them to
 run takes a place in the robot's budget and carries every message still waiting (a digest),
-the others find theirs carried and are done. Out of budget, a job waits for the next free
-place instead of failing, so nothing is dropped and the robot is never sent more than it takes.
+the others find theirs carried and are done. A digest carries messages only while its text
+stays within the robots' size (ROBOT_MESSAGE_BYTES); the rest wait for the next. Out of
+budget, a job waits for the next free place instead of failing, so nothing is dropped and the
+robot is never sent more than it takes.
 """
 
+import hashlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -19,7 +22,7 @@ from backend.robots import budget, outbox
 from backend.robots.config import Robot
 from backend.robots.errors import RobotThrottled
 from backend.robots.events import RobotEvent
-from backend.robots.messages import Facts, digest
+from backend.robots.messages import Facts, digest, fits
 from backend.robots.notify import SEND_ROBOT_MESSAGE, notify
 from backend.services import Services
 from backend.storage.applications import by_id
@@ -32,33 +35,75 @@ kinds: Registry[Services] = Registry()
 @kinds.kind(SEND_ROBOT_MESSAGE, retry=OUTAGE_RETRY)
 def send_robot_message(services: Services, job: Job) -> Outcome:
     """Send this job's message, with those waiting for the same robot, once."""
-    context, now = services.robots, services.clock()
+    context = services.robots
     message_id = job.subject.number(SubjectType.NOTIFICATION) if job.subject else 0
     with services.database.transaction() as connection:
         message = outbox.get(connection, message_id)
         if message.sent_at is not None or message.batch not in (None, job.id):
             return Done()  # carried by another job's digest
         robot = context.robot(message.robot)
+        now = services.clock()
         if message.batch is None and now - message.recorded_at < context.gather:
             return Wait(check_in=context.gather - (now - message.recorded_at))
-        wait = budget.take(connection, robot.name, now, context.per_minute, context.window)
-        if wait is not None:
-            return Wait(check_in=wait)
+        place = budget.place(connection, robot.name, now, context.per_minute, context.window)
+        if isinstance(place, timedelta):
+            return Wait(check_in=place)
         if message.batch is None:
             outbox.claim(connection, message, job.id, context.digest_max)
-        carried = outbox.batch(connection, robot.name, job.id)
+            carried = _fitted(connection, services, robot, job.id, message)
+        else:
+            carried = outbox.batch(connection, robot.name, job.id)
         if not carried:
             return Done()  # another runner claimed it between the read and the claim
         items = [(RobotEvent(m.event), _facts(connection, services, m)) for m in carried]
-    return _send(services, job, robot, items)
+        # Stamped with the clock read now, after any lock the claim waited for: the place must
+        # not leave the robot's window before the send it stands for has gone.
+        budget.stamp(connection, robot.name, place, services.clock())
+    return _send(services, job, robot, items, batch_uuid(context.public_base_url, carried))
+
+
+def _fitted(
+    connection: Connection,
+    services: Services,
+    robot: Robot,
+    batch_id: int,
+    message: outbox.RobotMessage,
+) -> list[outbox.RobotMessage]:
+    """The claimed batch cut to what one message of the robot's size carries; the rest are
+    released, in the claim's transaction, for the next batch (their jobs never saw them taken).
+    The job's own message stays, alone if it must: its job ends when this batch is sent."""
+    claimed = outbox.batch(connection, robot.name, batch_id)
+    facts = {m.id: _facts(connection, services, m) for m in claimed}
+    own = [m for m in claimed if m.id == message.id] or claimed[:1]
+    kept = list(own)
+    for other in (m for m in claimed if m not in own):
+        trial = sorted([*kept, other], key=lambda m: m.id)
+        if not fits(robot, [(RobotEvent(m.event), facts[m.id]) for m in trial]):
+            break
+        kept = trial
+    rest = [m.id for m in claimed if m not in kept]
+    if rest:
+        outbox.release(connection, robot.name, batch_id, rest)
+    return sorted(kept, key=lambda m: m.id)
+
+
+def batch_uuid(deployment: str, carried: list[outbox.RobotMessage]) -> str:
+    """DingTalk's msgUuid for a batch: the same on every retry of it, and unlike any other
+    batch's, even after a database reset or from another deployment posting to the robot
+    (whose ids start again at 1, or count the same)."""
+    words = [
+        deployment,
+        *(f"{m.id}/{m.recorded_at.isoformat()}/{m.event}/{m.about}" for m in carried),
+    ]
+    return "dingpass-" + hashlib.sha256("\n".join(words).encode()).hexdigest()[:32]
 
 
 def _send(
-    services: Services, job: Job, robot: Robot, items: list[tuple[RobotEvent, Facts]]
+    services: Services, job: Job, robot: Robot, items: list[tuple[RobotEvent, Facts]], uuid: str
 ) -> Outcome:
     try:
         # The same msgUuid on every retry of this batch: DingTalk shows a repeated send once.
-        services.robots.sender().send(robot, digest(robot, items), uuid=f"dingpass-{job.id}")
+        services.robots.sender().send(robot, digest(robot, items), uuid=uuid)
     except RobotThrottled as err:
         log.warning("%s; trying again in %s", err, services.robots.pause)
         return Wait(check_in=services.robots.pause)

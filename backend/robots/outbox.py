@@ -85,6 +85,16 @@ def claim(connection: Connection, message: RobotMessage, batch: int, most: int) 
     )
 
 
+def release(connection: Connection, robot: str, batch_id: int, ids: list[int]) -> None:
+    """Take ``ids`` back out of ``batch_id``, unsent, for a later batch to carry."""
+    table = robot_messages.c
+    connection.execute(
+        update(robot_messages)
+        .where(table.robot == robot, table.batch == batch_id, table.id.in_(ids))
+        .values(batch=None)
+    )
+
+
 def batch(connection: Connection, robot: str, batch_id: int) -> list[RobotMessage]:
     """The messages ``batch_id`` carries, oldest first."""
     table = robot_messages.c

@@ -16,6 +16,7 @@ class MailKind(StrEnum):
 
     LICENSE = "license"
     REFUSAL = "refusal"
+    EXPIRY_REMINDER = "expiry_reminder"  # one per license and threshold: its subject says which
 
 
 @dataclass(frozen=True)

@@ -41,3 +41,13 @@ def test_runners_taking_at_once_share_twenty_places_between_them(database, clock
     for thread in threads:
         thread.join()
     assert results.count(True) == 20
+
+
+def test_a_place_stamped_when_its_send_goes_frees_a_window_after_that(database, clock):
+    with database.transaction() as connection:
+        slot = budget.place(connection, "ops", clock(), 1, WINDOW)
+        clock.advance(30)  # a lock waited for between taking the place and sending
+        budget.stamp(connection, "ops", slot, clock())
+    clock.advance(60)
+    with database.transaction() as connection:
+        assert budget.take(connection, "ops", clock(), 1, WINDOW) == timedelta(seconds=1)

@@ -186,13 +186,99 @@ def test_an_event_recorded_twice_tells_a_robot_once(database, clock, robots):
     assert (len(first), again) == (1, [])  # only the DingTalk robot is told of refusals
 
 
-def test_robots_test_sends_at_once_and_exit_1_names_the_fix(run_cli, sandbox, tmp_path):
+def failed_job(n: int, error: str = "e") -> dict[str, object]:
+    return {"job_id": n, "kind": "k", "subject": "-", "attempts": 5, "error": error}
+
+
+def test_a_burst_too_big_for_one_message_arrives_whole_in_several_within_wecoms_limit(
+    database, clock, runner, sandbox, robots
+):
+    wecom = robots[1]
+    companies = [f"{n:02d} " + "杭州某某信息技术有限公司" * 15 for n in range(26)]
+    with database.transaction() as connection:
+        for n, company in enumerate(companies):
+            facts = {"company": company, "product_name": "ERP", "quantity": 1, "number": f"A{n}"}
+            notify(
+                connection,
+                (wecom,),
+                RobotEvent.AWAITING_APPROVAL,
+                Subject("job", str(n)),
+                clock(),
+                facts,
+            )
+    for _ in range(3):
+        clock.advance(5)
+        runner.run_due()
+    sent = accepted(sandbox, "wc")
+    assert len(sent) > 1 and all(m["answered"]["errcode"] == 0 for m in sent)
+    assert max(len(m["text"].encode()) for m in sent) <= 4096
+    shown = "".join(m["text"] for m in sent)
+    assert [company[:60] in shown for company in companies] == [True] * 26
+    with database.transaction() as connection:
+        assert connection.execute(select(robot_messages.c.sent_at)).scalars().all().count(None) == 0
+
+
+def test_a_busy_robot_is_sent_again_later_and_the_job_succeeds(
+    database, clock, runner, sandbox, robots
+):
+    sandbox.robots.refuse("T", -1, "系统繁忙")
+    with database.transaction() as connection:
+        notify(
+            connection, robots, RobotEvent.JOB_FAILED, Subject("job", "1"), clock(), failed_job(1)
+        )
+    clock.advance(5)
+    runner.run_due()
+    assert [m["answered"]["errcode"] for m in accepted(sandbox, "dt")] == [-1]
+    clock.advance(600)
+    runner.run_due()
+    with database.transaction() as connection:
+        (job,) = queue.listing(connection)
+    (message,) = [m for m in accepted(sandbox, "dt") if m["answered"]["errcode"] == 0]
+    assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 2)
+    assert "任务失败" in message["title"]
+
+
+class RecordingClient(RobotClient):
+    """The real client, keeping each send's msgUuid."""
+
+    uuids: list[str | None]
+
+    def send(self, robot, message, uuid=None):
+        self.uuids.append(uuid)
+        return super().send(robot, message, uuid)
+
+
+def test_a_batch_keeps_its_msg_uuid_when_sent_again(database, clock, runner, sandbox, robots):
+    client = RecordingClient(clock)
+    client.uuids = []
+    runner.context = dataclasses.replace(
+        runner.context, robots=dataclasses.replace(runner.context.robots, client=client)
+    )
+    sandbox.robots.refuse("T", -1, "系统繁忙")
+    with database.transaction() as connection:
+        notify(
+            connection, robots, RobotEvent.JOB_FAILED, Subject("job", "1"), clock(), failed_job(1)
+        )
+    for _ in range(2):
+        clock.advance(600)
+        runner.run_due()
+    first, again = client.uuids
+    assert first == again and first is not None and first.startswith("dingpass-")
+
+
+def test_robots_test_sends_at_once_and_exit_1_names_the_fix(
+    run_cli, sandbox, tmp_path, database, database_url
+):
     path = tmp_path / "robots.toml"
     path.write_text(
         '[robots.dt]\nkind = "dingtalk"\nevents = ["refusal"]\n'
         'webhook_env = "ROBOT_DT_WEBHOOK"\nsecret_env = "ROBOT_DT_SECRET"\n'
     )
-    env = {"ROBOTS_FILE": str(path), "ROBOT_DT_WEBHOOK": f"{sandbox.url}/robot/send?access_token=T"}
+    env = {
+        "ROBOTS_FILE": str(path),
+        "ROBOT_DT_WEBHOOK": f"{sandbox.url}/robot/send?access_token=T",
+        "DATABASE_URL": database_url,
+    }
     sandbox.robots.clock = __import__("time").time  # the command signs with the real clock
     good = run_cli("robots", "test", "dt", env={**env, "ROBOT_DT_SECRET": SECRET})
     bad = run_cli("robots", "test", "dt", env={**env, "ROBOT_DT_SECRET": "SECwrong"})
@@ -201,3 +287,21 @@ def test_robots_test_sends_at_once_and_exit_1_names_the_fix(run_cli, sandbox, tm
     assert bad.exit_code == 1 and "errcode 310000" in bad.output
     assert "ROBOT_DT_SECRET does not match" in bad.output
     assert unknown.exit_code == 1 and "no robot is called 'nobody'" in unknown.output
+
+
+def test_robots_test_takes_a_place_in_the_budget_and_refuses_when_it_is_spent(
+    run_cli, sandbox, tmp_path, database, database_url
+):
+    path = tmp_path / "robots.toml"
+    path.write_text('[robots.wc]\nkind = "wecom"\nevents = ["refusal"]\nwebhook_env = "WC"\n')
+    env = {
+        "ROBOTS_FILE": str(path),
+        "WC": f"{sandbox.url}/cgi-bin/webhook/send?key=K",
+        "DATABASE_URL": database_url,
+    }
+    answers = [run_cli("robots", "test", "wc", env=env) for _ in range(21)]
+    assert [a.exit_code for a in answers] == [0] * 20 + [1]
+    assert "robot wc has taken its 20 messages of the last minute; try again in" in (
+        answers[20].output
+    )
+    assert len(accepted(sandbox, "wc")) == 20

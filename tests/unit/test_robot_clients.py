@@ -45,3 +45,20 @@ def test_too_fast_is_a_throttle(webhook):
     webhook.post(WECOM.webhook.split("?")[0], json={"errcode": 45009, "errmsg": "api freq"})
     with pytest.raises(RobotThrottled):
         RobotClient(utc_now).send(WECOM, MESSAGE)
+
+
+@pytest.mark.parametrize("errcode", [-1, "busy", None])
+def test_a_busy_or_unreadable_answer_is_unavailable_and_retried(webhook, errcode):
+    webhook.post(DINGTALK.webhook.split("?")[0], json={"errcode": errcode, "errmsg": "系统繁忙"})
+    with pytest.raises(RobotUnavailable, match="tried again later"):
+        RobotClient(utc_now).send(DINGTALK, MESSAGE)
+
+
+def test_content_moderation_says_what_was_refused_and_what_to_do(webhook):
+    webhook.post(
+        DINGTALK.webhook.split("?")[0], json={"errcode": 430102, "errmsg": "含有不合适的文本"}
+    )
+    with pytest.raises(
+        RobotRefused, match="content moderation refused the text \\(unsuitable text"
+    ):
+        RobotClient(utc_now).send(DINGTALK, MESSAGE)

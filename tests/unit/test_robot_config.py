@@ -73,3 +73,11 @@ def test_a_variable_left_unset_is_named(tmp_path):
     with pytest.raises(ConfigError) as raised:
         config_with(tmp_path, GOOD, ROBOT_OPS_SECRET="")
     assert "robot 'ops': secret_env: ROBOT_OPS_SECRET is not set" in str(raised.value)
+
+
+@pytest.mark.parametrize("key", ["mobiles", "user_ids"])
+def test_a_mention_given_as_one_string_is_refused_not_read_as_its_characters(tmp_path, key):
+    text = GOOD.replace('mention = { mobiles = ["13800000000"] }', f'mention = {{ {key} = "138" }}')
+    with pytest.raises(ConfigError) as raised:
+        config_with(tmp_path, text)
+    assert f"robot 'ops': mention.{key} must be a list of strings" in str(raised.value)

@@ -4,7 +4,7 @@ import dataclasses
 
 from backend.robots.config import Mention, Robot
 from backend.robots.events import RobotEvent
-from backend.robots.messages import digest, render
+from backend.robots.messages import digest, fits, render
 
 DINGTALK = Robot(
     name="ops",
@@ -80,3 +80,14 @@ def test_the_keyword_is_carried_when_the_robot_has_one():
             },
         ).text
     )
+
+
+def test_one_message_over_the_size_alone_is_cut_visibly_keeping_its_mentions():
+    message = render(DINGTALK, RobotEvent.AWAITING_APPROVAL, APPLICATION, limit=300)
+    assert len(message.text.encode()) <= 300
+    assert "…\n\n@13800000000 @manager1" in message.text
+
+
+def test_a_digest_fits_while_its_text_is_within_the_robots_size():
+    one = (RobotEvent.AWAITING_APPROVAL, {**APPLICATION, "company": "杭" * 190})
+    assert fits(WECOM, [one] * 5) and not fits(WECOM, [one] * 9)

@@ -1,0 +1,49 @@
+"""send_expiry_reminder: the licensee's reminder mail, sent once per license and threshold."""
+
+from backend.checks.expiring import SEND_EXPIRY_REMINDER
+from backend.checks.facts import expiry_facts
+from backend.fulfillment.mails import send_once
+from backend.jobs.model import OUTAGE_RETRY, Done, Job
+from backend.jobs.registry import Registry
+from backend.mail.compose import compose
+from backend.services import Services
+from backend.storage.applications import by_id
+from backend.storage.mails import MailKind, mail_record
+from backend.storage.schema import licenses
+from backend.subjects import Subject, SubjectType
+
+kinds: Registry[Services] = Registry()
+
+
+@kinds.kind(SEND_EXPIRY_REMINDER, retry=OUTAGE_RETRY)
+def send_expiry_reminder(services: Services, job: Job) -> Done:
+    """Mail the licensee that the license ends soon, with a link to renew it."""
+    if job.subject is None or job.subject.type != SubjectType.LICENSE:
+        raise ValueError(f"a job about {job.subject} was given to {SEND_EXPIRY_REMINDER}")
+    license_id, days = job.subject.id, int(str(job.payload["days"]))
+    with services.database.transaction() as connection:
+        row = (
+            connection.execute(licenses.select().where(licenses.c.id == license_id))
+            .mappings()
+            .one_or_none()
+        )
+        application = by_id(connection, row["application_id"]) if row else None
+        if row is None or application is None or row["valid_until"] is None:
+            raise LookupError(f"license {license_id} (or its application) does not exist")
+        facts = expiry_facts(services, application, license_id, row["valid_until"], days)
+        domain = services.mail_from.rsplit("@", 1)[-1].rstrip(">").strip() or "dingpass.localhost"
+        message_id = f"<expiry_reminder.{license_id}.{days}@{domain}>"
+        about = Subject(SubjectType.LICENSE, f"{license_id}.{days}")
+        kind = MailKind.EXPIRY_REMINDER
+        mail = mail_record(connection, about, kind, message_id, application.email)
+    if mail.sent_at is None:
+        message = compose(
+            kind,
+            application.language,
+            {key: value for key, value in facts.items() if not isinstance(value, dict)},
+            sender=services.mail_from,
+            recipient=mail.recipient,
+            message_id=mail.message_id,
+        )
+        send_once(services, mail, message)
+    return Done()
