@@ -4,7 +4,7 @@ import threading
 
 import click
 
-from backend.checks.run import CheckSettings, check_every_minute
+from backend.checks.run import CheckSettings, check_every_minute, check_now
 from backend.clock import utc_now
 from backend.config import Config
 from backend.jobs import queue
@@ -24,9 +24,11 @@ RETRY_HINT = (
 @click.option("--once", is_flag=True, help="Run what is due now, then exit.")
 @pass_config
 def runner(config: Config, once: bool) -> None:
-    """Run due jobs: in a loop every RUNNER_INTERVAL seconds (SIGTERM stops), or --once."""
+    """Run due jobs and the scheduled checks: in a loop every RUNNER_INTERVAL seconds (SIGTERM
+    stops), or --once (a pass of each, as a cron job would run it)."""
     jobs = standalone_runner(config, utc_now)
     if once:
+        check_now(jobs.context, CheckSettings.from_config(config), utc_now)
         click.echo(f"Ran {jobs.run_due()} job(s).")
         return
     stop = stop_event(then=jobs.kick)

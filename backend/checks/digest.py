@@ -8,7 +8,7 @@ comes). Once changes exist, their stuck states belong in this digest as well.
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from backend.jobs.model import JobStatus
 from backend.robots.events import RobotEvent
@@ -21,7 +21,8 @@ from backend.subjects import Subject
 OVERDUE = timedelta(hours=1)
 """How long past its time a job that has not run is worth a person's look."""
 MOST = 20
-"""Jobs of each sort listed at most: a chat message is no place for more."""
+"""Jobs of each sort listed at most, newest first: a chat message is no place for more (the
+digest says how many it left out)."""
 ABOUT = "daily_digest"
 
 
@@ -29,9 +30,9 @@ def check(connection: Connection, services: Services, hour: int, now: datetime) 
     """Record today's digest once it is ``hour`` (UTC) and there is anything to tell."""
     if now.hour < hour:
         return []
-    failed = _listed(connection, jobs.c.status == JobStatus.FAILED)
+    failed, failed_count = _listed(connection, jobs.c.status == JobStatus.FAILED)
     late = now - OVERDUE
-    overdue = _listed(
+    overdue, overdue_count = _listed(
         connection,
         or_(
             and_(jobs.c.status.in_([JobStatus.QUEUED, JobStatus.WAITING]), jobs.c.run_after < late),
@@ -45,8 +46,10 @@ def check(connection: Connection, services: Services, hour: int, now: datetime) 
         "date": day,
         "failed": failed,
         "overdue": overdue,
-        "failed_count": len(failed),
-        "overdue_count": len(overdue),
+        "failed_count": failed_count,
+        "overdue_count": overdue_count,
+        "failed_more": failed_count - len(failed),
+        "overdue_more": overdue_count - len(overdue),
         "overdue_hours": int(OVERDUE.total_seconds() // 3600),
     }
     # One digest a day: the day is what it is about.
@@ -55,13 +58,15 @@ def check(connection: Connection, services: Services, hour: int, now: datetime) 
     if not told:
         return []
     return [
-        f"daily digest {day}: {len(failed)} failed, {len(overdue)} overdue job(s): "
+        f"daily digest {day}: {failed_count} failed, {overdue_count} overdue job(s): "
         f"{len(told)} robot message(s)"
     ]
 
 
-def _listed(connection: Connection, where: Any) -> list[dict[str, Any]]:
-    query = select(jobs).where(where).order_by(jobs.c.id).limit(MOST)
+def _listed(connection: Connection, where: Any) -> tuple[list[dict[str, Any]], int]:
+    """The newest MOST jobs ``where`` holds, and how many it holds in all."""
+    total = connection.execute(select(func.count()).select_from(jobs).where(where)).scalar_one()
+    query = select(jobs).where(where).order_by(jobs.c.id.desc()).limit(MOST)
     return [
         {
             "id": row["id"],
@@ -73,7 +78,7 @@ def _listed(connection: Connection, where: Any) -> list[dict[str, Any]]:
             "error": _line(row["last_error"] or ""),
         }
         for row in connection.execute(query).mappings()
-    ]
+    ], total
 
 
 def _line(text: str) -> str:

@@ -19,30 +19,37 @@ THRESHOLDS = (30, 7, 1)
 SEND_EXPIRY_REMINDER = "send_expiry_reminder"
 
 
-def threshold(remaining: timedelta) -> int | None:
-    """The tightest threshold a license with ``remaining`` time has reached; None for none.
+def threshold(remaining: timedelta, lifetime: timedelta) -> int | None:
+    """The tightest threshold a license with ``remaining`` of its ``lifetime`` left has reached.
 
     Only the tightest: a timer that was away for weeks sends the one reminder that still
-    matters, not every one it missed.
+    matters, not every one it missed. Only thresholds the license lived past: a 30-day license
+    is not told "30 days left" beside the mail that brings it. None for none.
     """
     if remaining <= timedelta(0):
         return None
-    reached = [days for days in THRESHOLDS if remaining <= timedelta(days=days)]
+    reached = [days for days in THRESHOLDS if remaining <= timedelta(days=days) < lifetime]
     return min(reached) if reached else None
 
 
 def check(connection: Connection, services: Services, now: datetime) -> list[str]:
     """Record the reminders now due; what was recorded, a line each."""
-    query = select(licenses.c.id, licenses.c.application_id, licenses.c.valid_until).where(
+    columns = (
+        licenses.c.id,
+        licenses.c.application_id,
+        licenses.c.issued_at,
+        licenses.c.valid_until,
+    )
+    query = select(*columns).where(
         licenses.c.valid_until > now,
         licenses.c.valid_until <= now + timedelta(days=max(THRESHOLDS)),
         ~_renewed(),
     )
     lines = []
-    for license_id, application_id, valid_until in connection.execute(
+    for license_id, application_id, issued_at, valid_until in connection.execute(
         query.order_by(licenses.c.id)
     ):
-        days = threshold(valid_until - now)
+        days = threshold(valid_until - now, valid_until - issued_at)
         application = by_id(connection, application_id)
         if days is None or application is None:
             continue
@@ -79,3 +86,9 @@ def _renewed() -> ColumnElement[bool]:
         theirs.c.feature_code == mine.c.feature_code,
         later.c.valid_until > licenses.c.valid_until,
     )
+
+
+def renewed(connection: Connection, license_id: str) -> bool:
+    """Whether a license running longer has replaced ``license_id`` (a reminder can wait)."""
+    query = select(licenses.c.id).where(licenses.c.id == license_id, _renewed())
+    return connection.execute(query).first() is not None

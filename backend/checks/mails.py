@@ -1,6 +1,6 @@
 """send_expiry_reminder: the licensee's reminder mail, sent once per license and threshold."""
 
-from backend.checks.expiring import SEND_EXPIRY_REMINDER
+from backend.checks.expiring import SEND_EXPIRY_REMINDER, renewed
 from backend.checks.facts import expiry_facts
 from backend.fulfillment.mails import send_once
 from backend.jobs.model import OUTAGE_RETRY, Done, Job
@@ -30,6 +30,8 @@ def send_expiry_reminder(services: Services, job: Job) -> Done:
         application = by_id(connection, row["application_id"]) if row else None
         if row is None or application is None or row["valid_until"] is None:
             raise LookupError(f"license {license_id} (or its application) does not exist")
+        if renewed(connection, license_id):  # renewed since the reminder was recorded
+            return Done()
         facts = expiry_facts(services, application, license_id, row["valid_until"], days)
         domain = services.mail_from.rsplit("@", 1)[-1].rstrip(">").strip() or "dingpass.localhost"
         message_id = f"<expiry_reminder.{license_id}.{days}@{domain}>"

@@ -51,7 +51,7 @@ def licensed(stack: Stack, days: int) -> str:
                 application_id=found.id,
                 key_id="test",
                 text="(the signed file)",
-                issued_at=utc_now(),
+                issued_at=utc_now() - timedelta(days=365),  # a year's license, near its end
                 valid_until=utc_now() + timedelta(days=days),
             )
         )

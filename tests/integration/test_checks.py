@@ -1,6 +1,7 @@
 """The runner's scheduled checks: each reminder and digest recorded once, whatever the timer."""
 
 import dataclasses
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -77,8 +78,8 @@ def runner(config, context):
     return build_runner(config, context)
 
 
-def licensed(api, database, clock, days: float) -> str:
-    """A license for an application taken in now, ending ``days`` from now: its id."""
+def licensed(api, database, clock, days: float, issued_days_ago: float = 365) -> str:
+    """A license issued ``issued_days_ago`` (a year, unless said), ending ``days`` from now."""
     token = api.post("/applications", a_form()).get_json()["token"]
     with database.transaction() as connection:
         app_id = connection.execute(
@@ -91,7 +92,7 @@ def licensed(api, database, clock, days: float) -> str:
                 application_id=app_id,
                 key_id="test",
                 text="(the signed file)",
-                issued_at=clock(),
+                issued_at=clock() - timedelta(days=issued_days_ago),
                 valid_until=clock() + timedelta(days=days),
             )
         )
@@ -141,21 +142,47 @@ def test_the_reminder_mail_says_the_end_date_and_links_to_a_filled_renewal(
     assert "renew=LIC-0001" in text and "email=zhang%40example.com" in text
 
 
-def test_a_license_renewed_already_gets_no_reminder(api, database, clock, context):
-    licensed(api, database, clock, days=6.5)
+def test_a_license_issued_for_less_than_a_threshold_is_not_reminded_of_it(
+    api, database, clock, context
+):
+    licensed(api, database, clock, days=30, issued_days_ago=0)  # "30 days left" as it comes?
+    clock.advance(60)
+    assert run_checks(context, SETTINGS, clock()) == []
+    clock.advance(23 * 24 * 3600)  # 7 days left: that reminder is due
+    (line,) = run_checks(context, SETTINGS, clock())
+    assert "7 day(s)" in line
+
+
+def renew(api, database, clock) -> None:
+    """A second license, for a year, for the same product and machine as licensed()'s."""
     token = api.post("/applications", a_form(email="renewed@example.com")).get_json()["token"]
     with database.transaction() as connection:
         app_id = connection.execute(
             select(applications.c.id).where(applications.c.token == token)
         ).scalar_one()
-        connection.execute(jobs.delete())
+        connection.execute(jobs.delete().where(jobs.c.kind == "open_instance"))  # no DingTalk
         until = clock() + timedelta(days=365)
         renewal = {"id": "LIC-0002", "application_id": app_id, "key_id": "test", "text": "-"}
         connection.execute(
             licenses.insert().values({**renewal, "issued_at": clock(), "valid_until": until})
         )
+
+
+def test_a_license_renewed_already_gets_no_reminder(api, database, clock, context):
+    licensed(api, database, clock, days=6.5)
+    renew(api, database, clock)
     assert run_checks(context, SETTINGS, clock()) == []
     assert reminder_jobs(database) == []
+
+
+def test_a_reminder_recorded_before_a_renewal_is_not_mailed_after_it(
+    api, database, clock, context, runner, sandbox
+):
+    licensed(api, database, clock, days=6.5)
+    assert len(run_checks(context, SETTINGS, clock())) == 1
+    renew(api, database, clock)
+    runner.run_due()
+    assert sandbox.mailbox.messages == {} and reminder_jobs(database) != []
 
 
 def test_the_vendors_robot_hears_of_expiring_licenses(
@@ -234,6 +261,24 @@ def test_the_daily_digest_waits_for_its_hour(database, clock, context):
     assert run_checks(context, later, clock()) == []
     clock.advance(3600)
     assert len(run_checks(context, later, clock())) == 1
+
+
+def test_the_daily_digest_counts_every_failed_job_and_lists_the_newest(
+    database, clock, context, runner, sandbox
+):
+    with database.transaction() as connection:
+        for number in range(25):
+            job = queue.enqueue(connection, "k", None, clock(), part=str(number))
+            failed = {"status": JobStatus.FAILED, "last_error": f"error {number}"}
+            connection.execute(jobs.update().where(jobs.c.id == job).values(failed))
+    (line,) = run_checks(context, DIGEST, clock())
+    assert "25 failed" in line
+    clock.advance(5)
+    runner.run_due()
+    (digest,) = [m for m in sandbox.robots.messages() if m["robot"] == "wc"]
+    listed = re.findall(r"error (\d+)$", digest["text"], re.M)
+    assert sorted(map(int, listed)) == list(range(5, 25))  # the newest 20
+    assert "and 5 more" in digest["text"]
 
 
 def test_the_runner_functions_timer_runs_the_checks_and_sends_in_the_same_pass(
