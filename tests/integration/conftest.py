@@ -215,6 +215,23 @@ def dingtalk(sandbox, database, clock):
     return DingTalkClient(sandbox.url, APP_KEY, APP_SECRET, database, clock)
 
 
+ROBOT_SECRET = "SECb0f8c7d2e3a4b5c6d7e8f90123456789abcdef0123456789abcdef01234567"
+"""The 加签 secret of robot_mail's DingTalk robot."""
+
+
+@pytest.fixture
+def robot_mail(clock):
+    """The mail sandbox on the test's clock: SMTP, a signed DingTalk robot "dt" (token T) and
+    a WeCom robot "wc" (key K)."""
+    from sandbox.mail import MailSandbox
+
+    mail = MailSandbox(clock=lambda: clock().timestamp()).start()
+    mail.robots.add_dingtalk("T", secret=ROBOT_SECRET, name="dt")
+    mail.robots.add_wecom("K", name="wc")
+    yield mail
+    mail.stop()
+
+
 def faults(sandbox, **switches) -> None:
     """Switch sandbox faults on for the next calls or events."""
     import requests

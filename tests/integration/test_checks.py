@@ -21,36 +21,25 @@ from backend.storage.schema import applications, jobs, licenses, robot_messages
 from backend.subjects import Subject
 from backend.work import runner as build_runner
 from backend.work import services
-from sandbox.mail import MailSandbox
 from tests.conftest import CATALOGUE, a_form
+from tests.integration.conftest import ROBOT_SECRET
 
-SECRET = "SECb0f8c7d2e3a4b5c6d7e8f90123456789abcdef0123456789abcdef01234567"
 SETTINGS = CheckSettings(pending_every=timedelta(hours=24), digest_hour=23)
 """The clock stays before 23:00 where these are used: no daily digest in their way."""
 DIGEST = dataclasses.replace(SETTINGS, digest_hour=1)
 
 
 @pytest.fixture
-def sandbox(clock):
-    """The mail sandbox: SMTP, and a DingTalk and a WeCom robot."""
-    mail = MailSandbox(clock=lambda: clock().timestamp()).start()
-    mail.robots.add_dingtalk("T", secret=SECRET, name="dt")
-    mail.robots.add_wecom("K", name="wc")
-    yield mail
-    mail.stop()
-
-
-@pytest.fixture
-def robots(sandbox):
+def robots(robot_mail):
     """The vendor's DingTalk robot (expiring licenses, pending approvals) and an ops robot on
     WeCom (the daily digest)."""
     vendor = Robot(
         name="vendor",
         kind="dingtalk",
         events=frozenset({RobotEvent.LICENSE_EXPIRING, RobotEvent.APPROVAL_PENDING}),
-        webhook=f"{sandbox.url}/robot/send?access_token=T",
+        webhook=f"{robot_mail.url}/robot/send?access_token=T",
         webhook_env="ROBOT_DT_WEBHOOK",
-        secret=SECRET,
+        secret=ROBOT_SECRET,
         secret_env="ROBOT_DT_SECRET",
         mention=Mention(mobiles=("13800000000",)),
     )
@@ -58,7 +47,7 @@ def robots(sandbox):
         name="ops",
         kind="wecom",
         events=frozenset({RobotEvent.DAILY_DIGEST}),
-        webhook=f"{sandbox.url}/cgi-bin/webhook/send?key=K",
+        webhook=f"{robot_mail.url}/cgi-bin/webhook/send?key=K",
         webhook_env="ROBOT_WC_WEBHOOK",
         language="en",
     )
@@ -66,8 +55,8 @@ def robots(sandbox):
 
 
 @pytest.fixture
-def context(config, database, clock, robots, sandbox):
-    settings = dataclasses.replace(config, smtp_port=sandbox.smtp_port)
+def context(config, database, clock, robots, robot_mail):
+    settings = dataclasses.replace(config, smtp_port=robot_mail.smtp_port)
     built = services(settings, database, load_catalogue(CATALOGUE), None, clock)
     robot_context = RobotContext(robots, RobotClient(clock), config.public_base_url)
     return dataclasses.replace(built, robots=robot_context)
@@ -106,7 +95,7 @@ def reminder_jobs(database) -> list[str]:
 
 
 def test_a_license_gets_one_reminder_at_30_7_and_1_days_however_often_the_timer_runs(
-    api, database, clock, context, runner, sandbox
+    api, database, clock, context, runner, robot_mail
 ):
     licensed(api, database, clock, days=31)
     ends = clock() + timedelta(days=31)
@@ -119,8 +108,8 @@ def test_a_license_gets_one_reminder_at_30_7_and_1_days_however_often_the_timer_
             run_checks(context, SETTINGS, clock())
             runner.run_due()
         assert len(reminder_jobs(database)) == sent
-        assert len(sandbox.mailbox.messages) == sent
-    subjects = sorted(str(m["Subject"]) for m in sandbox.mailbox.messages.values())
+        assert len(robot_mail.mailbox.messages) == sent
+    subjects = sorted(str(m["Subject"]) for m in robot_mail.mailbox.messages.values())
     assert (
         subjects
         == [f"您的软件许可将于 {ends.date().isoformat()} 到期：Acme ERP 企业版（LIC-0001）"] * 3
@@ -128,13 +117,13 @@ def test_a_license_gets_one_reminder_at_30_7_and_1_days_however_often_the_timer_
 
 
 def test_the_reminder_mail_says_the_end_date_and_links_to_a_filled_renewal(
-    api, database, clock, context, runner, sandbox
+    api, database, clock, context, runner, robot_mail
 ):
     licensed(api, database, clock, days=6.5)
     (line,) = run_checks(context, SETTINGS, clock())
     assert "LIC-0001" in line and "7 day(s)" in line and "zhang@example.com" in line
     runner.run_due()
-    (message,) = sandbox.mailbox.messages.values()
+    (message,) = robot_mail.mailbox.messages.values()
     text = message.get_body(("plain",)).get_content()
     expires = (clock() + timedelta(days=6.5)).date().isoformat()
     assert f"到期日：{expires}" in text
@@ -176,28 +165,28 @@ def test_a_license_renewed_already_gets_no_reminder(api, database, clock, contex
 
 
 def test_a_reminder_recorded_before_a_renewal_is_not_mailed_after_it(
-    api, database, clock, context, runner, sandbox
+    api, database, clock, context, runner, robot_mail
 ):
     licensed(api, database, clock, days=6.5)
     assert len(run_checks(context, SETTINGS, clock())) == 1
     renew(api, database, clock)
     runner.run_due()
-    assert sandbox.mailbox.messages == {} and reminder_jobs(database) != []
+    assert robot_mail.mailbox.messages == {} and reminder_jobs(database) != []
 
 
 def test_the_vendors_robot_hears_of_expiring_licenses(
-    api, database, clock, context, runner, sandbox
+    api, database, clock, context, runner, robot_mail
 ):
     licensed(api, database, clock, days=0.5)
     run_checks(context, SETTINGS, clock())
     clock.advance(5)  # past the moment a robot message waits for others
     runner.run_due()
-    (told,) = [m for m in sandbox.robots.messages() if m["robot"] == "dt"]
+    (told,) = [m for m in robot_mail.robots.messages() if m["robot"] == "dt"]
     assert told["answered"]["errcode"] == 0 and told["title"].startswith("许可将于 1 天内到期")
     assert "renew=LIC-0001" in told["text"]
 
 
-def test_a_dry_run_shows_what_is_due_and_records_nothing(api, database, clock, context, sandbox):
+def test_a_dry_run_shows_what_is_due_and_records_nothing(api, database, clock, context, robot_mail):
     licensed(api, database, clock, days=29)
     (line,) = run_checks(context, SETTINGS, clock(), dry_run=True)
     assert "LIC-0001" in line and "30 day(s)" in line
@@ -227,7 +216,7 @@ def test_a_pending_approval_reminds_the_approvers_once_per_interval(
 
 
 def test_the_daily_digest_reports_a_robot_job_failed_with_the_robots_code(
-    database, clock, context, runner, sandbox, robots
+    database, clock, context, runner, robot_mail, robots
 ):
     wrong = dataclasses.replace(robots[0], secret="SECwrong", events=frozenset(RobotEvent))
     runner.context = dataclasses.replace(
@@ -247,7 +236,7 @@ def test_the_daily_digest_reports_a_robot_job_failed_with_the_robots_code(
     assert run_checks(context, DIGEST, clock()) == []  # once a day
     clock.advance(5)
     runner.run_due()
-    (digest,) = [m for m in sandbox.robots.messages() if m["robot"] == "wc"]
+    (digest,) = [m for m in robot_mail.robots.messages() if m["robot"] == "wc"]
     assert digest["answered"]["errcode"] == 0
     assert f"{failed.id} send_robot_message" in digest["text"]
     assert "errcode 310000 (sign not match)" in digest["text"]
@@ -264,7 +253,7 @@ def test_the_daily_digest_waits_for_its_hour(database, clock, context):
 
 
 def test_the_daily_digest_counts_every_failed_job_and_lists_the_newest(
-    database, clock, context, runner, sandbox
+    database, clock, context, runner, robot_mail
 ):
     with database.transaction() as connection:
         for number in range(25):
@@ -275,19 +264,19 @@ def test_the_daily_digest_counts_every_failed_job_and_lists_the_newest(
     assert "25 failed" in line
     clock.advance(5)
     runner.run_due()
-    (digest,) = [m for m in sandbox.robots.messages() if m["robot"] == "wc"]
+    (digest,) = [m for m in robot_mail.robots.messages() if m["robot"] == "wc"]
     listed = re.findall(r"error (\d+)$", digest["text"], re.M)
     assert sorted(map(int, listed)) == list(range(5, 25))  # the newest 20
     assert "and 5 more" in digest["text"]
 
 
 def test_the_runner_functions_timer_runs_the_checks_and_sends_in_the_same_pass(
-    api, config, database, clock, sandbox
+    api, config, database, clock, robot_mail
 ):
     from runner.app import create_app as create_runner
 
     licensed(api, database, clock, days=29)
-    settings = dataclasses.replace(config, smtp_port=sandbox.smtp_port, digest_hour=23)
+    settings = dataclasses.replace(config, smtp_port=robot_mail.smtp_port, digest_hour=23)
     app = create_runner(settings, clock=clock)
     try:
         kicked = app.test_client().post("/invoke", json={"source": "dingpass.kick"}).get_json()
@@ -296,7 +285,7 @@ def test_the_runner_functions_timer_runs_the_checks_and_sends_in_the_same_pass(
             app.test_client().post("/invoke", json={"triggerName": "every-minute"})
     finally:
         app.extensions["database"].dispose()
-    assert len(reminder_jobs(database)) == 1 and len(sandbox.mailbox.messages) == 1
+    assert len(reminder_jobs(database)) == 1 and len(robot_mail.mailbox.messages) == 1
 
 
 def test_checks_run_dry_run_prints_what_would_be_sent(api, database_url, database, clock, run_cli):

@@ -19,30 +19,19 @@ from backend.storage.schema import applications, robot_messages
 from backend.subjects import Subject
 from backend.work import runner as build_runner
 from backend.work import services
-from sandbox.mail import MailSandbox
 from tests.conftest import CATALOGUE, a_form
-
-SECRET = "SECb0f8c7d2e3a4b5c6d7e8f90123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture
-def sandbox(clock):
-    mail = MailSandbox(clock=lambda: clock().timestamp()).start()
-    mail.robots.add_dingtalk("T", secret=SECRET, name="dt")
-    mail.robots.add_wecom("K", name="wc")
-    yield mail
-    mail.stop()
+from tests.integration.conftest import ROBOT_SECRET
 
 
 @pytest.fixture
-def robots(sandbox):
+def robots(robot_mail):
     dingtalk = Robot(
         name="approvers",
         kind="dingtalk",
         events=frozenset(RobotEvent),
-        webhook=f"{sandbox.url}/robot/send?access_token=T",
+        webhook=f"{robot_mail.url}/robot/send?access_token=T",
         webhook_env="ROBOT_DT_WEBHOOK",
-        secret=SECRET,
+        secret=ROBOT_SECRET,
         secret_env="ROBOT_DT_SECRET",
         mention=Mention(mobiles=("13800000000",)),
     )
@@ -50,7 +39,7 @@ def robots(sandbox):
         name="ops",
         kind="wecom",
         events=frozenset({RobotEvent.AWAITING_APPROVAL}),
-        webhook=f"{sandbox.url}/cgi-bin/webhook/send?key=K",
+        webhook=f"{robot_mail.url}/cgi-bin/webhook/send?key=K",
         webhook_env="ROBOT_WC_WEBHOOK",
         language="en",
     )
@@ -91,18 +80,18 @@ def submitted(api, database, clock) -> int:
     return app_id
 
 
-def accepted(sandbox, robot):
-    return [m for m in sandbox.robots.messages() if m["robot"] == robot]
+def accepted(robot_mail, robot):
+    return [m for m in robot_mail.robots.messages() if m["robot"] == robot]
 
 
 def test_a_new_application_posts_once_to_a_dingtalk_and_a_wecom_robot(
-    api, database, clock, runner, sandbox
+    api, database, clock, runner, robot_mail
 ):
     app_id = submitted(api, database, clock)
     runner.run_due()
     clock.advance(5)  # past the moment a message waits for others
     runner.run_due()
-    (dingtalk,), (wecom,) = accepted(sandbox, "dt"), accepted(sandbox, "wc")
+    (dingtalk,), (wecom,) = accepted(robot_mail, "dt"), accepted(robot_mail, "wc")
     assert dingtalk["answered"]["errcode"] == 0 and wecom["answered"]["errcode"] == 0
     assert dingtalk["title"].startswith("待审批：") and "@13800000000" in dingtalk["text"]
     assert dingtalk["at"]["atMobiles"] == ["13800000000"]
@@ -111,7 +100,7 @@ def test_a_new_application_posts_once_to_a_dingtalk_and_a_wecom_robot(
 
 
 def test_ten_events_in_one_second_arrive_merged_with_nothing_lost(
-    database, clock, runner, sandbox, robots
+    database, clock, runner, robot_mail, robots
 ):
     with database.transaction() as connection:
         for n in range(10):
@@ -121,7 +110,7 @@ def test_ten_events_in_one_second_arrive_merged_with_nothing_lost(
             clock.advance(0.1)
     clock.advance(5)
     runner.run_due()
-    (digest,) = accepted(sandbox, "dt")
+    (digest,) = accepted(robot_mail, "dt")
     assert digest["title"].startswith("dingpass：10 条通知")
     assert [f"{n}. " in digest["text"] for n in range(1, 11)] == [True] * 10
     with database.transaction() as connection:
@@ -132,7 +121,7 @@ def test_ten_events_in_one_second_arrive_merged_with_nothing_lost(
 
 
 def test_a_robot_out_of_budget_waits_and_then_sends_what_waited_as_one(
-    database, clock, runner, sandbox, robots
+    database, clock, runner, robot_mail, robots
 ):
     runner.context = dataclasses.replace(
         runner.context, robots=dataclasses.replace(runner.context.robots, per_minute=1)
@@ -151,16 +140,16 @@ def test_a_robot_out_of_budget_waits_and_then_sends_what_waited_as_one(
                 )
         clock.advance(5)
         runner.run_due()
-    assert len(accepted(sandbox, "dt")) == 1  # the second minute's budget is not there yet
+    assert len(accepted(robot_mail, "dt")) == 1  # the second minute's budget is not there yet
     clock.advance(60)
     runner.run_due()
-    first, second = accepted(sandbox, "dt")
+    first, second = accepted(robot_mail, "dt")
     assert "dingpass：3 条通知" in second["title"]
     assert all(m["answered"]["errcode"] == 0 for m in (first, second))
 
 
 def test_a_robot_refusing_a_wrong_secret_fails_the_job_at_once_with_its_code(
-    database, clock, runner, sandbox, robots
+    database, clock, runner, robot_mail, robots
 ):
     wrong = dataclasses.replace(robots[0], secret="SECwrong")
     runner.context = dataclasses.replace(
@@ -191,7 +180,7 @@ def failed_job(n: int, error: str = "e") -> dict[str, object]:
 
 
 def test_a_burst_too_big_for_one_message_arrives_whole_in_several_within_wecoms_limit(
-    database, clock, runner, sandbox, robots
+    database, clock, runner, robot_mail, robots
 ):
     wecom = robots[1]
     companies = [f"{n:02d} " + "杭州某某信息技术有限公司" * 15 for n in range(26)]
@@ -209,7 +198,7 @@ def test_a_burst_too_big_for_one_message_arrives_whole_in_several_within_wecoms_
     for _ in range(3):
         clock.advance(5)
         runner.run_due()
-    sent = accepted(sandbox, "wc")
+    sent = accepted(robot_mail, "wc")
     assert len(sent) > 1 and all(m["answered"]["errcode"] == 0 for m in sent)
     assert max(len(m["text"].encode()) for m in sent) <= 4096
     shown = "".join(m["text"] for m in sent)
@@ -219,21 +208,21 @@ def test_a_burst_too_big_for_one_message_arrives_whole_in_several_within_wecoms_
 
 
 def test_a_busy_robot_is_sent_again_later_and_the_job_succeeds(
-    database, clock, runner, sandbox, robots
+    database, clock, runner, robot_mail, robots
 ):
-    sandbox.robots.refuse("T", -1, "系统繁忙")
+    robot_mail.robots.refuse("T", -1, "系统繁忙")
     with database.transaction() as connection:
         notify(
             connection, robots, RobotEvent.JOB_FAILED, Subject("job", "1"), clock(), failed_job(1)
         )
     clock.advance(5)
     runner.run_due()
-    assert [m["answered"]["errcode"] for m in accepted(sandbox, "dt")] == [-1]
+    assert [m["answered"]["errcode"] for m in accepted(robot_mail, "dt")] == [-1]
     clock.advance(600)
     runner.run_due()
     with database.transaction() as connection:
         (job,) = queue.listing(connection)
-    (message,) = [m for m in accepted(sandbox, "dt") if m["answered"]["errcode"] == 0]
+    (message,) = [m for m in accepted(robot_mail, "dt") if m["answered"]["errcode"] == 0]
     assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 2)
     assert "任务失败" in message["title"]
 
@@ -248,13 +237,13 @@ class RecordingClient(RobotClient):
         return super().send(robot, message, uuid)
 
 
-def test_a_batch_keeps_its_msg_uuid_when_sent_again(database, clock, runner, sandbox, robots):
+def test_a_batch_keeps_its_msg_uuid_when_sent_again(database, clock, runner, robot_mail, robots):
     client = RecordingClient(clock)
     client.uuids = []
     runner.context = dataclasses.replace(
         runner.context, robots=dataclasses.replace(runner.context.robots, client=client)
     )
-    sandbox.robots.refuse("T", -1, "系统繁忙")
+    robot_mail.robots.refuse("T", -1, "系统繁忙")
     with database.transaction() as connection:
         notify(
             connection, robots, RobotEvent.JOB_FAILED, Subject("job", "1"), clock(), failed_job(1)
@@ -267,7 +256,7 @@ def test_a_batch_keeps_its_msg_uuid_when_sent_again(database, clock, runner, san
 
 
 def test_robots_test_sends_at_once_and_exit_1_names_the_fix(
-    run_cli, sandbox, tmp_path, database, database_url
+    run_cli, robot_mail, tmp_path, database, database_url
 ):
     path = tmp_path / "robots.toml"
     path.write_text(
@@ -276,13 +265,13 @@ def test_robots_test_sends_at_once_and_exit_1_names_the_fix(
     )
     env = {
         "ROBOTS_FILE": str(path),
-        "ROBOT_DT_WEBHOOK": f"{sandbox.url}/robot/send?access_token=T",
+        "ROBOT_DT_WEBHOOK": f"{robot_mail.url}/robot/send?access_token=T",
         "DATABASE_URL": database_url,
     }
-    sandbox.robots.clock = __import__("time").time  # the command signs with the real clock
-    good = run_cli("robots", "test", "dt", env={**env, "ROBOT_DT_SECRET": SECRET})
+    robot_mail.robots.clock = __import__("time").time  # the command signs with the real clock
+    good = run_cli("robots", "test", "dt", env={**env, "ROBOT_DT_SECRET": ROBOT_SECRET})
     bad = run_cli("robots", "test", "dt", env={**env, "ROBOT_DT_SECRET": "SECwrong"})
-    unknown = run_cli("robots", "test", "nobody", env={**env, "ROBOT_DT_SECRET": SECRET})
+    unknown = run_cli("robots", "test", "nobody", env={**env, "ROBOT_DT_SECRET": ROBOT_SECRET})
     assert good.exit_code == 0 and "answered errcode 0" in good.output
     assert bad.exit_code == 1 and "errcode 310000" in bad.output
     assert "ROBOT_DT_SECRET does not match" in bad.output
@@ -290,13 +279,13 @@ def test_robots_test_sends_at_once_and_exit_1_names_the_fix(
 
 
 def test_robots_test_takes_a_place_in_the_budget_and_refuses_when_it_is_spent(
-    run_cli, sandbox, tmp_path, database, database_url
+    run_cli, robot_mail, tmp_path, database, database_url
 ):
     path = tmp_path / "robots.toml"
     path.write_text('[robots.wc]\nkind = "wecom"\nevents = ["refusal"]\nwebhook_env = "WC"\n')
     env = {
         "ROBOTS_FILE": str(path),
-        "WC": f"{sandbox.url}/cgi-bin/webhook/send?key=K",
+        "WC": f"{robot_mail.url}/cgi-bin/webhook/send?key=K",
         "DATABASE_URL": database_url,
     }
     answers = [run_cli("robots", "test", "wc", env=env) for _ in range(21)]
@@ -304,4 +293,4 @@ def test_robots_test_takes_a_place_in_the_budget_and_refuses_when_it_is_spent(
     assert "robot wc has taken its 20 messages of the last minute; try again in" in (
         answers[20].output
     )
-    assert len(accepted(sandbox, "wc")) == 20
+    assert len(accepted(robot_mail, "wc")) == 20
