@@ -88,23 +88,25 @@ def test_an_approval_kicks_the_runner_function_asynchronously(
     app.extensions["database"].dispose()
 
 
+@pytest.mark.parametrize("function", ["dingpass-runner", "dingpass/runner"])  # FC 3.0, FC 2.0
 def test_a_kick_signed_with_credentials_fc_did_not_issue_is_refused(
-    config, database, clock, pending, fake_fc, front_door, caplog
+    config, database, clock, pending, fake_fc, front_door, caplog, function
 ):
     url, calls = fake_fc
-    app = callback_app(config, clock, url)
+    app = callback_app(config, clock, url, function=function)
     forged = {**FC_HEADERS, "x-fc-access-key-secret": "not-the-secret"}
     assert push(app.test_client(), forged).status_code == 200
     assert calls == [] and front_door.refused == ["SignatureNotMatch"]
-    assert "kicking dingpass-runner failed (the timer will run the jobs)" in caplog.text
+    assert f"kicking {function} failed (the timer will run the jobs)" in caplog.text
     app.extensions["database"].dispose()
 
 
+@pytest.mark.parametrize("function", ["dingpass-backend", "dingpass/backend"])
 def test_a_kick_of_a_function_the_role_may_not_invoke_is_refused(
-    config, database, clock, pending, fake_fc, front_door
+    config, database, clock, pending, fake_fc, front_door, function
 ):
     url, calls = fake_fc
-    app = callback_app(config, clock, url, function="dingpass-backend")
+    app = callback_app(config, clock, url, function=function)
     assert push(app.test_client(), FC_HEADERS).status_code == 200
     assert calls == [] and front_door.refused == ["AccessDenied"]
     app.extensions["database"].dispose()
@@ -143,28 +145,6 @@ def test_fc2_an_approval_kicks_the_runner_of_its_service_asynchronously(
     assert call["headers"]["Authorization"].startswith("FC STS.test-key-id:")
     assert call["headers"]["X-Fc-Security-Token"] == "test-sts-token"
     assert json.loads(call["body"]) == {"source": "dingpass.kick"}
-    app.extensions["database"].dispose()
-
-
-def test_fc2_a_kick_signed_with_credentials_fc_did_not_issue_is_refused(
-    config, database, clock, pending, fake_fc, front_door, caplog
-):
-    url, calls = fake_fc
-    app = callback_app(config, clock, url, function="dingpass/runner")
-    forged = {**FC_HEADERS, "x-fc-access-key-secret": "not-the-secret"}
-    assert push(app.test_client(), forged).status_code == 200
-    assert calls == [] and front_door.refused == ["SignatureNotMatch"]
-    assert "kicking dingpass/runner failed (the timer will run the jobs)" in caplog.text
-    app.extensions["database"].dispose()
-
-
-def test_fc2_a_kick_of_a_function_the_role_may_not_invoke_is_refused(
-    config, database, clock, pending, fake_fc, front_door
-):
-    url, calls = fake_fc
-    app = callback_app(config, clock, url, function="dingpass/backend")
-    assert push(app.test_client(), FC_HEADERS).status_code == 200
-    assert calls == [] and front_door.refused == ["AccessDenied"]
     app.extensions["database"].dispose()
 
 

@@ -21,16 +21,17 @@ EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 """sha256 of no bytes."""
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc).timestamp()
 STS = FcCredentials("STS.test-key-id", "test-secret", "test-sts-token")
+VECTOR_QUERY = {
+    "RegionId": "cn-hangzhou",
+    "CidrBlock": "10.0.0.0/8",
+    "VpcName": "test vpc",
+    "ClientToken": "0c593ea1-3bea-11e9-b96b-88e9fe637760",
+}
+"""The CreateVpc call both of aliyun-openapi.md's vectors sign."""
 
 
 def test_vector_a_of_the_openapi_reference():
     """aliyun-openapi.md §2.2, computed with alibabacloud-tea-openapi 0.4.6."""
-    query = {
-        "RegionId": "cn-hangzhou",
-        "CidrBlock": "10.0.0.0/8",
-        "VpcName": "test vpc",
-        "ClientToken": "0c593ea1-3bea-11e9-b96b-88e9fe637760",
-    }
     headers = {
         "host": "vpc.cn-hangzhou.aliyuncs.com",
         "x-acs-action": "CreateVpc",
@@ -39,7 +40,9 @@ def test_vector_a_of_the_openapi_reference():
         "x-acs-signature-nonce": "3a1f8c6e2b7d4e5f9a0b1c2d3e4f5a6b",
         "x-acs-content-sha256": EMPTY,
     }
-    value = authorization(FcCredentials("testid", "testsecret"), "POST", "/", query, headers, EMPTY)
+    value = authorization(
+        FcCredentials("testid", "testsecret"), "POST", "/", VECTOR_QUERY, headers, EMPTY
+    )
     assert value == (
         "ACS3-HMAC-SHA256 Credential=testid,SignedHeaders=host;x-acs-action;"
         "x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,"
@@ -49,12 +52,6 @@ def test_vector_a_of_the_openapi_reference():
 
 def test_vector_b_with_an_sts_token_of_the_openapi_reference():
     """aliyun-openapi.md §2.3, the same call with security_token='sts-token-123'."""
-    query = {
-        "RegionId": "cn-hangzhou",
-        "CidrBlock": "10.0.0.0/8",
-        "VpcName": "test vpc",
-        "ClientToken": "0c593ea1-3bea-11e9-b96b-88e9fe637760",
-    }
     headers = {
         "accept": "application/json",
         "host": "127.0.0.1:18080",
@@ -68,7 +65,9 @@ def test_vector_b_with_an_sts_token_of_the_openapi_reference():
         "x-acs-signature-nonce": "3a1f8c6e2b7d4e5f9a0b1c2d3e4f5a6b",
         "x-acs-version": "2016-04-28",
     }
-    value = authorization(FcCredentials("testid", "testsecret"), "POST", "/", query, headers, EMPTY)
+    value = authorization(
+        FcCredentials("testid", "testsecret"), "POST", "/", VECTOR_QUERY, headers, EMPTY
+    )
     assert value.endswith(
         ",Signature=b75714108e8f9725e9310f52fe9644f4629551d78b65d85f17fc9da694e42e92"
     )
