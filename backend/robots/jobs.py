@@ -52,14 +52,26 @@ def send_robot_message(services: Services, job: Job) -> Outcome:
             outbox.claim(connection, message, job.id, context.digest_max)
             carried = _fitted(connection, services, robot, job.id, message)
         else:
-            carried = outbox.batch(connection, robot.name, job.id)
+            again = outbox.batch(connection, robot.name, job.id)  # this job's batch, retried
+            carried = _with_facts(connection, services, again)
         if not carried:
             return Done()  # another runner claimed it between the read and the claim
-        items = [(RobotEvent(m.event), _facts(connection, services, m)) for m in carried]
+        items = [(RobotEvent(m.event), facts) for m, facts in carried]
         # Stamped with the clock read now, after any lock the claim waited for: the place must
         # not leave the robot's window before the send it stands for has gone.
         budget.stamp(connection, robot.name, place, services.clock())
-    return _send(services, job, robot, items, batch_uuid(context.public_base_url, carried))
+    uuid = batch_uuid(context.public_base_url, [m for m, _ in carried])
+    return _send(services, job, robot, items, uuid)
+
+
+Carried = list[tuple[outbox.RobotMessage, Facts]]
+"""A batch's messages, each with what its template fills in."""
+
+
+def _with_facts(
+    connection: Connection, services: Services, messages: list[outbox.RobotMessage]
+) -> Carried:
+    return [(m, _facts(connection, services, m)) for m in messages]
 
 
 def _fitted(
@@ -68,23 +80,23 @@ def _fitted(
     robot: Robot,
     batch_id: int,
     message: outbox.RobotMessage,
-) -> list[outbox.RobotMessage]:
+) -> Carried:
     """The claimed batch cut to what one message of the robot's size carries; the rest are
     released, in the claim's transaction, for the next batch (their jobs never saw them taken).
     The job's own message stays, alone if it must: its job ends when this batch is sent."""
-    claimed = outbox.batch(connection, robot.name, batch_id)
-    facts = {m.id: _facts(connection, services, m) for m in claimed}
-    own = [m for m in claimed if m.id == message.id] or claimed[:1]
+    claimed = _with_facts(connection, services, outbox.batch(connection, robot.name, batch_id))
+    own = [c for c in claimed if c[0].id == message.id] or claimed[:1]
     kept = list(own)
-    for other in (m for m in claimed if m not in own):
-        trial = sorted([*kept, other], key=lambda m: m.id)
-        if not fits(robot, [(RobotEvent(m.event), facts[m.id]) for m in trial]):
+    for other in (c for c in claimed if c[0].id != own[0][0].id):
+        trial = sorted([*kept, other], key=lambda c: c[0].id)
+        if not fits(robot, [(RobotEvent(m.event), facts) for m, facts in trial]):
             break
         kept = trial
-    rest = [m.id for m in claimed if m not in kept]
+    kept_ids = {m.id for m, _ in kept}
+    rest = [m.id for m, _ in claimed if m.id not in kept_ids]
     if rest:
         outbox.release(connection, robot.name, batch_id, rest)
-    return sorted(kept, key=lambda m: m.id)
+    return sorted(kept, key=lambda c: c[0].id)
 
 
 def batch_uuid(deployment: str, carried: list[outbox.RobotMessage]) -> str:
