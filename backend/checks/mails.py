@@ -2,7 +2,7 @@
 
 from backend.checks.expiring import SEND_EXPIRY_REMINDER, renewed
 from backend.checks.facts import expiry_facts
-from backend.fulfillment.mails import send_once
+from backend.fulfillment.mails import send_once, stable_message_id
 from backend.jobs.model import OUTAGE_RETRY, Done, Job
 from backend.jobs.registry import Registry
 from backend.mail.compose import compose
@@ -33,8 +33,7 @@ def send_expiry_reminder(services: Services, job: Job) -> Done:
         if renewed(connection, license_id):  # renewed since the reminder was recorded
             return Done()
         facts = expiry_facts(services, application, license_id, row["valid_until"], days)
-        domain = services.mail_from.rsplit("@", 1)[-1].rstrip(">").strip() or "dingpass.localhost"
-        message_id = f"<expiry_reminder.{license_id}.{days}@{domain}>"
+        message_id = stable_message_id(services, "expiry_reminder", f"{license_id}.{days}")
         about = Subject(SubjectType.LICENSE, f"{license_id}.{days}")
         kind = MailKind.EXPIRY_REMINDER
         mail = mail_record(connection, about, kind, message_id, application.email)

@@ -6,6 +6,7 @@ from sqlalchemy import Connection, select
 
 from backend.applications.status import ApplicationStatus
 from backend.robots.events import RobotEvent
+from backend.robots.jobs import application_facts
 from backend.robots.notify import notify
 from backend.services import Services
 from backend.storage.applications import by_id
@@ -29,17 +30,10 @@ def check(connection: Connection, services: Services, every: timedelta, now: dat
             continue
         waited = now - application.created_at
         interval = waited // every  # 1 after `every`, 2 after twice as long, ...
-        product = services.catalogue.get(application.product)
-        names = dict(product.names) if product else {"zh": application.product}
         facts = {
-            "number": application.number,
-            "company": application.company,
-            "quantity": application.quantity,
-            "product_name": names.get("zh", application.product),
-            "product_names": names,
+            **application_facts(services, application),
             "hours": int(waited.total_seconds() // 3600),
             "submitted": application.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-            "status_url": f"{services.robots.public_base_url}/status/{application.token}",
         }
         about = Subject(ABOUT, f"{application_id}.{interval}")
         robots = services.robots.robots

@@ -129,7 +129,7 @@ def _handed_over(services: Services, mail: Mail) -> None:
 def _record(
     connection: Connection, services: Services, application: Application, kind: MailKind, key: str
 ) -> Mail:
-    message_id = _message_id(services, kind, key)
+    message_id = stable_message_id(services, kind, key)
     subject = Subject.application(application.id)
     return mail_record(connection, subject, kind, message_id, application.email)
 
@@ -156,7 +156,7 @@ def _common(services: Services, application: Application) -> Facts:
     }
 
 
-def _message_id(services: Services, kind: str, key: str) -> str:
+def stable_message_id(services: Services, kind: str, key: str) -> str:
     """A stable Message-ID: the same mail keeps the same id however often it is sent."""
     domain = services.mail_from.rsplit("@", 1)[-1].rstrip(">").strip() or "dingpass.localhost"
     return f"<{kind}.{key}@{domain}>"

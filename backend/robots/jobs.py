@@ -25,7 +25,7 @@ from backend.robots.events import RobotEvent
 from backend.robots.messages import Facts, digest, fits
 from backend.robots.notify import SEND_ROBOT_MESSAGE, notify
 from backend.services import Services
-from backend.storage.applications import by_id
+from backend.storage.applications import Application, by_id
 from backend.subjects import Subject, SubjectType
 
 log = logging.getLogger(__name__)
@@ -131,10 +131,15 @@ def _facts(connection: Connection, services: Services, message: outbox.RobotMess
     application = by_id(connection, message.about.number(SubjectType.APPLICATION))
     if application is None:
         raise LookupError(f"robot message {message.id}: its {message.about} does not exist")
+    return {**application_facts(services, application), **message.facts}
+
+
+def application_facts(services: Services, application: Application) -> dict[str, Any]:
+    """What a robot's templates show of an application, as it stands."""
     product = services.catalogue.get(application.product)
     names = product.names if product else {}
     base = services.robots.public_base_url
-    facts: dict[str, Any] = {
+    return {
         "number": application.number,
         "product_name": names.get("zh", application.product),
         "product_names": dict(names),
@@ -150,7 +155,6 @@ def _facts(connection: Connection, services: Services, message: outbox.RobotMess
         "instance_id": application.instance_id,
         "status_url": f"{base}/status/{application.token}",
     }
-    return {**facts, **message.facts}
 
 
 def failed_job_notifier(services: Services) -> FailureHook:
