@@ -68,6 +68,23 @@ def create_security_group(call: Call) -> dict[str, Any]:
     return {"SecurityGroupId": group.id}
 
 
+@actions.action("DescribeSecurityGroupAttribute")
+def describe_security_group_attribute(call: Call) -> dict[str, Any]:
+    region = call.region() or ""
+    group = call.state.get("security_group", call.params.required("SecurityGroupId"), region)
+    if group is None:
+        raise _group_not_found()
+    return {
+        "SecurityGroupId": group.id,
+        "SecurityGroupName": group.name,
+        "VpcId": group.vpc_id,
+        "RegionId": region,
+        "Description": group.description,
+        "InnerAccessPolicy": "Accept",
+        "Permissions": {"Permission": []},
+    }
+
+
 @actions.action("DeleteSecurityGroup")
 def delete_security_group(call: Call) -> dict[str, Any]:
     region = call.region()
