@@ -13,14 +13,24 @@ def first_sighting(connection: Connection, key: str, now: datetime) -> bool:
     return insert_if_absent(connection, callback_nonces, {"key": key, "seen_at": now})
 
 
-def forget_before(connection: Connection, moment: datetime) -> None:
-    """Forget the keys seen before ``moment``.
+APP_PREFIX = "app:"
+"""Keys of API applications' nonces start so; DingTalk callbacks' are "timestamp:nonce"."""
+
+
+def forget_before(connection: Connection, moment: datetime, *, apps: bool = False) -> None:
+    """Forget the callback keys (or with ``apps``, the applications' keys) seen before ``moment``.
+
+    Each kind keeps its keys for its own window: the callbacks' tolerance and the
+    applications' 15 minutes differ, and neither purge may cut the other's short.
 
     Call it in a transaction of its own: the range delete locks the index gap up to the
     newest key, and two pushes that each purge and then insert in one transaction deadlock
     on MySQL (each waits to insert into the gap the other locked).
     """
-    connection.execute(delete(callback_nonces).where(callback_nonces.c.seen_at < moment))
+    own = callback_nonces.c.key.like(f"{APP_PREFIX}%")
+    connection.execute(
+        delete(callback_nonces).where(callback_nonces.c.seen_at < moment, own if apps else ~own)
+    )
 
 
 def forget(connection: Connection, key: str) -> None:

@@ -278,3 +278,64 @@ robot_slots = Table(
     Column("used_at", UTCDateTime, nullable=False),
     **MYSQL,
 )
+
+api_apps = Table(
+    "api_apps",
+    metadata,
+    # A caller of the changes API (an ITSM or OA system), signing as API Gateway's apps do.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("app_key", ExactText(32), nullable=False, unique=True),  # X-Ca-Key
+    Column("secret", String(64), nullable=False),  # HMAC needs it verbatim, as API Gateway keeps it
+    Column("name", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),
+    **MYSQL,
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    # A request to create cloud resources; ``public_id`` is what callers see (and what each
+    # step's ClientToken is made from, so two installations on one account never share one).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("public_id", ExactText(40), nullable=False, unique=True),
+    Column("app_id", Integer, ForeignKey("api_apps.id")),  # None: started in DingTalk
+    Column("request_id", ExactText(64), nullable=False),  # the caller's own id for it
+    Column("request_hash", String(64), nullable=False),  # the same id with another body: 409
+    Column("type", String(32), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON, as validated
+    Column("status", String(20), nullable=False),
+    Column("error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    UniqueConstraint("app_id", "request_id", name="uq_changes_app_id"),
+    Index("ix_changes_app_created", "app_id", "created_at"),
+    Index("ix_changes_status", "status"),
+    **MYSQL,
+)
+
+change_steps = Table(
+    "change_steps",
+    metadata,
+    # One resource of a change, made by one plugin through one job.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("change_id", Integer, ForeignKey("changes.id"), nullable=False),
+    Column("name", String(32), nullable=False),  # unique within the change: vpc, vswitch, ...
+    Column("position", Integer, nullable=False),
+    Column("type", String(32), nullable=False),  # the plugin's resource type
+    Column("spec", Text, nullable=False),  # JSON: the plugin's parameters
+    Column("inputs", Text, nullable=False, server_default="{}"),  # JSON: param <- step.result
+    Column("needs", Text, nullable=False, server_default="[]"),  # JSON: names of earlier steps
+    Column("status", String(20), nullable=False),
+    Column("job_id", Integer, ForeignKey("jobs.id")),
+    Column("resource_id", String(128)),  # set the moment the cloud named it
+    Column("results", Text),  # JSON: ids and addresses, once ready
+    Column("checks", Integer, nullable=False, server_default="0"),  # readiness checks so far
+    Column("last_error", Text),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("deleted_at", UTCDateTime),  # `dingpass changes cleanup` removed its resource
+    UniqueConstraint("change_id", "name", name="uq_change_steps_change_id"),
+    **MYSQL,
+)

@@ -341,6 +341,23 @@ def test_a_downgrade_is_refused_while_a_robot_message_is_unsent(filled_at_0003):
     assert len(rows(filled_at_0003, "robot_messages")) == 1
 
 
+def test_a_downgrade_is_refused_while_a_change_is_unfinished(filled_at_0003):
+    migrate.upgrade(filled_at_0003)
+    with filled_at_0003.begin() as connection:
+        connection.execute(
+            sa.text(
+                "insert into changes (public_id, request_id, request_hash, type, spec, status,"
+                " created_at, updated_at) values ('chg-1', 'r1', 'h', 'vpc', '{}', 'running',"
+                " :now, :now)"
+            ),
+            {"now": NOW.replace(tzinfo=None)},
+        )
+    with pytest.raises(DowngradeRefused, match="1 change"):
+        migrate.downgrade(filled_at_0003, "0006")
+    assert migrate.current(filled_at_0003) == migrate.head()
+    assert len(rows(filled_at_0003, "changes")) == 1
+
+
 def test_a_downgrade_is_refused_while_jobs_need_the_new_shape(filled_at_0003):
     migrate.upgrade(filled_at_0003)
     database = Database(filled_at_0003.url.render_as_string(hide_password=False))
