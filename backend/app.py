@@ -11,7 +11,11 @@ from backend.applications import api as applications_api
 from backend.applications.service import Applications, Limits
 from backend.approvals.wiring import instance_opener
 from backend.catalogue import Catalogue, load_catalogue
+from backend.changes import api as changes_api
+from backend.changes.service import Changes
+from backend.changes.types import change_types
 from backend.clock import utc_now
+from backend.cloud.plugins.base import Plugins
 from backend.config import Config
 from backend.exceptions import ConfigError
 from backend.jobs.kick import configured_kick
@@ -58,6 +62,11 @@ def create_app(
         clock,
         run_now=lambda job_id: jobs.run_one(only=job_id),
     )
+    plugins = change_context.plugins if (change_context := context.changes) else Plugins()
+    app.extensions["changes"] = Changes(
+        database, change_types(plugins), plugins, clock, context.kick
+    )
+    app.register_blueprint(changes_api.bp)
     taken = (config.proxy_secret, config.proxy_secret_previous)
     _require_signatures(app, tuple(secret.encode() for secret in taken if secret))
     lifecycle.register(app, database)
@@ -73,7 +82,8 @@ def _require_signatures(app: Flask, secrets: tuple[bytes, ...]) -> None:
 
     @app.before_request
     def check_signature() -> None:
-        if request.path in UNSIGNED:
+        # The changes API's callers sign as API Gateway apps do (backend.apps), not as the proxy.
+        if request.path in UNSIGNED or request.path.startswith(changes_api.PREFIX + "/"):
             return
         path = request.full_path.rstrip("?")
         signed = signed_requests.check(

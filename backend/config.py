@@ -351,6 +351,25 @@ class Config:
         (),
         parse=_paths,
     )
+    cloud_region: str = setting(
+        "CLOUD_REGION",
+        "Alibaba Cloud region the resource plugins create in",
+        defaults.CLOUD_REGION,
+    )
+    cloud_endpoint: str | None = setting(
+        "CLOUD_ENDPOINT",
+        "one address for the VPC, ECS and RAM APIs (the cloud sandbox: http://127.0.0.1:8004); "
+        "unset: each SDK's own endpoint for CLOUD_REGION",
+        parse=_url,
+    )
+    cloud_access_key_id: str | None = setting(
+        "CLOUD_ACCESS_KEY_ID",
+        "access key of the resource plugins where Function Compute gives none (the sandbox's); "
+        "unset: the standard Alibaba Cloud credential chain (ALIBABA_CLOUD_* variables, profile)",
+    )
+    cloud_access_key_secret: str | None = setting(
+        "CLOUD_ACCESS_KEY_SECRET", "secret of CLOUD_ACCESS_KEY_ID", secret=True
+    )
     robots: tuple[Robot, ...] = setting(
         "ROBOTS_FILE",
         "the group robots (TOML, see robots.example.toml) told of applications, deliveries, "

@@ -85,3 +85,6 @@ ROBOT_TIMEOUT = 5
 """Seconds to wait for a robot's webhook to answer."""
 ROBOT_THROTTLE_PAUSE = 600
 """Seconds a robot that answered 'too fast' is left alone: DingTalk's throttle lasts ten minutes."""
+
+CLOUD_REGION = "cn-hangzhou"
+"""Where resource plugins create what changes ask for, unless CLOUD_REGION says otherwise."""

@@ -46,6 +46,7 @@ def is_outage(error: BaseException) -> bool:
 
 def _api_error(error: ApiError) -> tuple[Response, int, dict[str, str]]:
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else {}
+    headers |= getattr(error, "headers", None) or {}  # an app signature's X-Ca-Error-Message
     return jsonify(error.body()), error.status, headers
 
 

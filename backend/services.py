@@ -6,6 +6,7 @@ from datetime import datetime
 
 from backend.approvals.opener import InstanceOpener
 from backend.catalogue import Catalogue
+from backend.changes.context import ChangeContext
 from backend.mail.smtp import SmtpSender
 from backend.robots.context import RobotContext
 from backend.storage.database import Database
@@ -25,3 +26,4 @@ class Services:
     clock: Callable[[], datetime]
     kick: Callable[[], None] = lambda: None  # wakes a runner for work just committed
     robots: RobotContext = RobotContext()  # no robots unless ROBOTS_FILE names some
+    changes: ChangeContext | None = None  # the resource plugins and the cloud they call

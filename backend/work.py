@@ -7,15 +7,19 @@ the runner never changes for it.
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
+
 from backend import license_keys
 from backend.approvals.opener import InstanceOpener
 from backend.catalogue import Catalogue
+from backend.changes import steps as change_steps
+from backend.changes.context import ChangeContext
 from backend.checks import mails as reminder_mails
 from backend.config import Config
 from backend.fulfillment import instances, licenses, mails
-from backend.jobs.model import Retry
+from backend.jobs.model import Job, Retry
 from backend.jobs.registry import Registry
-from backend.jobs.runner import Runner
+from backend.jobs.runner import FailureHook, Runner
 from backend.mail.smtp import SmtpSender
 from backend.robots import jobs as robot_jobs
 from backend.robots.clients import RobotClient
@@ -29,6 +33,7 @@ KIND_MODULES = (
     mails.kinds,
     robot_jobs.kinds,
     reminder_mails.kinds,
+    change_steps.kinds,
 )
 
 
@@ -69,6 +74,7 @@ def services(
         clock,
         kick,
         robot_context(config, clock),
+        change_context(config),
     )
 
 
@@ -76,6 +82,14 @@ def robot_context(config: Config, clock: Callable[[], datetime]) -> RobotContext
     """The configured robots and the client that posts to them."""
     client = RobotClient(clock) if config.robots else None
     return RobotContext(config.robots, client, config.public_base_url)
+
+
+def change_context(config: Config) -> ChangeContext:
+    """The resource plugins and the clients of the cloud they call (built on first use)."""
+    from backend.cloud.clients import cloud_clients
+    from backend.cloud.plugins import all_plugins
+
+    return ChangeContext(all_plugins(), cloud_clients(config))
 
 
 def runner(
@@ -89,8 +103,16 @@ def runner(
         context.clock,
         lease=timedelta(seconds=config.job_lease),
         retry=default_retry(config),
-        on_failed=robot_jobs.failed_job_notifier(context),
+        on_failed=_both(change_steps.on_step_failed, robot_jobs.failed_job_notifier(context)),
     )
+
+
+def _both(first: FailureHook, then: FailureHook) -> FailureHook:
+    def hook(connection: Connection, job: Job, error: str, now: datetime) -> None:
+        first(connection, job, error, now)
+        then(connection, job, error, now)
+
+    return hook
 
 
 def default_retry(config: Config) -> Retry:

@@ -13,7 +13,10 @@ from backend import defaults, request_log
 from backend.config import Config
 from backend.exceptions import ConfigError, DingpassError
 from cli import approvals as approval_commands
+from cli import apps as app_commands
+from cli import changes as change_commands
 from cli import checks as check_commands
+from cli import cloud_sandbox as cloud_sandbox_commands
 from cli import config as config_commands
 from cli import db as db_commands
 from cli import dev as dev_commands
@@ -32,11 +35,14 @@ COMMANDS = (
     approval_commands.group,
     approval_commands.reconcile,
     sandbox_commands.sandbox,
+    cloud_sandbox_commands.cloud_sandbox,
     stream_commands.stream,
     job_commands.runner,
     job_commands.group,
     robot_commands.group,
     check_commands.group,
+    change_commands.group,
+    app_commands.group,
 )
 
 

@@ -4,6 +4,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from flask import Flask, request
@@ -11,8 +12,10 @@ from flask import Flask, request
 from backend import lifecycle
 from backend.checks.run import CheckSettings, check_now
 from backend.clock import utc_now
+from backend.cloud.credentials import CloudCredentials
 from backend.config import Config
 from backend.jobs.kick import PAYLOAD as KICK
+from backend.services import Services
 from backend.work import standalone_runner
 
 log = logging.getLogger(__name__)
@@ -35,13 +38,25 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
         if source != kicked_by:
             # The timer's pass (once a minute): the checks first, so what they record runs now.
             check_now(jobs.context, checks, clock)
-        ran = jobs.run_due(deadline=time.monotonic() + config.runner_budget)
+        ran = jobs.run_due(time.monotonic() + config.runner_budget, _invoked_with(jobs.context))
         log.info("runner invoked by %s: ran %d job(s)", source, ran)
         return {"ran": ran, "source": source}
 
     lifecycle.register(app, database)
     app.add_url_rule("/healthz", "health", lambda: {"status": "ok"})
     return app
+
+
+def _invoked_with(context: Services) -> Services:
+    """The runner's services, calling the cloud with the credentials this invocation brought.
+
+    On Function Compute each invocation carries the function role's temporary STS
+    credentials in its headers; they expire, so each pass uses its own.
+    """
+    credentials = CloudCredentials.from_fc_headers(dict(request.headers))
+    if credentials is None or context.changes is None:
+        return context
+    return replace(context, changes=context.changes.with_credentials(credentials))
 
 
 def _source(body: bytes) -> str:

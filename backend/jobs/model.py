@@ -23,6 +23,7 @@ class JobStatus(StrEnum):
     WAITING = "waiting"  # started something outside; re-checks its condition later
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # its work is no longer wanted (a change whose earlier step failed)
 
 
 KIND_LENGTH, KEY_LENGTH = 32, 191

@@ -162,6 +162,31 @@ def _settle(connection: Connection, job: Job, now: datetime, **values: Any) -> b
     return changed.rowcount == 1
 
 
+def cancel(connection: Connection, job_ids: Collection[int], now: datetime) -> list[int]:
+    """Cancel those of ``job_ids`` that are not running or finished; the ids cancelled.
+
+    A running job is left to its runner: cancelling it under the runner's feet would hide
+    what it did (a resource it created).
+    """
+    if not job_ids:
+        return []
+    open_ = jobs.c.status.in_([JobStatus.QUEUED, JobStatus.WAITING])
+    cancellable = select(jobs.c.id).where(jobs.c.id.in_(sorted(job_ids)), open_)
+    ids = list(connection.execute(cancellable).scalars())
+    if ids:
+        connection.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(ids), open_)
+            .values(
+                status=JobStatus.CANCELLED,
+                finished_at=now,
+                version=jobs.c.version + 1,
+                updated_at=now,
+            )
+        )
+    return ids
+
+
 def requeue(connection: Connection, job_id: int, now: datetime) -> bool:
     """Give a failed job a fresh set of attempts (`dingpass jobs retry`)."""
     changed = connection.execute(

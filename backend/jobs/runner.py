@@ -53,8 +53,12 @@ class Runner(Generic[C]):
         self.on_failed = on_failed
         """Told, in the same transaction, of each job that gives up (the robots tell people)."""
 
-    def run_one(self, only: int | None = None) -> bool:
-        """Claim and run one due job (or job ``only``); False if none was due."""
+    def run_one(self, only: int | None = None, context: C | None = None) -> bool:
+        """Claim and run one due job (or job ``only``); False if none was due.
+
+        ``context`` replaces the runner's own for this job: a Function Compute invocation
+        brings the credentials its jobs are to use.
+        """
         job = queue.claim(self.database.transaction, self.name, self.clock(), self.lease, only)
         if job is None:
             return False
@@ -62,7 +66,7 @@ class Runner(Generic[C]):
         try:
             if kind is None:
                 raise LookupError(f"no handler for jobs of kind {job.kind!r}")
-            outcome = kind.handler(self.context, job)
+            outcome = kind.handler(self.context if context is None else context, job)
         except RetryCannotHelp as err:
             self._failed(job, f"{type(err).__name__}: {err}", GIVE_UP)
             return True
@@ -72,10 +76,10 @@ class Runner(Generic[C]):
         self._settle(job, outcome)
         return True
 
-    def run_due(self, deadline: float | None = None) -> int:
+    def run_due(self, deadline: float | None = None, context: C | None = None) -> int:
         """Run jobs until none is due (or ``deadline``, a time.monotonic() value); how many ran."""
         count = 0
-        while (deadline is None or time.monotonic() < deadline) and self.run_one():
+        while (deadline is None or time.monotonic() < deadline) and self.run_one(context=context):
             count += 1
         return count
 

@@ -1,0 +1,1 @@
+"""Resource changes: requests for cloud resources, planned into steps that plugins carry out."""

@@ -1,0 +1,124 @@
+"""HTTP routes of the changes API, for ITSM and OA systems signing as API Gateway apps."""
+
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from backend import defaults
+from backend.apps.auth import authenticate, forget_old_nonces
+from backend.changes.model import ChangeStatus
+from backend.changes.service import Changes
+from backend.changes.validation import message
+from backend.exceptions import BadRequest, Message, ValidationError
+from backend.request_body import whole_body
+from backend.storage import changes as store
+from backend.storage.database import Database
+
+PREFIX = "/api/v1"
+bp = Blueprint("changes", __name__, url_prefix=PREFIX)
+MAX_PAGE = 100
+
+
+def _service() -> Changes:
+    service: Changes = current_app.extensions["changes"]
+    return service
+
+
+@bp.before_request
+def signed_by_an_app() -> None:
+    """Every route here answers only a request signed by an enabled app (g.api_app)."""
+    database: Database = current_app.extensions["database"]
+    body, now = whole_body(defaults.MAX_BODY), _service().clock()
+    with database.transaction() as connection:  # on its own: see backend.storage.nonces
+        forget_old_nonces(connection, now)
+    with database.transaction() as connection:
+        g.api_app = authenticate(
+            connection,
+            request.method,
+            request.path,
+            request.query_string,
+            request.headers,
+            body,
+            now,
+        )
+
+
+@bp.post("/changes")
+def submit() -> tuple[Response, int, dict[str, str]]:
+    """Take in a change: 202 with its id and planned steps (the first one's, when repeated)."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
+    if body is None:
+        raise BadRequest("请求内容应为 JSON。", "The request body must be JSON.")
+    submitted = _service().submit(g.api_app.id, body)
+    headers = {
+        "Location": f"{PREFIX}/changes/{submitted.change.public_id}",
+        "Idempotent-Replayed": str(submitted.replayed).lower(),
+    }
+    return jsonify(submitted.change.view()), 202, headers
+
+
+@bp.get("/changes/<public_id>")
+def progress(public_id: str) -> Response:
+    """Where a change stands: its status, each step's, and the results so far."""
+    return jsonify(_service().get(g.api_app.id, public_id).view())
+
+
+@bp.get("/changes")
+def listing() -> Response:
+    """The caller's changes, newest first, filtered by status and time, a page at a time."""
+    filters = _filters(request.args)
+    database: Database = current_app.extensions["database"]
+    with database.transaction() as connection:
+        page = store.listing(connection, app_id=g.api_app.id, **filters)
+    limit = filters["limit"]
+    more = len(page) == limit
+    return jsonify(
+        {
+            "changes": [change.summary() for change in page],
+            "next_cursor": str(page[-1].id) if more else None,
+        }
+    )
+
+
+def _filters(args: Any) -> dict[str, Any]:
+    errors: dict[str, Message] = {}
+    filters: dict[str, Any] = {"limit": 20}
+    status = args.get("status")
+    if status is not None:
+        if status not in set(ChangeStatus):
+            known = ", ".join(ChangeStatus)
+            errors["status"] = message(f"可选值：{known}。", f"Must be one of: {known}.")
+        filters["status"] = status
+    for name in ("since", "until"):
+        if args.get(name) is not None:
+            filters[name] = _moment(args[name], name, errors)
+    filters["limit"] = _number(args.get("limit", "20"), "limit", 1, MAX_PAGE, errors)
+    if args.get("cursor") is not None:
+        filters["before_id"] = _number(args["cursor"], "cursor", 1, None, errors)
+    if errors:
+        raise ValidationError(errors)
+    return filters
+
+
+def _moment(text: str, name: str, errors: dict[str, Message]) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        errors[name] = message(
+            "应为 ISO 8601 时间，如 2026-11-30T08:00:00Z。",
+            "Must be an ISO 8601 time such as 2026-11-30T08:00:00Z.",
+        )
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _number(text: str, name: str, low: int, high: int | None, errors: dict[str, Message]) -> int:
+    if text.isascii() and text.isdecimal() and low <= int(text) <= (high or int(text)):
+        return int(text)
+    bound = f"{low}–{high}" if high else f"{low} or more"
+    errors[name] = message(f"应为整数 {bound}。", f"Must be a whole number, {bound}.")
+    return low

@@ -1,0 +1,203 @@
+"""The job that carries out one step of a change, and what a step's failure does to the rest.
+
+A step's job starts its resource through the plugin, then parks itself (Wait) until the
+resource is ready, re-checked at growing intervals: no runner is held while the cloud works.
+The create call carries a ClientToken made from the change and step, so a job run again
+after a crash, before its resource id was recorded, gets the same resource back.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from backend.changes.context import ChangeContext
+from backend.changes.model import OPEN_STEPS, UNFINISHED, Change, ChangeStatus, Step, StepStatus
+from backend.changes.service import STEP_KIND
+from backend.cloud.plugins.base import Plugin, Results
+from backend.exceptions import RetryCannotHelp
+from backend.jobs import queue
+from backend.jobs.model import Done, Job, Outcome, Retry, Wait
+from backend.jobs.registry import Registry
+from backend.services import Services
+from backend.storage import changes as store
+from backend.subjects import SubjectType
+
+kinds: Registry[Services] = Registry()
+STEP_RETRY = Retry(
+    max_attempts=None,
+    first=timedelta(seconds=2),
+    cap=timedelta(minutes=1),
+    horizon=timedelta(minutes=15),
+)
+"""Throttling and outages of the cloud: backing off up to a minute apart, for 15 minutes."""
+
+
+class StepNotReady(RetryCannotHelp):
+    """A resource stayed short of ready for longer than a step waits."""
+
+
+@kinds.kind(STEP_KIND, retry=STEP_RETRY)
+def run_step(services: Services, job: Job) -> Outcome:
+    """Start the step's resource, or check on it; Done once it is ready."""
+    context = _context(services)
+    now = services.clock()
+    with services.database.transaction() as connection:
+        change = store.by_id(connection, _change_id(job))
+        step = _named(change, job.payload["step"])
+        if step.status not in OPEN_STEPS:
+            return Done()
+        if change.status not in UNFINISHED:  # failed or cancelled meanwhile: make nothing more
+            store.set_step(
+                connection,
+                step.id,
+                status=StepStatus.CANCELLED,
+                last_error=f"cancelled: the change is {change.status}",
+                finished_at=now,
+            )
+            return Done()
+        inputs = resolve_inputs(change, step)
+        _mark_started(connection, change, step, now)
+    plugin = _plugin(context, step)
+    if step.resource_id is None:
+        started = plugin.start(context.cloud, step.spec, client_token(change, step), inputs)
+        with services.database.transaction() as connection:
+            status = StepStatus.RUNNING if started.ready else StepStatus.WAITING
+            store.set_step(connection, step.id, resource_id=started.resource_id, status=status)
+        if not started.ready:
+            return Wait({"resource_id": started.resource_id}, context.check_in(0))
+        results = started.results
+    else:
+        waited = now - (step.started_at or now)
+        if waited > context.ready_timeout:
+            raise StepNotReady(
+                f"{step.type} {step.resource_id} is still not ready after {waited}: look at it "
+                "in the console; `dingpass changes cleanup` deletes what the change made"
+            )
+        progress = plugin.check(context.cloud, step.resource_id)
+        if not progress.ready:
+            with services.database.transaction() as connection:
+                store.count_check(connection, step)
+            condition = {"resource_id": step.resource_id, "state": progress.state}
+            return Wait(condition, context.check_in(step.checks + 1))
+        results = progress.results
+    _succeeded(services, change, step, results)
+    return Done()
+
+
+def client_token(change: Change, step: Step) -> str:
+    """The ClientToken of a step's create call: the same on every run of its job."""
+    return f"{change.public_id}-{step.name}"
+
+
+def resolve_inputs(change: Change, step: Step) -> dict[str, Any]:
+    """The values ``step`` takes from the request or from earlier steps' results."""
+    results = {s.name: s.results or {} for s in change.steps}
+    values = {}
+    for param, source in step.inputs.items():
+        values[param] = (
+            source["value"] if "value" in source else results[source["step"]][source["key"]]
+        )
+    return values
+
+
+def on_step_failed(connection: Connection, job: Job, error: str, now: datetime) -> None:
+    """A step's job gave up: the step and its change fail, and the steps after it are cancelled.
+
+    Runs in the transaction that marks the job failed (the runner's failure hook).
+    """
+    if job.kind != STEP_KIND or job.subject is None:
+        return
+    change = store.by_id(connection, _change_id(job))
+    step = _named(change, job.payload["step"])
+    store.set_step(connection, step.id, status=StepStatus.FAILED, last_error=error, finished_at=now)
+    store.set_change(
+        connection,
+        change.id,
+        now,
+        only_if=UNFINISHED,
+        status=ChangeStatus.FAILED,
+        error=f"step {step.name} ({step.type}) failed: {error}",
+        finished_at=now,
+    )
+    cancel_after(connection, change, step.name, now)
+
+
+def cancel_after(connection: Connection, change: Change, failed: str, now: datetime) -> None:
+    """Cancel the steps that need ``failed``, directly or through others, and their jobs."""
+    doomed = {failed}
+    for step in change.steps:  # plan order: a step comes after every step it needs
+        if doomed & set(step.needs):
+            doomed.add(step.name)
+    cancelled = [s for s in change.steps if s.name in doomed - {failed}]
+    reason = f"cancelled: step {failed} failed"
+    for step in cancelled:
+        store.set_step(
+            connection,
+            step.id,
+            only_if=(StepStatus.PLANNED,),
+            status=StepStatus.CANCELLED,
+            last_error=reason,
+            finished_at=now,
+        )
+    queue.cancel(connection, [s.job_id for s in cancelled if s.job_id is not None], now)
+
+
+def _succeeded(services: Services, change: Change, step: Step, results: Results) -> None:
+    now = services.clock()
+    with services.database.transaction() as connection:
+        store.set_step(
+            connection,
+            step.id,
+            status=StepStatus.SUCCEEDED,
+            results=results,
+            last_error=None,
+            finished_at=now,
+        )
+        steps = store.steps_of(connection, change.id)
+        if all(s.status == StepStatus.SUCCEEDED for s in steps):
+            store.set_change(
+                connection,
+                change.id,
+                now,
+                only_if=UNFINISHED,
+                status=ChangeStatus.SUCCEEDED,
+                finished_at=now,
+            )
+
+
+def _mark_started(connection: Connection, change: Change, step: Step, now: datetime) -> None:
+    if step.started_at is None:
+        store.set_step(connection, step.id, status=StepStatus.RUNNING, started_at=now)
+    if change.status == ChangeStatus.PLANNED:
+        store.set_change(
+            connection, change.id, now, only_if=(ChangeStatus.PLANNED,), status=ChangeStatus.RUNNING
+        )
+
+
+def _context(services: Services) -> ChangeContext:
+    if services.changes is None:
+        raise RetryCannotHelp("resource changes are not set up in this runner (no plugins)")
+    return services.changes
+
+
+def _plugin(context: ChangeContext, step: Step) -> Plugin:
+    plugin = context.plugins.get(step.type)
+    if plugin is None:
+        raise RetryCannotHelp(
+            f"no plugin for resource type {step.type!r} in this version: upgrade the runner"
+        )
+    return plugin
+
+
+def _change_id(job: Job) -> int:
+    if job.subject is None:
+        raise RetryCannotHelp(f"job {job.id} of kind {job.kind} is about no change")
+    return job.subject.number(SubjectType.CHANGE)
+
+
+def _named(change: Change, name: str) -> Step:
+    for step in change.steps:
+        if step.name == name:
+            return step
+    raise RetryCannotHelp(f"change {change.public_id} has no step {name!r}")

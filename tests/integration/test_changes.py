@@ -1,0 +1,310 @@
+"""Changes: planned into steps with dependencies, taken in once per request id, run by the
+runner through plugins (fakes of our own boundary here), failed and cleaned up as a whole.
+
+On SQLite and MariaDB. The same flows through the official SDKs against the cloud sandbox
+are in test_changes_cloud.py.
+"""
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert, select
+
+from backend.changes.cleanup import cleanup
+from backend.changes.context import ChangeContext
+from backend.changes.errors import CleanupRefused
+from backend.changes.service import Changes
+from backend.changes.types import change_types
+from backend.exceptions import Conflict, NotFound, ValidationError
+from backend.jobs import queue
+from backend.jobs.model import JobStatus
+from backend.storage.schema import api_apps, jobs
+from backend.work import runner, services
+from tests.integration.fake_cloud import FakeCloud, fake_plugins
+
+NEW_NETWORK = {
+    "type": "ecs.instance",
+    "request_id": "ITSM-0001",
+    "spec": {
+        "vpc": "new",
+        "zone_id": "cn-hangzhou-h",
+        "image_id": "ubuntu_22_04_x64",
+        "instance_type": "ecs.g7.large",
+        "name": "web-1",
+    },
+}
+
+
+@pytest.fixture
+def fake() -> FakeCloud:
+    return FakeCloud()
+
+
+@pytest.fixture
+def context(fake) -> ChangeContext:
+    return ChangeContext(
+        fake_plugins(fake),
+        cloud=None,  # type: ignore[arg-type] -- the fakes call no cloud
+        ready_timeout=timedelta(minutes=5),
+    )
+
+
+@pytest.fixture
+def changes(database, clock, context) -> Changes:
+    return Changes(database, change_types(context.plugins), context.plugins, clock)
+
+
+@pytest.fixture
+def apps(database, clock) -> tuple[int, int]:
+    """Two callers' app ids."""
+    with database.transaction() as connection:
+        ids = [
+            connection.execute(
+                insert(api_apps).values(
+                    app_key=f"20375338{n}", secret="s" * 32, name=f"itsm-{n}", created_at=clock()
+                )
+            ).inserted_primary_key[0]
+            for n in (1, 2)
+        ]
+    return ids[0], ids[1]
+
+
+@pytest.fixture
+def step_runner(config, database, clock, context):
+    return runner(config, replace(services(config, database, {}, None, clock), changes=context))
+
+
+def statuses(change) -> dict[str, str]:
+    return {step.name: step.status for step in change.steps}
+
+
+def test_a_new_network_instance_is_planned_vpc_then_vswitch_and_group_then_instance(
+    changes, apps, database
+):
+    change = changes.submit(apps[0], NEW_NETWORK).change
+
+    assert change.status == "planned"
+    assert [(s.name, s.type, s.needs) for s in change.steps] == [
+        ("vpc", "vpc", []),
+        ("vswitch", "vswitch", ["vpc"]),
+        ("security_group", "ecs.security_group", ["vpc"]),
+        ("instance", "ecs.instance", ["vswitch", "security_group"]),
+    ]
+    with database.transaction() as connection:
+        waits_for = queue.dependencies(connection, change.steps[3].job_id)
+    assert waits_for == sorted([change.steps[1].job_id, change.steps[2].job_id])
+
+
+def test_planned_steps_carry_their_defaults(changes, apps):
+    change = changes.submit(apps[0], NEW_NETWORK).change
+
+    assert change.steps[0].spec == {"cidr_block": "10.0.0.0/16", "name": "web-1-vpc"}
+    assert change.steps[3].spec["system_disk_size"] == 40
+
+
+def test_the_same_request_id_and_body_return_the_same_change(changes, apps, database):
+    first = changes.submit(apps[0], NEW_NETWORK)
+    again = changes.submit(apps[0], dict(NEW_NETWORK))
+
+    assert (first.replayed, again.replayed) == (False, True)
+    assert again.change.public_id == first.change.public_id
+    with database.transaction() as connection:
+        assert len(connection.execute(select(jobs.c.id)).all()) == 4
+
+
+def test_the_same_request_id_with_another_body_is_a_conflict(changes, apps):
+    changes.submit(apps[0], NEW_NETWORK)
+    other = {**NEW_NETWORK, "spec": {**NEW_NETWORK["spec"], "name": "web-2"}}
+
+    with pytest.raises(Conflict, match="ITSM-0001 was used for a different request"):
+        changes.submit(apps[0], other)
+
+
+def test_two_callers_may_use_the_same_request_id(changes, apps):
+    first = changes.submit(apps[0], NEW_NETWORK).change
+    second = changes.submit(apps[1], NEW_NETWORK).change
+
+    assert first.public_id != second.public_id
+
+
+def test_a_caller_cannot_see_another_callers_change(changes, apps):
+    change = changes.submit(apps[0], NEW_NETWORK).change
+
+    with pytest.raises(NotFound):
+        changes.get(apps[1], change.public_id)
+
+
+def test_an_unknown_type_lists_the_known_ones(changes, apps):
+    with pytest.raises(ValidationError) as refused:
+        changes.submit(apps[0], {**NEW_NETWORK, "type": "oss.bucket"})
+
+    assert (
+        "ecs.instance, ecs.security_group, ram.user, vpc, vswitch"
+        in (refused.value.fields["type"]["en"])
+    )
+
+
+def test_each_wrong_field_gets_its_own_message(changes, apps):
+    spec = {"image_id": 7, "system_disk_size": 5000, "colour": "blue", "vpc": "new"}
+
+    with pytest.raises(ValidationError) as refused:
+        changes.submit(apps[0], {**NEW_NETWORK, "spec": spec})
+
+    fields = refused.value.fields
+    assert set(fields) == {
+        "spec.image_id",
+        "spec.instance_type",
+        "spec.system_disk_size",
+        "spec.colour",
+    }
+    assert fields["spec.image_id"]["en"] == "Must be a string."
+    assert "20 – 500" in fields["spec.system_disk_size"]["en"]
+    assert "Unknown parameter" in fields["spec.colour"]["en"]
+
+
+def test_an_instance_in_an_existing_network_needs_its_vswitch_and_group(changes, apps):
+    spec = {"image_id": "img", "instance_type": "ecs.t6"}
+
+    with pytest.raises(ValidationError) as refused:
+        changes.submit(apps[0], {**NEW_NETWORK, "spec": spec})
+
+    assert set(refused.value.fields) == {"spec.vswitch_id", "spec.security_group_id"}
+
+
+def test_a_request_without_its_own_id_is_refused(changes, apps):
+    with pytest.raises(ValidationError) as refused:
+        changes.submit(apps[0], {"type": "vpc", "spec": {}})
+
+    assert set(refused.value.fields) == {"request_id"}
+
+
+def test_steps_run_in_order_and_each_asynchronous_wait_is_honoured(
+    changes, apps, step_runner, clock, fake
+):
+    change = changes.submit(apps[0], NEW_NETWORK).change
+    seen = []
+    for _ in range(12):
+        step_runner.run_due()
+        seen.append(statuses(changes.get(apps[0], change.public_id)))
+        clock.advance(2)
+
+    assert seen[0] == {
+        "vpc": "waiting",
+        "vswitch": "planned",
+        "security_group": "planned",
+        "instance": "planned",
+    }
+    # Nothing that needs the VPC starts before it is Available.
+    assert all(s["vswitch"] == "planned" for s in seen if s["vpc"] != "succeeded")
+    assert all(s["instance"] == "planned" for s in seen if s["vswitch"] != "succeeded")
+    done = changes.get(apps[0], change.public_id)
+    assert done.status == "succeeded"
+    assert done.view()["results"]["instance"]["instance_id"] == "instance-4"
+    assert done.view()["results"]["instance"]["private_ip"] == "10.0.0.7"
+    assert fake.resources["instance-4"].inputs == {
+        "vswitch_id": "vswitch-2",
+        "security_group_id": "security_group-3",
+    }
+
+
+def test_a_waiting_step_leaves_the_runner_free_until_its_check_is_due(
+    changes, apps, step_runner, clock, database
+):
+    changes.submit(apps[0], {"type": "vpc", "request_id": "r1", "spec": {}})
+
+    assert step_runner.run_due() == 1  # the create; then the job waits, holding nothing
+    assert step_runner.run_due() == 0
+    with database.transaction() as connection:
+        assert queue.next_due(connection, clock()) == clock() + timedelta(seconds=1)
+
+
+def test_a_permanent_error_fails_the_change_and_cancels_its_dependants(
+    changes, apps, step_runner, clock, fake, database
+):
+    fake.refuse["vswitch"] = "InvalidCidrBlock.Malformed"
+    change = changes.submit(apps[0], NEW_NETWORK).change
+    for _ in range(6):
+        step_runner.run_due()
+        clock.advance(2)
+
+    failed = changes.get(apps[0], change.public_id)
+    assert failed.status == "failed"
+    assert "InvalidCidrBlock.Malformed" in failed.error
+    # The group, which does not need the vSwitch, is not started either: the change failed.
+    assert statuses(failed) == {
+        "vpc": "succeeded",
+        "vswitch": "failed",
+        "security_group": "cancelled",
+        "instance": "cancelled",
+    }
+    with database.transaction() as connection:
+        instance_job = connection.execute(
+            select(jobs.c.status).where(jobs.c.id == failed.steps[3].job_id)
+        ).scalar()
+    assert instance_job == JobStatus.CANCELLED
+    assert [(r["step"], r["id"], r["exists"]) for r in failed.resources()] == [
+        ("vpc", "vpc-1", True)
+    ]
+
+
+def test_a_step_run_again_gets_the_resource_its_first_run_made(
+    changes, apps, step_runner, clock, fake, database
+):
+    change = changes.submit(apps[0], {"type": "vpc", "request_id": "r1", "spec": {}}).change
+    step_runner.run_due()
+    # As if the runner died after the create call, before recording the resource's id.
+    with database.transaction() as connection:
+        from backend.storage import changes as store
+
+        store.set_step(connection, change.steps[0].id, resource_id=None)
+        connection.execute(
+            jobs.update().where(jobs.c.id == change.steps[0].job_id).values(status="queued")
+        )
+    for _ in range(4):
+        step_runner.run_due()
+        clock.advance(2)
+
+    assert fake.creates == 1
+    assert changes.get(apps[0], change.public_id).steps[0].resource_id == "vpc-1"
+
+
+def test_a_resource_never_ready_fails_its_step_after_the_timeout(
+    changes, apps, step_runner, clock, fake
+):
+    fake.pending_checks = 10_000
+    change = changes.submit(apps[0], {"type": "vpc", "request_id": "r1", "spec": {}}).change
+    for _ in range(40):
+        step_runner.run_due()
+        clock.advance(30)
+
+    failed = changes.get(apps[0], change.public_id)
+    assert failed.status == "failed"
+    assert "still not ready" in failed.steps[0].last_error
+
+
+def test_cleanup_deletes_what_a_failed_change_made_newest_first(
+    changes, apps, step_runner, clock, fake, database, context
+):
+    fake.refuse["ecs.instance"] = "InvalidImageId.NotFound"
+    change = changes.submit(apps[0], NEW_NETWORK).change
+    for _ in range(8):
+        step_runner.run_due()
+        clock.advance(2)
+
+    deleted = cleanup(database, context, change.public_id, clock)
+
+    assert [s.name for s in deleted] == ["security_group", "vswitch", "vpc"]
+    assert fake.existing() == []
+    after = changes.get(apps[0], change.public_id)
+    assert all(not r["exists"] for r in after.resources())
+
+
+def test_cleanup_refuses_a_change_that_is_still_running(
+    changes, apps, step_runner, database, context, clock
+):
+    change = changes.submit(apps[0], NEW_NETWORK).change
+    step_runner.run_due()
+
+    with pytest.raises(CleanupRefused, match="is running"):
+        cleanup(database, context, change.public_id, clock)
