@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, redirect, request, send_file, send_from_directory
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from frontend import checks, qr
-from frontend.backend_client import BackendClient
+from frontend.backend_client import BackendClient, BackendResponse, Relayed
 from frontend.catalogue import checked_link_terms, public_catalogue
 from frontend.config import FrontendConfig
 from frontend.exceptions import BackendTimeout, BackendUnavailable, BadRequest, RequestRefused
@@ -19,6 +19,9 @@ from frontend.fc_signature import FcCredentials
 
 log = logging.getLogger(__name__)
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+CHANGE_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
+"""A change id the relay passes on: characters a path carries as they are (chg-3f9a1c2b7d4e5f60)."""
+CHANGES = "/api/v1/changes"
 IMMUTABLE = "public, max-age=31536000, immutable"
 OPENAPI = Path(__file__).parent / "openapi.json"
 FAVICON = Path(__file__).parent / "favicon.ico"
@@ -49,6 +52,35 @@ UNKNOWN_OUTCOME: Messages = (
     "We could not confirm your application was received; it is safe to try again.",
 )
 """A submission that failed in transit may have been stored: the same key makes a retry safe."""
+CHANGE_IN_DOUBT: Messages = (
+    "无法确认变更是否已收到；请以相同的 request_id 和内容重新签名后再发：同一变更不会重复创建。",
+    "We could not confirm the change was received; sign and send the same body with the same "
+    "request_id again: it never makes a second change.",
+)
+CALLER_REFUSALS = frozenset(
+    {
+        "unsigned",
+        "unknown_app",
+        "timestamp_expired",
+        "signature_mismatch",
+        "nonce_replayed",
+        "app_disabled",
+    }
+)
+"""The ``error`` of the backend's 401 and 403 answers to a caller's app signature
+(backend/apps/errors.py): the caller's to fix, relayed as they are. Any other 401 or 403 is
+the deployment's: FC's gateway refusing the proxy's call answers with its own JSON (``Code``
+or ``ErrorCode``, never ``error``), and the backend refusing the proxy's HMAC says
+``unauthorized``."""
+PASSED_HEADERS = frozenset({"accept", "content-type", "content-md5", "date"})
+"""Headers with a line of their own in an app signature's string to sign."""
+NEVER_PASSED = frozenset(
+    {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "trailer"}
+    | {"upgrade", "proxy-authorization", "proxy-connection", "authorization", "cookie"}
+)
+"""Headers of this hop or of this site, kept back even when a caller names them as signed."""
+NEVER_PASSED_PREFIXES = ("x-fc-", "x-acs-", "x-dingpass-", "x-forwarded-")
+"""FC's (the frontend's own credentials among them), the proxy's, and what proxies append."""
 
 
 def create_app(config: FrontendConfig, backend: BackendClient | None = None) -> Flask:
@@ -161,6 +193,16 @@ def _api_routes(app: Flask, client: BackendClient) -> None:
             return _error(404, *ERRORS[404])
         return _forward(client, "GET", f"/applications/{token}", b"")
 
+    @app.route(CHANGES, methods=["GET", "POST"])
+    def changes() -> Response:
+        return _relay(client, request.method == "POST")
+
+    @app.get(f"{CHANGES}/<change_id>")
+    def change(change_id: str) -> Response:
+        if not CHANGE_ID.fullmatch(change_id):
+            return _error(404, *ERRORS[404])
+        return _relay(client)
+
     @app.get("/api/openapi.json")
     def openapi() -> Response:
         return Response(OPENAPI.read_bytes(), mimetype="application/json")
@@ -176,29 +218,99 @@ def _forward(
 ) -> Response:
     """Relay a request; ``in_doubt`` is what to say when its outcome cannot be known."""
     ip = checks.client_ip(request.remote_addr)
-    # On Function Compute each request brings the frontend's temporary credentials; locally
-    # there are none, and the HMAC signature alone goes.
-    credentials = FcCredentials.from_headers({k.lower(): v for k, v in request.headers.items()})
     try:
-        answer = client.send(method, path, body, ip, key, credentials)
+        answer = client.send(method, path, body, ip, key, _credentials())
     except BackendUnavailable:
         return _error(503, *(in_doubt or ERRORS[503]), headers={"Retry-After": RETRY_AFTER})
     except BackendTimeout:
         return _error(504, *(in_doubt or ERRORS[504]))
     if answer.status in (401, 403):
-        # FC's gateway or the backend refused the proxy's own signatures: a deployment fault,
-        # never the customer's, and nothing was stored.
-        log.error(
-            "the backend refused the frontend's signed request (%s): check that both functions "
-            "have the same PROXY_SECRET and that the frontend's role may fc:InvokeFunction it",
-            answer.status,
-        )
-        return _error(503, *ERRORS[503], headers={"Retry-After": RETRY_AFTER})
+        # The applications API takes no caller's signature: a refusal is of the proxy's own.
+        return _refused_proxy(answer)
     response = Response(answer.body, status=answer.status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     if answer.retry_after:
         response.headers["Retry-After"] = answer.retry_after
     return response
+
+
+def _relay(client: BackendClient, may_create: bool = False) -> Response:
+    """Pass a changes API call on as its caller signed it, and the backend's answer back.
+
+    ``may_create``: a failure in transit may have left a change behind (a POST).
+    """
+    call = Relayed(
+        request.method,
+        request.path,
+        request.query_string.decode("latin-1"),
+        _whole_body(),
+        _signable_headers(),
+    )
+    ip = checks.client_ip(request.remote_addr)
+    try:
+        answer = client.relay(call, ip, _credentials())
+    except BackendUnavailable:
+        unavailable = CHANGE_IN_DOUBT if may_create else ERRORS[503]
+        return _error(503, *unavailable, headers={"Retry-After": RETRY_AFTER})
+    except BackendTimeout:
+        return _error(504, *(CHANGE_IN_DOUBT if may_create else ERRORS[504]))
+    if answer.status in (401, 403) and not _callers_refusal(answer):
+        return _refused_proxy(answer)
+    # The backend's own Content-Type when it sent one (its answers are JSON).
+    mimetype = None if "Content-Type" in answer.headers else "application/json"
+    response = Response(answer.body, answer.status, answer.headers, mimetype)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _credentials() -> FcCredentials | None:
+    # On Function Compute each request brings the frontend's temporary credentials; locally
+    # there are none, and the HMAC signature alone goes.
+    return FcCredentials.from_headers({k.lower(): v for k, v in request.headers.items()})
+
+
+def _whole_body() -> bytes:
+    """The body as it came, to the byte: 413 past the backend's limit, also when chunked."""
+    request.max_content_length = checks.MAX_BODY + 1  # one more shows a chunked body's excess
+    data = request.get_data()
+    if len(data) > checks.MAX_BODY:
+        raise RequestEntityTooLarge()
+    return data
+
+
+def _signable_headers() -> dict[str, str]:
+    """The caller's headers its app signature may cover: every X-Ca-*, the four with lines of
+    their own, and any it names in X-Ca-Signature-Headers, save those of this hop."""
+    named = request.headers.get("X-Ca-Signature-Headers", "").lower().split(",")
+    wanted = PASSED_HEADERS | {name.strip() for name in named}
+    passed = {}
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if lowered in NEVER_PASSED or lowered.startswith(NEVER_PASSED_PREFIXES):
+            continue
+        if lowered.startswith("x-ca-") or lowered in wanted:
+            passed[name] = value
+    return passed
+
+
+def _callers_refusal(answer: BackendResponse) -> bool:
+    """Whether a 401 or 403 is the backend's to the caller's app signature (CALLER_REFUSALS)."""
+    try:
+        body = json.loads(answer.body)
+    except ValueError:  # not JSON, or not UTF-8: not our backend's answer
+        return False
+    return isinstance(body, dict) and body.get("error") in CALLER_REFUSALS
+
+
+def _refused_proxy(answer: BackendResponse) -> Response:
+    # FC's gateway or the backend refused the proxy's own signatures: a deployment fault,
+    # never the caller's, and nothing was stored.
+    log.error(
+        "the backend refused the frontend's signed request (%s): check that both functions "
+        "have the same PROXY_SECRET and that the frontend's role may fc:InvokeFunction it",
+        answer.status,
+    )
+    return _error(503, *ERRORS[503], headers={"Retry-After": RETRY_AFTER})
 
 
 def _http_error(error: HTTPException) -> Response:

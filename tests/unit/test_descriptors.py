@@ -213,8 +213,9 @@ def test_the_frontend_names_the_backend_and_one_deploy_passes_it_the_trigger_url
 def test_the_frontend_runs_under_a_role_of_its_own():
     roles = {name: props["role"] for name, props in FUNCTIONS.items()}
     assert roles.pop("frontend") == "${vars.frontend_role}"
+    assert roles.pop("runner") == "${vars.runner_role}"  # the changes' cloud actions: its own
     assert set(roles.values()) == {"${vars.role}"}
-    assert DESCRIPTOR["vars"]["frontend_role"] != DESCRIPTOR["vars"]["role"]
+    assert len({DESCRIPTOR["vars"][r] for r in ("frontend_role", "runner_role", "role")}) == 3
 
 
 def policy_in_the_guide(role: str) -> dict:
@@ -233,6 +234,68 @@ def test_the_frontends_role_may_invoke_the_backend_and_nothing_else():
         "Action": ["fc:InvokeFunction"],
         "Resource": [f"acs:fc:*:*:functions/{backend}"],
     }
+
+
+PLUGINS = ROOT / "backend" / "cloud" / "plugins"
+SDK_CALL = re.compile(r"\bcloud\.(\w+)\(\)\.(\w+)\(")
+"""A plugin's call of a cloud API through its client: the service, the SDK method."""
+LABEL = re.compile(r"\b(?:translated|describing|deleting)\(\s*\"(\w+)\"")
+"""How a plugin names the action of a call, for its errors (backend/cloud/errors.py)."""
+
+
+def actions_the_plugins_call() -> set[str]:
+    """Every ``service:Action`` a resource plugin calls, read from the plugins' sources.
+
+    The service is the client the call goes through; the action is spelt as its label
+    (create_vswitch is CreateVSwitch). A call without a label fails here with its name.
+    """
+    actions = set()
+    for module in sorted(PLUGINS.glob("*.py")):
+        text = module.read_text(encoding="utf-8")
+        labels = {name.lower(): name for name in LABEL.findall(text)}
+        for service, method in SDK_CALL.findall(text):
+            actions.add(f"{service}:{labels[method.replace('_', '')]}")
+    return actions
+
+
+def allowed(policy: dict) -> set[str]:
+    return {action for statement in policy["Statement"] for action in statement["Action"]}
+
+
+def test_the_runner_creates_in_the_deployments_region():
+    variables = FUNCTIONS["runner"]["environmentVariables"]
+    assert variables["CLOUD_REGION"] == "${vars.region}"
+    assert not {"CLOUD_ENDPOINT", "CLOUD_ACCESS_KEY_ID", "CLOUD_ACCESS_KEY_SECRET"} & set(variables)
+
+
+def test_the_runners_role_may_call_exactly_what_the_plugins_call():
+    policy = policy_in_the_guide("dingpass-runner")
+    assert {s["Effect"] for s in policy["Statement"]} == {"Allow"}
+    assert allowed(policy) == actions_the_plugins_call()
+    assert "ram:PassRole" not in allowed(policy)
+
+
+def test_a_new_ram_user_may_be_given_only_the_system_policies_the_guide_lists():
+    policy = policy_in_the_guide("dingpass-runner")
+    (attach,) = [s for s in policy["Statement"] if "ram:AttachPolicyToUser" in s["Action"]]
+    policies = [r for r in attach["Resource"] if ":policy/" in r]
+    assert policies and all(r.startswith("acs:ram:*:system:policy/") for r in policies)
+    assert "*" not in attach["Resource"] and not any(r.endswith("policy/*") for r in policies)
+
+
+def test_fc2s_template_gives_the_core_role_the_same_policy():
+    """FC 2.0 gives roles to services: the runner calls the cloud with dingpass-fc."""
+    template = yaml.safe_load((ROOT / "template.yml").read_text(encoding="utf-8"))
+    (policy,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "ALIYUN::RAM::ManagedPolicy"
+    ]
+    core_role = template["Resources"]["dingpass"]["Properties"]["Role"].rsplit("/", 1)[1]
+    assert policy["Roles"] == [core_role]
+    assert policy["PolicyDocument"] == policy_in_the_guide("dingpass-runner")
+    runner = template["Resources"]["dingpass"]["runner"]["Properties"]
+    assert runner["EnvironmentVariables"]["CLOUD_REGION"] == {"Ref": "ALIYUN::Region"}
 
 
 MISSPELT = [
