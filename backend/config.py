@@ -358,8 +358,8 @@ class Config:
     )
     cloud_endpoint: str | None = setting(
         "CLOUD_ENDPOINT",
-        "one address for the VPC, ECS and RAM APIs (the cloud sandbox: http://127.0.0.1:8004); "
-        "unset: each SDK's own endpoint for CLOUD_REGION",
+        "one address for the VPC, ECS and RAM APIs; default in production each SDK's own "
+        "endpoint for CLOUD_REGION, else the cloud sandbox (http://127.0.0.1:8005)",
         parse=_url,
     )
     cloud_access_key_id: str | None = setting(
@@ -397,6 +397,14 @@ class Config:
         if self.dingtalk_oapi_base:
             return self.dingtalk_oapi_base
         return defaults.DINGTALK_OAPI if self.production else defaults.SANDBOX_URL
+
+    @property
+    def cloud_api(self) -> str | None:
+        """The cloud's APIs: as configured, or the SDKs' own (None) in production, else the
+        cloud sandbox, so that development never reaches a real account by default."""
+        if self.cloud_endpoint:
+            return self.cloud_endpoint
+        return None if self.production else defaults.CLOUD_SANDBOX_URL
 
     @property
     def callback_owner_key(self) -> str | None:

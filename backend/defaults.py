@@ -86,5 +86,7 @@ ROBOT_TIMEOUT = 5
 ROBOT_THROTTLE_PAUSE = 600
 """Seconds a robot that answered 'too fast' is left alone: DingTalk's throttle lasts ten minutes."""
 
+CLOUD_SANDBOX_URL = "http://127.0.0.1:8005"
+"""The cloud sandbox (`dingpass dev`, `dingpass sandbox`): VPC, ECS and RAM on loopback."""
 CLOUD_REGION = "cn-hangzhou"
 """Where resource plugins create what changes ask for, unless CLOUD_REGION says otherwise."""

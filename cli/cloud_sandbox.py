@@ -1,14 +1,17 @@
 """`dingpass cloud-sandbox`: Alibaba Cloud's VPC, ECS and RAM APIs alone, on loopback."""
 
+from urllib.parse import urlsplit
+
 import click
 
+from backend import defaults
 from backend.config import Config
 from cli.context import pass_config
 from cli.stopping import stop_event
 
 
 @click.command("cloud-sandbox")
-@click.option("--port", default=8004, show_default=True)
+@click.option("--port", default=urlsplit(defaults.CLOUD_SANDBOX_URL).port, show_default=True)
 @click.option(
     "--ready-after",
     type=click.FloatRange(min=0),

@@ -69,9 +69,17 @@ def _port(url: str) -> int:
 @click.option("--sandbox-port", default=_port(defaults.SANDBOX_URL), show_default=True)
 @click.option("--approval-port", default=APPROVAL_PORT, show_default=True)
 @click.option("--inbox-port", default=_port(defaults.MAIL_SANDBOX_URL), show_default=True)
+@click.option("--cloud-port", default=_port(defaults.CLOUD_SANDBOX_URL), show_default=True)
 @pass_config
-def dev(config: Config, host: str, sandbox_port: int, approval_port: int, inbox_port: int) -> None:
-    """Run every function and the DingTalk and mail sandboxes locally; Ctrl+C stops."""
+def dev(
+    config: Config,
+    host: str,
+    sandbox_port: int,
+    approval_port: int,
+    inbox_port: int,
+    cloud_port: int,
+) -> None:
+    """Run every function and the DingTalk, mail and cloud sandboxes locally; Ctrl+C stops."""
     from frontend.config import STATIC_DIR
 
     if not (STATIC_DIR / "index.html").exists():
@@ -87,6 +95,10 @@ def dev(config: Config, host: str, sandbox_port: int, approval_port: int, inbox_
     inbox = mail_sandbox.url if mail_sandbox else None
     if mail_sandbox is not None and not config.robots:
         config = _sandbox_robots(config, mail_sandbox, _http(local, _port(mail_sandbox.url)))
+    cloud = None
+    if not config.cloud_endpoint:  # without one, resource changes go to the cloud sandbox
+        config = _start_cloud_sandbox(config, host, local, cloud_port)
+        cloud = config.cloud_endpoint
     kick = _start_runner(config)
     stream = config.dingtalk_event_mode == "stream"
     callback = None if stream else _http(local, approval_port) + defaults.CALLBACK_PATH
@@ -109,6 +121,8 @@ def dev(config: Config, host: str, sandbox_port: int, approval_port: int, inbox_
         shown_callback = _http(public, approval_port) + defaults.CALLBACK_PATH + note
     stopped = stop_event()  # before the banner: a signal sent on reading it must find its handler
     _announce(config, _seen_at(console, public), _seen_at(inbox, public), shown_callback)
+    _announce_changes(config, _seen_at(cloud, public))
+    click.echo("Ctrl+C stops.")
     _wait(servers, stopped)
 
 
@@ -325,6 +339,28 @@ def _frontend(config: Config) -> Flask:
     )
 
 
+def _start_cloud_sandbox(config: Config, host: str, local: str, port: int) -> Config:
+    """The cloud sandbox on ``port``; the config with its address and the key it accepts."""
+    from sandbox.cloud import CloudSandbox
+
+    key = config.cloud_access_key_id or f"sandbox-{secrets.token_hex(4)}"
+    secret = config.cloud_access_key_secret or secrets.token_urlsafe(24)
+    try:
+        CloudSandbox({key: secret}, host=host, port=port).start()
+    except OSError as err:
+        why = "in use" if err.errno == errno.EADDRINUSE else err.strerror
+        raise click.ClickException(
+            f"the cloud sandbox cannot listen on {host}:{port}: {why}. Is `dingpass dev` "
+            "running already? Stop it, or give --cloud-port a free port."
+        ) from None
+    return dataclasses.replace(
+        config,
+        cloud_endpoint=_http(local, port),
+        cloud_access_key_id=key,
+        cloud_access_key_secret=secret,
+    )
+
+
 def _start_dingtalk_sandbox(config: Config, host: str, port: int, callback: str | None) -> str:
     from sandbox.delivery import CallbackTarget
     from sandbox.server import Sandbox, SandboxSettings
@@ -388,8 +424,16 @@ def _announce(config: Config, console: str | None, inbox: str | None, callback: 
     else:
         click.echo(f"  Mail           via {config.smtp_host}:{config.smtp_port}")
     click.echo(f"  Backend        {config.backend_url} (signed requests only)")
-    click.echo(f"  Callback       {callback}\n")
-    click.echo("Ctrl+C stops.")
+    click.echo(f"  Callback       {callback}")
+
+
+def _announce_changes(config: Config, cloud: str | None) -> None:
+    base = config.public_base_url
+    click.echo(f"  Changes API    {base}/api/v1/changes  (callers: `dingpass apps create NAME`)")
+    if cloud:
+        click.echo(f"  Cloud          {cloud}/  (the cloud sandbox: VPC, ECS and RAM)\n")
+    else:
+        click.echo(f"  Cloud          {config.cloud_endpoint} ({config.cloud_region})\n")
 
 
 def _wait(servers: list[BaseWSGIServer], stopped: threading.Event) -> None:

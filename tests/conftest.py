@@ -176,7 +176,7 @@ def running_dev(folder: Path, *args: str, **popen: Any) -> Iterator[tuple[subpro
 
     if not (STATIC_DIR / "index.html").exists():
         pytest.fail("the page is not built: run `make test`, which builds vue-app first")
-    front, back, sandbox, approval, inbox, smtp = (free_port() for _ in range(6))
+    front, back, sandbox, approval, inbox, smtp, cloud = (free_port() for _ in range(7))
     env = {
         **os.environ,
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{front}",
@@ -195,6 +195,8 @@ def running_dev(folder: Path, *args: str, **popen: Any) -> Iterator[tuple[subpro
         str(approval),
         "--inbox-port",
         str(inbox),
+        "--cloud-port",
+        str(cloud),
         *args,
     ]
     process = subprocess.Popen(

@@ -131,4 +131,4 @@ def cloud_clients(config: "Config") -> CloudClients:
     credentials = None
     if config.cloud_access_key_id and config.cloud_access_key_secret:
         credentials = CloudCredentials(config.cloud_access_key_id, config.cloud_access_key_secret)
-    return CloudClients(config.cloud_region, config.cloud_endpoint, credentials)
+    return CloudClients(config.cloud_region, config.cloud_api, credentials)

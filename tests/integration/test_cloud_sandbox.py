@@ -30,6 +30,8 @@ from sandbox.cloud import CloudSandbox, signature
 from sandbox.cloud.auth import Authenticator, Incoming, Key
 from tests.conftest import free_port, wait_for
 
+DINGPASS = str(Path(sys.executable).with_name("dingpass"))
+
 AK, SECRET = "sandbox-ak", "sandbox-secret"
 STS_AK, STS_SECRET, STS_TOKEN = "STS.sandbox", "sts-secret", "sts-token-123"
 REGION, ZONE = "cn-hangzhou", "cn-hangzhou-h"
@@ -765,21 +767,42 @@ def test_logs_hold_no_secret_and_no_token(cloud, caplog):
 
 
 def test_the_command_serves_the_sandbox(tmp_path: Path):
-    """`dingpass cloud-sandbox` (added here as cli/main.py will add it) serves until stopped."""
     port = free_port()
     env = {**os.environ, "CLOUD_ACCESS_KEY_ID": AK, "CLOUD_ACCESS_KEY_SECRET": SECRET}
-    script = (
-        "from cli.main import cli, main; from cli.cloud_sandbox import cloud_sandbox;"
-        "cli.add_command(cloud_sandbox); main()"
-    )
-    command = [sys.executable, "-c", script, "cloud-sandbox", "--port", str(port)]
+    command = [DINGPASS, "cloud-sandbox", "--port", str(port), "--ready-after", "0"]
     with subprocess.Popen(
-        [*command, "--ready-after", "0"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
     ) as process:
         try:
             assert "Ctrl+C" in (process.stdout.readline() if process.stdout else "")
             client = VpcClient(config(f"127.0.0.1:{port}"))
-            assert vpc_status(client, new_vpc(client)) == "Available"
+            assert vpc_status(client, new_vpc(client)) in ("Pending", "Available")
+        finally:
+            process.terminate()
+        assert process.wait(timeout=10) == 0
+
+
+def test_dingpass_sandbox_serves_the_cloud_beside_dingtalk_with_a_key_it_prints(tmp_path: Path):
+    dingtalk, cloud = free_port(), free_port()
+    env = {
+        **os.environ,
+        "DINGTALK_APP_KEY": "dingsandbox",
+        "DINGTALK_APP_SECRET": "sandbox-secret",
+        "DINGTALK_PROCESS_CODE": "PROC-SANDBOX",
+    }
+    command = [DINGPASS, "sandbox", "--port", str(dingtalk), "--cloud-port", str(cloud)]
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            printed = "".join(process.stdout.readline() for _ in range(4) if process.stdout)
+            key = printed.split("CLOUD_ACCESS_KEY_ID=")[1].split()[0]
+            secret = printed.split("CLOUD_ACCESS_KEY_SECRET=")[1].split()[0]
+            assert f"CLOUD_ENDPOINT=http://127.0.0.1:{cloud}" in printed
+            client = VpcClient(
+                config(f"127.0.0.1:{cloud}", access_key_id=key, access_key_secret=secret)
+            )
+            assert new_vpc(client).startswith("vpc-")
         finally:
             process.terminate()
         assert process.wait(timeout=10) == 0

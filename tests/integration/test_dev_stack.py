@@ -2,10 +2,12 @@
 
 import ipaddress
 import json
+import os
 import re
 import secrets
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import requests
 from dotenv import dotenv_values
 
 from sandbox import callback_crypto as dingtalk
+from tests.app_signing import signed_headers
 from tests.conftest import DEV_FORM, running_dev, wait_for
 
 
@@ -184,3 +187,35 @@ def test_a_new_application_reaches_both_of_its_robots_in_the_inbox(dev_stack):
 
     assert wait_for(lambda: told() == {"approvers", "ops"}, seconds=15)
     assert "示例科技" in requests.get(f"{inbox}/", timeout=5).text
+
+
+def test_a_change_sent_to_the_printed_api_is_made_in_the_cloud_sandbox(tmp_path):
+    with running_dev(tmp_path) as (_, printed):
+        api = re.search(r"Changes API\s+(\S+)", printed).group(1)
+        cloud = re.search(r"Cloud\s+(\S+)/", printed).group(1)
+        key, secret = _new_app(tmp_path, "itsm")
+        body = json.dumps({"type": "vpc", "request_id": "dev-1"}).encode()
+        headers = signed_headers(key, secret, "POST", api, body, "application/json")
+        taken = requests.post(api, data=body, headers=headers, timeout=5)
+        assert taken.status_code == 202, taken.text
+        progress = f"{api}/{taken.json()['id']}"
+
+        def status() -> str:
+            signed = signed_headers(key, secret, "GET", progress)
+            return requests.get(progress, headers=signed, timeout=5).json()["status"]
+
+        assert wait_for(lambda: status() == "succeeded", seconds=20)
+        vpcs = requests.get(f"{cloud}/_sandbox/resources", timeout=5).json()["counts"]["vpc"]
+        assert vpcs == 1
+
+
+def _new_app(folder: Path, name: str) -> tuple[str, str]:
+    """The key and secret `dingpass apps create` prints, in the running stack's database."""
+    script = Path(sys.executable).with_name("dingpass")
+    env = {**os.environ, "DINGPASS_VAR_DIR": str(folder / "var")}
+    made = subprocess.run(
+        [script, "apps", "create", name], cwd=folder, env=env, capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    key = re.search(r"AppKey:\s+(\S+)", made.stdout).group(1)
+    return key, re.search(r"AppSecret:\s+(\S+)", made.stdout).group(1)

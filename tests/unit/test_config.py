@@ -95,3 +95,16 @@ def test_config_check_warns_that_production_without_trusted_hops_shares_one_ip(r
     assert "WARN  client addresses: TRUSTED_PROXY_HOPS=0: behind Function Compute" in (
         result.output
     )
+
+
+def test_resource_changes_go_to_the_cloud_sandbox_unless_in_production():
+    assert Config.from_env({}).cloud_api == "http://127.0.0.1:8005"
+    assert Config.from_env({"DINGPASS_ENV": "production"}).cloud_api is None  # the SDKs' own
+    given = {"DINGPASS_ENV": "production", "CLOUD_ENDPOINT": "https://vpc.example.com"}
+    assert Config.from_env(given).cloud_api == "https://vpc.example.com"
+
+
+def test_the_clients_of_a_production_config_use_the_sdks_own_endpoints():
+    from backend.cloud.clients import cloud_clients
+
+    assert cloud_clients(Config.from_env({"DINGPASS_ENV": "production"})).endpoint is None
