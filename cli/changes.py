@@ -1,8 +1,11 @@
 """`dingpass changes list | show | cleanup`: resource changes from the command line."""
 
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
+from sqlalchemy import Connection
 
 from backend.changes.cleanup import cleanup as clean_up
 from backend.changes.errors import UnknownChange
@@ -13,6 +16,8 @@ from backend.storage import changes as store
 from backend.storage.database import Database
 from backend.work import change_context
 from cli.context import pass_config
+
+T = TypeVar("T")
 
 
 @click.group("changes", help="Inspect resource changes and clean up failed ones.")
@@ -26,8 +31,7 @@ def group() -> None:
 @pass_config
 def list_changes(config: Config, status: str | None, limit: int) -> None:
     """List changes, newest first, with each caller's request id."""
-    with Database(config.database).transaction() as connection:
-        found = store.listing(connection, status=status, limit=limit)
+    found = _read(config, lambda c: store.listing(c, status=status, limit=limit))
     if not found:
         click.echo("No changes.")
         return
@@ -42,8 +46,7 @@ def list_changes(config: Config, status: str | None, limit: int) -> None:
 @pass_config
 def show(config: Config, change_id: str) -> None:
     """Print a change with its steps, results and resources, as JSON."""
-    with Database(config.database).transaction() as connection:
-        change = store.by_public_id(connection, change_id)
+    change = _read(config, lambda c: store.by_public_id(c, change_id))
     if change is None:
         raise UnknownChange(f"no change {change_id}: `dingpass changes list` shows them")
     click.echo(json.dumps(change.view(), indent=2, ensure_ascii=False))
@@ -54,7 +57,11 @@ def show(config: Config, change_id: str) -> None:
 @pass_config
 def cleanup(config: Config, change_id: str) -> None:
     """Delete every resource a failed change created, newest first."""
-    deleted = clean_up(Database(config.database), change_context(config), change_id, utc_now)
+    database = Database(config.database)
+    try:
+        deleted = clean_up(database, change_context(config), change_id, utc_now)
+    finally:
+        database.dispose()
     for step in deleted:
         click.echo(f"deleted {step.type} {step.resource_id} (step {step.name})")
     click.echo(
@@ -62,3 +69,12 @@ def cleanup(config: Config, change_id: str) -> None:
         if deleted
         else f"Change {change_id} has no resources left to delete."
     )
+
+
+def _read(config: Config, work: Callable[[Connection], T]) -> T:
+    """``work`` in a transaction of DATABASE_URL's database, its pool closed after."""
+    database = Database(config.database)
+    try:
+        return database.run(work)
+    finally:
+        database.dispose()

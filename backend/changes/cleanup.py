@@ -6,8 +6,10 @@ from datetime import datetime, timedelta
 
 from backend.changes.context import ChangeContext
 from backend.changes.errors import CleanupIncomplete, CleanupRefused, UnknownChange
-from backend.changes.model import OPEN_STEPS, Change, ChangeStatus, Step
-from backend.cloud.errors import CloudError, CloudRetryable
+from backend.changes.model import OPEN_STEPS, Change, ChangeStatus, Step, StepStatus
+from backend.changes.steps import client_token, resolve_inputs
+from backend.cloud.errors import CloudError, CloudRefused, CloudRetryable
+from backend.cloud.plugins.base import Plugin
 from backend.jobs import queue
 from backend.storage import changes as store
 from backend.storage.database import Database
@@ -33,6 +35,7 @@ def cleanup(
 ) -> list[Step]:
     """Delete every resource change ``public_id`` created that still exists; the steps done."""
     change = _cleanable(database, public_id, clock())
+    change = _named_in_doubt(database, context, change)
     deleted, failures = [], []
     for step in sorted(_existing(change), key=lambda s: s.position, reverse=True):
         try:
@@ -62,13 +65,50 @@ def _cleanable(database: Database, public_id: str, now: datetime) -> Change:
                 f"change {public_id} is {change.status}: only a failed, refused or cancelled "
                 "change is cleaned up (a running one may still be making its resources)"
             )
-        open_jobs = [s.job_id for s in change.steps if s.status in OPEN_STEPS and s.job_id]
-        cancelled = queue.cancel(connection, open_jobs, now)
-        if set(open_jobs) - set(cancelled):
+        open_steps = [s for s in change.steps if s.status in OPEN_STEPS]
+        open_jobs = [s.job_id for s in open_steps if s.job_id is not None]
+        if set(open_jobs) - set(queue.cancel(connection, open_jobs, now)):
             raise CleanupRefused(
                 f"a step of change {public_id} is running right now; try again in a minute"
             )
-    return change
+        for step in open_steps:  # no runner takes them up any more
+            store.set_step(
+                connection,
+                step.id,
+                status=StepStatus.CANCELLED,
+                last_error="cancelled: the change is being cleaned up",
+                finished_at=now,
+            )
+        return store.by_id(connection, change.id)
+
+
+def _named_in_doubt(database: Database, context: ChangeContext, change: Change) -> Change:
+    """The change with the resource of each step whose create went out unanswered named.
+
+    The same create again, with the step's ClientToken, names the resource the first one
+    made (or makes it, and then it is named too): nothing is left that nobody recorded. A
+    create the cloud refuses made nothing: with the same token it would name what it had made.
+    """
+    for step in change.steps:
+        if step.resource_id is not None or step.started_at is None:
+            continue
+        plugin = _plugin(context, step)
+        token, inputs = client_token(change, step), resolve_inputs(change, step)
+        try:
+            started = plugin.start(context.cloud, step.spec, token, inputs)
+        except CloudRefused:
+            continue
+        with database.transaction() as connection:
+            store.set_step(connection, step.id, resource_id=started.resource_id)
+    with database.transaction() as connection:
+        return store.by_id(connection, change.id)
+
+
+def _plugin(context: ChangeContext, step: Step) -> Plugin:
+    plugin = context.plugins.get(step.type)
+    if plugin is None:
+        raise CleanupRefused(f"no plugin for {step.type!r} in this version: upgrade dingpass")
+    return plugin
 
 
 def _existing(change: Change) -> list[Step]:
@@ -83,9 +123,7 @@ def _delete(
     sleep: Callable[[float], None],
 ) -> None:
     """Delete one step's resource, waiting while the cloud is busy or the resources in it go."""
-    plugin = context.plugins.get(step.type)
-    if plugin is None:
-        raise CleanupRefused(f"no plugin for {step.type!r} in this version: upgrade dingpass")
+    plugin = _plugin(context, step)
     resource_id = step.resource_id or ""  # _existing gave only steps that made one
     give_up, pause = clock() + patience, 1.0
     while True:

@@ -30,5 +30,6 @@ class ChangeContext:
 
     def check_in(self, checks: int) -> timedelta:
         """How long to wait before the readiness check after ``checks`` earlier ones."""
-        later: timedelta = self.first_check * (2**checks)
+        # The exponent is capped first: 2**47 seconds is past what a timedelta holds.
+        later: timedelta = self.first_check * (2 ** min(checks, 20))
         return min(self.check_cap, later)

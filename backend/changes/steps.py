@@ -17,7 +17,7 @@ from backend.changes.service import STEP_KIND
 from backend.cloud.plugins.base import Plugin, Results
 from backend.exceptions import RetryCannotHelp
 from backend.jobs import queue
-from backend.jobs.model import Done, Job, Outcome, Retry, Wait
+from backend.jobs.model import Cancelled, Done, Job, Outcome, Retry, Wait
 from backend.jobs.registry import Registry
 from backend.services import Services
 from backend.storage import changes as store
@@ -37,52 +37,98 @@ class StepNotReady(RetryCannotHelp):
     """A resource stayed short of ready for longer than a step waits."""
 
 
+class StepNotResumed(RetryCannotHelp):
+    """A failed step's job was run again (`dingpass jobs retry`): a failed change stays so."""
+
+
 @kinds.kind(STEP_KIND, retry=STEP_RETRY)
 def run_step(services: Services, job: Job) -> Outcome:
     """Start the step's resource, or check on it; Done once it is ready."""
     context = _context(services)
-    now = services.clock()
     with services.database.transaction() as connection:
         change = store.by_id(connection, _change_id(job))
         step = _named(change, job.payload["step"])
-        if step.status not in OPEN_STEPS:
-            return Done()
-        if change.status not in UNFINISHED:  # failed or cancelled meanwhile: make nothing more
-            store.set_step(
-                connection,
-                step.id,
-                status=StepStatus.CANCELLED,
-                last_error=f"cancelled: the change is {change.status}",
-                finished_at=now,
-            )
-            return Done()
-        inputs = resolve_inputs(change, step)
-        _mark_started(connection, change, step, now)
+    if step.status == StepStatus.FAILED:
+        raise StepNotResumed(
+            f"change {change.public_id} failed at step {step.name}, and a failed change is not "
+            f"resumed: `dingpass changes cleanup {change.public_id}` deletes what it made; "
+            "then send the request again under a new request_id"
+        )
+    if step.status not in OPEN_STEPS:
+        return Done()
     plugin = _plugin(context, step)
+    if change.status not in UNFINISHED:
+        wind_down(services, context, plugin, change, step)
+        return Cancelled()
+    _mark_started(services, change, step)
     if step.resource_id is None:
-        started = plugin.start(context.cloud, step.spec, client_token(change, step), inputs)
-        with services.database.transaction() as connection:
-            status = StepStatus.RUNNING if started.ready else StepStatus.WAITING
-            store.set_step(connection, step.id, resource_id=started.resource_id, status=status)
-        if not started.ready:
-            return Wait({"resource_id": started.resource_id}, context.check_in(0))
-        results = started.results
-    else:
-        waited = now - (step.started_at or now)
-        if waited > context.ready_timeout:
-            raise StepNotReady(
-                f"{step.type} {step.resource_id} is still not ready after {waited}: look at it "
-                "in the console; `dingpass changes cleanup` deletes what the change made"
-            )
-        progress = plugin.check(context.cloud, step.resource_id)
-        if not progress.ready:
-            with services.database.transaction() as connection:
-                store.count_check(connection, step)
-            condition = {"resource_id": step.resource_id, "state": progress.state}
-            return Wait(condition, context.check_in(step.checks + 1))
-        results = progress.results
-    _succeeded(services, change, step, results)
+        return _start(services, context, plugin, change, step)
+    return _check(services, context, plugin, change, step)
+
+
+def _start(
+    services: Services, context: ChangeContext, plugin: Plugin, change: Change, step: Step
+) -> Outcome:
+    """The create call; recorded at once, so that only a crash right here repeats it."""
+    inputs = resolve_inputs(change, step)
+    started = plugin.start(context.cloud, step.spec, client_token(change, step), inputs)
+    with services.database.transaction() as connection:
+        status = StepStatus.RUNNING if started.ready else StepStatus.WAITING
+        store.set_step(connection, step.id, resource_id=started.resource_id, status=status)
+    if not started.ready:
+        return Wait({"resource_id": started.resource_id}, context.check_in(0))
+    _succeeded(services, change, step, started.results)
     return Done()
+
+
+def _check(
+    services: Services, context: ChangeContext, plugin: Plugin, change: Change, step: Step
+) -> Outcome:
+    """One readiness check: Done when ready, else Wait a little longer than last time."""
+    now = services.clock()
+    waited = now - (step.started_at or now)
+    if waited > context.ready_timeout:
+        raise StepNotReady(
+            f"{step.type} {step.resource_id} is still not ready after {waited}: look at it in "
+            "the console; `dingpass changes cleanup` deletes what the change made"
+        )
+    resource_id = step.resource_id or ""
+    progress = plugin.check(context.cloud, resource_id)
+    if not progress.ready:
+        with services.database.transaction() as connection:
+            store.count_check(connection, step)
+        condition = {"resource_id": resource_id, "state": progress.state}
+        return Wait(condition, context.check_in(step.checks + 1))
+    _succeeded(services, change, step, progress.results)
+    return Done()
+
+
+def wind_down(
+    services: Services, context: ChangeContext, plugin: Plugin, change: Change, step: Step
+) -> None:
+    """Cancel a step of a change that failed meanwhile, its resource id known first.
+
+    A step whose create call went out but whose answer never came (a lost answer, a runner
+    killed) may have made its resource: the same call again, with the same ClientToken,
+    names it (or makes it, and then it is known too), so that the change reports exactly
+    which resources exist and cleanup deletes them all.
+    """
+    resource_id = step.resource_id
+    if resource_id is None and step.started_at is not None:
+        token, inputs = client_token(change, step), resolve_inputs(change, step)
+        resource_id = plugin.start(context.cloud, step.spec, token, inputs).resource_id
+    now = services.clock()
+    with services.database.transaction() as connection:
+        store.set_step(
+            connection,
+            step.id,
+            only_if=OPEN_STEPS,
+            status=StepStatus.CANCELLED,
+            resource_id=resource_id,
+            last_error=f"cancelled: the change is {change.status}",
+            finished_at=now,
+        )
+        cancel_after(connection, change, step.name, now)
 
 
 def client_token(change: Change, step: Step) -> str:
@@ -93,12 +139,10 @@ def client_token(change: Change, step: Step) -> str:
 def resolve_inputs(change: Change, step: Step) -> dict[str, Any]:
     """The values ``step`` takes from the request or from earlier steps' results."""
     results = {s.name: s.results or {} for s in change.steps}
-    values = {}
-    for param, source in step.inputs.items():
-        values[param] = (
-            source["value"] if "value" in source else results[source["step"]][source["key"]]
-        )
-    return values
+    return {
+        param: source["value"] if "value" in source else results[source["step"]][source["key"]]
+        for param, source in step.inputs.items()
+    }
 
 
 def on_step_failed(connection: Connection, job: Job, error: str, now: datetime) -> None:
@@ -110,6 +154,8 @@ def on_step_failed(connection: Connection, job: Job, error: str, now: datetime) 
         return
     change = store.by_id(connection, _change_id(job))
     step = _named(change, job.payload["step"])
+    if step.status not in OPEN_STEPS:  # a failed step run again: its first error stands
+        return
     store.set_step(connection, step.id, status=StepStatus.FAILED, last_error=error, finished_at=now)
     store.set_change(
         connection,
@@ -123,21 +169,20 @@ def on_step_failed(connection: Connection, job: Job, error: str, now: datetime) 
     cancel_after(connection, change, step.name, now)
 
 
-def cancel_after(connection: Connection, change: Change, failed: str, now: datetime) -> None:
-    """Cancel the steps that need ``failed``, directly or through others, and their jobs."""
-    doomed = {failed}
+def cancel_after(connection: Connection, change: Change, ended: str, now: datetime) -> None:
+    """Cancel the steps that need ``ended``, directly or through others, and their jobs."""
+    doomed = {ended}
     for step in change.steps:  # plan order: a step comes after every step it needs
         if doomed & set(step.needs):
             doomed.add(step.name)
-    cancelled = [s for s in change.steps if s.name in doomed - {failed}]
-    reason = f"cancelled: step {failed} failed"
+    cancelled = [s for s in change.steps if s.name in doomed - {ended}]
     for step in cancelled:
         store.set_step(
             connection,
             step.id,
             only_if=(StepStatus.PLANNED,),
             status=StepStatus.CANCELLED,
-            last_error=reason,
+            last_error=f"cancelled: step {ended} did not succeed",
             finished_at=now,
         )
     queue.cancel(connection, [s.job_id for s in cancelled if s.job_id is not None], now)
@@ -146,6 +191,9 @@ def cancel_after(connection: Connection, change: Change, failed: str, now: datet
 def _succeeded(services: Services, change: Change, step: Step, results: Results) -> None:
     now = services.clock()
     with services.database.transaction() as connection:
+        # The change's row first: two last steps finishing at once take turns here, so the
+        # second sees the first's success (MySQL's snapshot would otherwise hide it).
+        store.lock_change(connection, change.id)
         store.set_step(
             connection,
             step.id,
@@ -166,13 +214,19 @@ def _succeeded(services: Services, change: Change, step: Step, results: Results)
             )
 
 
-def _mark_started(connection: Connection, change: Change, step: Step, now: datetime) -> None:
-    if step.started_at is None:
-        store.set_step(connection, step.id, status=StepStatus.RUNNING, started_at=now)
-    if change.status == ChangeStatus.PLANNED:
-        store.set_change(
-            connection, change.id, now, only_if=(ChangeStatus.PLANNED,), status=ChangeStatus.RUNNING
-        )
+def _mark_started(services: Services, change: Change, step: Step) -> None:
+    now = services.clock()
+    with services.database.transaction() as connection:
+        if step.started_at is None:
+            store.set_step(connection, step.id, status=StepStatus.RUNNING, started_at=now)
+        if change.status == ChangeStatus.PLANNED:
+            store.set_change(
+                connection,
+                change.id,
+                now,
+                only_if=(ChangeStatus.PLANNED,),
+                status=ChangeStatus.RUNNING,
+            )
 
 
 def _context(services: Services) -> ChangeContext:

@@ -76,7 +76,8 @@ class Retry:
 
     def delay(self, attempts: int, rng: random.Random | None = None) -> timedelta:
         """How long to wait after the ``attempts``-th failed run: doubling, capped, jittered."""
-        ceiling: timedelta = min(self.cap, self.first * 2 ** (attempts - 1))
+        # The exponent is capped first: 2**46 of anything is past what a timedelta holds.
+        ceiling: timedelta = min(self.cap, self.first * 2 ** min(attempts - 1, 30))
         jitter: float = (rng or random).random()  # noqa: S311 -- jitter, not secrecy
         return ceiling * (0.5 + jitter / 2)
 
@@ -134,7 +135,12 @@ class Wait:
     check_in: timedelta = timedelta(seconds=30)
 
 
-Outcome = Done | Wait
+@dataclass(frozen=True)
+class Cancelled:
+    """The job's work is no longer wanted (its change failed meanwhile); it ends cancelled."""
+
+
+Outcome = Done | Wait | Cancelled
 DEFAULT_RETRY = Retry()
 OUTAGE_RETRY = Retry(max_attempts=None, cap=timedelta(minutes=5), horizon=timedelta(hours=24))
 """For jobs that wait on an outside service: every five minutes at most, for a day."""

@@ -70,7 +70,10 @@ def claim(
     """Take one due job under a lease, or None. Each attempt is its own short transaction."""
     with connection_factory() as connection:
         candidates = _due(connection, now, only)
-    for job_id, version in candidates:
+    for job_id, version, attempts in candidates:
+        # A run of attempts begins at its first: a job that waited its turn (for the jobs it
+        # depends on, or for a resource) has not been trying meanwhile.
+        first = {"tries_since": now} if attempts == 0 else {}
         with connection_factory() as connection:
             taken = connection.execute(
                 update(jobs)
@@ -79,9 +82,10 @@ def claim(
                     status=JobStatus.RUNNING,
                     leased_by=runner,
                     lease_until=now + lease,
-                    attempts=jobs.c.attempts + 1,
+                    attempts=attempts + 1,
                     version=version + 1,
                     updated_at=now,
+                    **first,
                 )
             )
             if taken.rowcount == 1:
@@ -89,8 +93,8 @@ def claim(
     return None
 
 
-def _due(connection: Connection, now: datetime, only: int | None) -> list[tuple[int, int]]:
-    """(id, version) of jobs due now whose prerequisites have all succeeded, oldest first."""
+def _due(connection: Connection, now: datetime, only: int | None) -> list[tuple[int, int, int]]:
+    """(id, version, attempts) of jobs due now whose prerequisites all succeeded, oldest first."""
     blocked = exists().where(
         job_dependencies.c.job_id == jobs.c.id,
         job_dependencies.c.depends_on == _prerequisite.c.id,
@@ -101,12 +105,12 @@ def _due(connection: Connection, now: datetime, only: int | None) -> list[tuple[
         and_(jobs.c.status == JobStatus.RUNNING, jobs.c.lease_until < now),  # its runner died
     )
     query = (
-        select(jobs.c.id, jobs.c.version)
+        select(jobs.c.id, jobs.c.version, jobs.c.attempts)
         .where(runnable, ~blocked)
         .order_by(jobs.c.run_after, jobs.c.id)
     )
     query = query.where(jobs.c.id == only) if only is not None else query.limit(CANDIDATES)
-    return [(job_id, version) for job_id, version in connection.execute(query)]
+    return [(job_id, version, attempts) for job_id, version, attempts in connection.execute(query)]
 
 
 def next_due(connection: Connection, now: datetime) -> datetime | None:
@@ -120,6 +124,11 @@ def finish(connection: Connection, job: Job, now: datetime) -> bool:
     return _settle(
         connection, job, now, status=JobStatus.SUCCEEDED, finished_at=now, last_error=None
     )
+
+
+def cancelled(connection: Connection, job: Job, now: datetime) -> bool:
+    """Mark a claimed job cancelled: its work is no longer wanted."""
+    return _settle(connection, job, now, status=JobStatus.CANCELLED, finished_at=now)
 
 
 def wait(
@@ -168,23 +177,16 @@ def cancel(connection: Connection, job_ids: Collection[int], now: datetime) -> l
     A running job is left to its runner: cancelling it under the runner's feet would hide
     what it did (a resource it created).
     """
-    if not job_ids:
-        return []
     open_ = jobs.c.status.in_([JobStatus.QUEUED, JobStatus.WAITING])
-    cancellable = select(jobs.c.id).where(jobs.c.id.in_(sorted(job_ids)), open_)
-    ids = list(connection.execute(cancellable).scalars())
-    if ids:
-        connection.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(ids), open_)
-            .values(
-                status=JobStatus.CANCELLED,
-                finished_at=now,
-                version=jobs.c.version + 1,
-                updated_at=now,
-            )
-        )
-    return ids
+    cancel = update(jobs).values(
+        status=JobStatus.CANCELLED, finished_at=now, version=jobs.c.version + 1, updated_at=now
+    )
+    # One by one: a job a runner claimed meanwhile is not cancelled, and not said to be.
+    return [
+        job_id
+        for job_id in sorted(set(job_ids))
+        if connection.execute(cancel.where(jobs.c.id == job_id, open_)).rowcount == 1
+    ]
 
 
 def requeue(connection: Connection, job_id: int, now: datetime) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from backend.exceptions import RetryCannotHelp
 from backend.jobs import queue
-from backend.jobs.model import DEFAULT_RETRY, Job, JobStatus, Outcome, Retry, Wait
+from backend.jobs.model import DEFAULT_RETRY, Cancelled, Job, JobStatus, Outcome, Retry, Wait
 from backend.jobs.registry import C, Registry
 from backend.storage.database import Database
 
@@ -114,6 +114,8 @@ class Runner(Generic[C]):
         with self.database.transaction() as connection:
             if isinstance(outcome, Wait):
                 kept = queue.wait(connection, job, now, outcome.condition, outcome.check_in)
+            elif isinstance(outcome, Cancelled):
+                kept = queue.cancelled(connection, job, now)
             else:
                 kept = queue.finish(connection, job, now)
         if not kept:

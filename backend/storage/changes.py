@@ -157,6 +157,11 @@ def set_step(
     return connection.execute(query.values(**values)).rowcount == 1
 
 
+def lock_change(connection: Connection, change_id: int) -> None:
+    """Hold the change's row until the transaction ends (MySQL; SQLite's writes take turns)."""
+    connection.execute(select(changes.c.id).where(changes.c.id == change_id).with_for_update())
+
+
 def count_check(connection: Connection, step: Step) -> None:
     """Note one more readiness check of ``step``."""
     connection.execute(

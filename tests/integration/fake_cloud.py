@@ -7,7 +7,7 @@ the first resource; asynchronous ones stay Pending for ``pending_checks`` checks
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.cloud.errors import CloudRefused
+from backend.cloud.errors import CloudRefused, CloudRetryable
 from backend.cloud.plugins.base import Param, Plugins, Progress, Started
 
 NAME = Param(help="a name")
@@ -31,6 +31,9 @@ class FakeCloud:
 
     pending_checks: int = 1
     refuse: dict[str, str] = field(default_factory=dict)  # type -> the cloud's error code
+    lose_answer: set[str] = field(default_factory=set)  # types whose next create goes unanswered
+    throttled_checks: int = 0  # checks answered Throttling before any is answered
+    refuse_checks: dict[str, str] = field(default_factory=dict)  # type -> code of a bad state
     resources: dict[str, Resource] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     creates: int = 0
@@ -64,11 +67,20 @@ class FakePlugin:
             )
             self.fake.tokens[token] = resource_id
         resource_id = self.fake.tokens[token]
+        if self.type in self.fake.lose_answer:
+            self.fake.lose_answer.discard(self.type)
+            raise CloudRetryable("Create", None, "no answer from the cloud: connection dropped")
         ready = not self.asynchronous
         return Started(resource_id, ready, self._results(resource_id) if ready else {})
 
     def check(self, cloud: Any, resource_id: str) -> Progress:
         resource = self.fake.resources[resource_id]
+        if self.fake.throttled_checks > 0:
+            self.fake.throttled_checks -= 1
+            raise CloudRetryable("Describe", "Throttling.User", "Request was denied", "req-2", 400)
+        if self.type in self.fake.refuse_checks:
+            code = self.fake.refuse_checks[self.type]
+            raise CloudRefused("Describe", code, f"the fake's {self.type} broke", "req-3", 400)
         if resource.checks_left > 0:
             resource.checks_left -= 1
             return Progress(False, "Pending")

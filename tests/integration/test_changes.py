@@ -15,6 +15,7 @@ from backend.changes.cleanup import cleanup
 from backend.changes.context import ChangeContext
 from backend.changes.errors import CleanupRefused
 from backend.changes.service import Changes
+from backend.changes.steps import STEP_RETRY
 from backend.changes.types import change_types
 from backend.exceptions import Conflict, NotFound, ValidationError
 from backend.jobs import queue
@@ -73,6 +74,13 @@ def apps(database, clock) -> tuple[int, int]:
 @pytest.fixture
 def step_runner(config, database, clock, context):
     return runner(config, replace(services(config, database, {}, None, clock), changes=context))
+
+
+@pytest.fixture
+def patient_runner(config, database, clock, context):
+    """A runner whose steps wait two hours for their resources."""
+    patient = replace(context, ready_timeout=timedelta(hours=2))
+    return runner(config, replace(services(config, database, {}, None, clock), changes=patient))
 
 
 def statuses(change) -> dict[str, str]:
@@ -308,3 +316,95 @@ def test_cleanup_refuses_a_change_that_is_still_running(
 
     with pytest.raises(CleanupRefused, match="is running"):
         cleanup(database, context, change.public_id, clock)
+
+
+def test_the_pace_of_checks_and_retries_stops_growing_at_its_cap(context):
+    assert context.check_in(1000) == context.check_cap
+    assert STEP_RETRY.delay(1000) <= STEP_RETRY.cap
+
+
+def test_a_resource_pending_for_long_is_checked_until_the_ready_timeout(
+    changes, apps, patient_runner, clock, fake
+):
+    jobs = patient_runner
+    fake.pending_checks = 10_000
+    change = changes.submit(apps[0], {"type": "vpc", "request_id": "r1", "spec": {}}).change
+    for _ in range(150):  # a check every 60 s at most: past the 47th, where 2**n overflowed
+        jobs.run_due()
+        clock.advance(60)
+
+    failed = changes.get(apps[0], change.public_id)
+    assert "still not ready after 2:" in failed.steps[0].last_error
+
+
+def test_throttling_long_after_a_step_was_recorded_is_still_retried(
+    changes, apps, patient_runner, clock, fake
+):
+    step_runner = patient_runner
+    fake.pending_checks = 45
+    change = changes.submit(apps[0], {"type": "vpc", "request_id": "r1", "spec": {}}).change
+    for _ in range(40):  # 20 minutes of checks: past the 15 minutes of retrying
+        step_runner.run_due()
+        clock.advance(30)
+    assert changes.get(apps[0], change.public_id).steps[0].status == "waiting"
+    fake.throttled_checks = 1
+    for _ in range(20):
+        step_runner.run_due()
+        clock.advance(30)
+
+    assert changes.get(apps[0], change.public_id).status == "succeeded"
+
+
+def test_a_sibling_whose_create_went_unanswered_is_reported_and_cleaned_up(
+    changes, apps, step_runner, clock, fake, database, context
+):
+    # The group's create is made but unanswered; then the vSwitch breaks, failing the change.
+    fake.lose_answer.add("ecs.security_group")
+    fake.refuse_checks["vswitch"] = "InternalError.Broken"
+    change = changes.submit(apps[0], NEW_NETWORK).change
+    for _ in range(8):
+        step_runner.run_due()
+        clock.advance(5)
+
+    failed = changes.get(apps[0], change.public_id)
+    assert failed.status == "failed"
+    assert {r["step"] for r in failed.resources()} == {"vpc", "vswitch", "security_group"}
+    cleanup(database, context, change.public_id, clock)
+    assert fake.existing() == []
+
+
+def test_cleanup_names_a_resource_whose_create_went_unanswered_before_deleting(
+    changes, apps, step_runner, clock, fake, database, context
+):
+    fake.refuse_checks["vswitch"] = "InternalError.Broken"
+    fake.lose_answer.add("ecs.security_group")
+    change = changes.submit(apps[0], NEW_NETWORK).change
+    for _ in range(3):  # the VPC, then the vSwitch made and the group's create unanswered
+        step_runner.run_due()
+        clock.advance(5)
+    step_runner.run_due()  # the vSwitch's check fails its change; the group waits its retry
+
+    cleanup(database, context, change.public_id, clock)
+
+    assert fake.existing() == []
+    after = changes.get(apps[0], change.public_id)
+    assert all(s.status in ("succeeded", "failed", "cancelled") for s in after.steps)
+
+
+def test_running_a_failed_steps_job_again_keeps_its_change_failed_and_says_why(
+    changes, apps, step_runner, clock, fake, database
+):
+    fake.refuse["vpc"] = "QuotaExceeded.Vpc"
+    change = changes.submit(apps[0], {"type": "vpc", "request_id": "r1", "spec": {}}).change
+    step_runner.run_due()
+    with database.transaction() as connection:
+        assert queue.requeue(connection, change.steps[0].job_id, clock())
+    step_runner.run_due()
+
+    with database.transaction() as connection:
+        job = connection.execute(
+            select(jobs.c.status, jobs.c.last_error).where(jobs.c.id == change.steps[0].job_id)
+        ).one()
+    assert job.status == JobStatus.FAILED and "is not resumed" in job.last_error
+    after = changes.get(apps[0], change.public_id)
+    assert after.status == "failed" and "QuotaExceeded.Vpc" in after.steps[0].last_error

@@ -358,6 +358,21 @@ def test_a_downgrade_is_refused_while_a_change_is_unfinished(filled_at_0003):
     assert len(rows(filled_at_0003, "changes")) == 1
 
 
+def test_a_downgrade_below_0007_takes_the_finished_changes_step_jobs_with_it(filled_at_0003):
+    migrate.upgrade(filled_at_0003)
+    before = rows(filled_at_0003, "job_dependencies")
+    database = Database(filled_at_0003.url.render_as_string(hide_password=False))
+    with database.transaction() as connection:
+        change = Subject(SubjectType.CHANGE, "7")
+        vpc = queue.enqueue(connection, "change_step", change, NOW, part="vpc")
+        queue.enqueue(connection, "change_step", change, NOW, part="vswitch", depends_on=[vpc])
+        queue.cancel(connection, [vpc], NOW)
+    database.dispose()
+    migrate.downgrade(filled_at_0003, "0006")
+    kinds = {row["kind"] for row in rows(filled_at_0003, "jobs")}
+    assert "change_step" not in kinds and rows(filled_at_0003, "job_dependencies") == before
+
+
 def test_a_downgrade_is_refused_while_jobs_need_the_new_shape(filled_at_0003):
     migrate.upgrade(filled_at_0003)
     database = Database(filled_at_0003.url.render_as_string(hide_password=False))

@@ -19,6 +19,7 @@ branch_labels = None
 depends_on = None
 
 UNFINISHED = ("planned", "awaiting_approval", "running")
+STEP_KIND = "change_step"
 
 
 def upgrade() -> None:
@@ -86,10 +87,23 @@ def upgrade() -> None:
 def downgrade() -> None:
     refuse_unless_downgradable(op.get_bind())
     op.drop_table("change_steps")
+    _forget_step_jobs(op.get_bind())
     op.drop_index("ix_changes_status", "changes")
     op.drop_index("ix_changes_app_created", "changes")
     op.drop_table("changes")
     op.drop_table("api_apps")
+
+
+def _forget_step_jobs(connection: sa.Connection) -> None:
+    """Delete the finished changes' step jobs: older code knows neither their kind nor the
+    status ``cancelled`` some of them end in, and would fail reading them."""
+    jobs = sa.table("jobs", sa.column("id"), sa.column("kind"))
+    edges = sa.table("job_dependencies", sa.column("job_id"), sa.column("depends_on"))
+    steps = sa.select(jobs.c.id).where(jobs.c.kind == STEP_KIND).scalar_subquery()
+    connection.execute(
+        edges.delete().where(sa.or_(edges.c.job_id.in_(steps), edges.c.depends_on.in_(steps)))
+    )
+    connection.execute(jobs.delete().where(jobs.c.kind == STEP_KIND))
 
 
 def refuse_unless_downgradable(connection: sa.Connection) -> None:
