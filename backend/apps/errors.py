@@ -16,6 +16,7 @@ AppAuthError (ApiError)                a request's application signature was ref
  +-- AppBadRequest (BadRequest)   400
       +-- BadTimestamp                 X-Ca-Timestamp is not milliseconds
       +-- BadSignatureMethod           X-Ca-Signature-Method is neither HmacSHA256 nor HmacSHA1
+      +-- ContentMd5Missing            a body that is not a form came without Content-MD5
       +-- ContentMd5Mismatch           Content-MD5 is not the body's
 """
 
@@ -167,6 +168,19 @@ class BadSignatureMethod(AppBadRequest):
             f"X-Ca-Signature-Method {shown!r} 不受支持；请使用 HmacSHA256（默认）或 HmacSHA1。",
             f"X-Ca-Signature-Method {shown!r} is not supported; use HmacSHA256 (the default) "
             "or HmacSHA1.",
+        )
+
+
+class ContentMd5Missing(AppBadRequest):
+    """A body that is not a form came without the Content-MD5 that would sign it."""
+
+    code = "content_md5_missing"
+
+    def __init__(self, actual: str) -> None:
+        super().__init__(
+            f"请求体须带 Content-MD5 头（Base64(MD5)，此请求体应为 {actual}），并将其计入签名。",
+            f"A request body needs a Content-MD5 header (Base64 of its MD5: {actual} for this "
+            "one), signed with the request, so that the signature covers the body.",
         )
 
 

@@ -59,6 +59,8 @@ class SignedRequest:
     string_to_sign: str
     content_md5: str | None
     """The Content-MD5 header, if one was sent: it must be the body's."""
+    form: bool = False
+    """Whether the body is a url-encoded form, whose fields the signature covers itself."""
 
 
 def read(
@@ -82,6 +84,7 @@ def read(
         signature=values[SIGNATURE],
         string_to_sign=string_to_sign(method, values, names, path, params),
         content_md5=values.get(CONTENT_MD5) or None,
+        form=values.get(CONTENT_TYPE, "").lower().startswith(FORM),
     )
 
 

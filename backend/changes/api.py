@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import Connection
 
 from backend import defaults
 from backend.apps.auth import authenticate, forget_old_nonces
@@ -18,6 +19,7 @@ from backend.storage.database import Database
 PREFIX = "/api/v1"
 bp = Blueprint("changes", __name__, url_prefix=PREFIX)
 MAX_PAGE = 100
+FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 
 def _service() -> Changes:
@@ -30,8 +32,6 @@ def signed_by_an_app() -> None:
     """Every route here answers only a request signed by an enabled app (g.api_app)."""
     database: Database = current_app.extensions["database"]
     body, now = whole_body(defaults.MAX_BODY), _service().clock()
-    with database.transaction() as connection:  # on its own: see backend.storage.nonces
-        forget_old_nonces(connection, now)
     with database.transaction() as connection:
         g.api_app = authenticate(
             connection,
@@ -42,6 +42,9 @@ def signed_by_an_app() -> None:
             body,
             now,
         )
+    # After, and on its own (backend.storage.nonces): only a signed request costs a write.
+    with database.transaction() as connection:
+        forget_old_nonces(connection, now)
 
 
 @bp.post("/changes")
@@ -71,17 +74,37 @@ def progress(public_id: str) -> Response:
 def listing() -> Response:
     """The caller's changes, newest first, filtered by status and time, a page at a time."""
     filters = _filters(request.args)
+    cursor, limit = filters.pop("cursor", None), filters.pop("limit")
     database: Database = current_app.extensions["database"]
     with database.transaction() as connection:
-        page = store.listing(connection, app_id=g.api_app.id, **filters)
-    limit = filters["limit"]
-    more = len(page) == limit
+        before = _after(connection, g.api_app.id, cursor)
+        found = store.listing(
+            connection, app_id=g.api_app.id, before_id=before, limit=limit + 1, **filters
+        )
+    page, more = found[:limit], len(found) > limit
     return jsonify(
         {
             "changes": [change.summary() for change in page],
-            "next_cursor": str(page[-1].id) if more else None,
+            "next_cursor": page[-1].public_id if more else None,
         }
     )
+
+
+def _after(connection: Connection, app_id: int, cursor: str | None) -> int | None:
+    """Where the page that ``cursor`` (the last change of the page before) names begins."""
+    if cursor is None:
+        return None
+    change = store.by_public_id(connection, cursor)
+    if change is None or change.app_id != app_id:
+        raise ValidationError(
+            {
+                "cursor": message(
+                    "应为上一页给出的 next_cursor。",
+                    "Must be the next_cursor of the page before, as it was given.",
+                )
+            }
+        )
+    return change.id
 
 
 def _filters(args: Any) -> dict[str, Any]:
@@ -98,27 +121,31 @@ def _filters(args: Any) -> dict[str, Any]:
             filters[name] = _moment(args[name], name, errors)
     filters["limit"] = _number(args.get("limit", "20"), "limit", 1, MAX_PAGE, errors)
     if args.get("cursor") is not None:
-        filters["before_id"] = _number(args["cursor"], "cursor", 1, None, errors)
+        filters["cursor"] = args["cursor"]
     if errors:
         raise ValidationError(errors)
     return filters
 
 
 def _moment(text: str, name: str, errors: dict[str, Message]) -> datetime | None:
+    """An ISO 8601 time in UTC (no zone: UTC), within the years a database column holds."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        moment = moment.replace(tzinfo=moment.tzinfo or timezone.utc).astimezone(timezone.utc)
+        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+            raise ValueError(f"year {moment.year}")
+    except (ValueError, OverflowError):
         errors[name] = message(
-            "应为 ISO 8601 时间，如 2026-11-30T08:00:00Z。",
-            "Must be an ISO 8601 time such as 2026-11-30T08:00:00Z.",
+            f"应为 {FIRST_YEAR}–{LAST_YEAR} 年间的 ISO 8601 时间，如 2026-11-30T08:00:00Z。",
+            f"Must be an ISO 8601 time between {FIRST_YEAR} and {LAST_YEAR}, such as "
+            "2026-11-30T08:00:00Z.",
         )
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment
 
 
-def _number(text: str, name: str, low: int, high: int | None, errors: dict[str, Message]) -> int:
-    if text.isascii() and text.isdecimal() and low <= int(text) <= (high or int(text)):
+def _number(text: str, name: str, low: int, high: int, errors: dict[str, Message]) -> int:
+    if text.isascii() and text.isdecimal() and low <= int(text) <= high:
         return int(text)
-    bound = f"{low}–{high}" if high else f"{low} or more"
-    errors[name] = message(f"应为整数 {bound}。", f"Must be a whole number, {bound}.")
+    errors[name] = message(f"应为 {low}–{high} 的整数。", f"Must be a whole number, {low}–{high}.")
     return low

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from backend.changes.model import Change, ChangeStatus
-from backend.changes.types import ChangeType, PlannedStep, plan
+from backend.changes.types import ChangeType, Plan, PlannedStep, plan
 from backend.changes.validation import message, validate
 from backend.cloud.plugins.base import Plugins
 from backend.exceptions import BadRequest, Conflict, Message, NotFound, ValidationError
@@ -47,15 +47,20 @@ class Changes:
         self.clock, self.kick = clock, kick
 
     def submit(self, app_id: int, body: Any) -> Submitted:
-        """Record the change ``body`` asks for and queue its steps; the first one, if repeated."""
+        """Record the change ``body`` asks for and queue its steps; the first one, if repeated.
+
+        Two requests are the same when their type and spec, as checked (defaults filled in),
+        are: a spec that spells out a default asks for what one that leaves it out does.
+        """
         request_id = _request_id(body)
-        digest = request_hash(body)
+        checked = self._plan(body)
+        digest = request_hash({"type": body["type"], "spec": checked.spec})
         earlier = self._earlier(app_id, request_id, digest)
         if earlier is not None:
             return Submitted(earlier, True)
-        steps = self._plan(body)
+        new = NewChange(app_id, request_id, digest, body["type"], checked)
         with self.database.transaction() as connection:
-            change_id = record(connection, app_id, request_id, digest, body, steps, self.clock())
+            change_id = record(connection, new, self.clock())
             change = None if change_id is None else store.by_id(connection, change_id)
         if change is None:  # another request with the same id was recorded a moment ago
             earlier = self._earlier(app_id, request_id, digest)
@@ -85,11 +90,12 @@ class Changes:
             )
         return earlier
 
-    def _plan(self, body: dict[str, Any]) -> list[PlannedStep]:
-        """The planned steps, each spec checked as its plugin declares (a composite's own)."""
+    def _plan(self, body: dict[str, Any]) -> Plan:
+        """The plan, each step's spec checked as its plugin declares (a composite's own)."""
+        planned = plan(self.types, body)
         checked: list[PlannedStep] = []
         errors: dict[str, Message] = {}
-        for step in plan(self.types, body):
+        for step in planned.steps:
             plugin = self.plugins.get(step.type)
             if plugin is None:
                 raise LookupError(
@@ -97,38 +103,53 @@ class Changes:
                 )
             own = {k: v for k, v in plugin.parameters.items() if k not in step.inputs}
             spec, problems = validate(step.spec, own)
-            errors |= {
-                f"steps.{step.name}.{k.removeprefix('spec.')}": v for k, v in problems.items()
-            }
+            errors |= {_field(step, name): text for name, text in problems.items()}
             checked.append(replace(step, spec=spec))
         if errors:
             raise ValidationError(errors)
-        return checked
+        return Plan(planned.spec, checked)
 
 
-def record(
-    connection: Connection,
-    app_id: int | None,
-    request_id: str,
-    digest: str,
-    body: Mapping[str, Any],
-    steps: list[PlannedStep],
-    now: datetime,
-    status: ChangeStatus = ChangeStatus.PLANNED,
-) -> int | None:
+def _field(step: PlannedStep, name: str) -> str:
+    """The field of the request an error of ``step``'s parameter ``spec.<name>`` is about."""
+    param = name.removeprefix("spec.")
+    origin = step.origin.get(param)
+    return f"spec.{origin}" if origin else f"steps.{step.name}.{param}"
+
+
+@dataclass(frozen=True)
+class NewChange:
+    """A checked request, to be recorded."""
+
+    app_id: int | None
+    request_id: str
+    request_hash: str
+    type: str
+    plan: Plan
+    status: ChangeStatus = ChangeStatus.PLANNED
+
+
+def record(connection: Connection, new: NewChange, now: datetime) -> int | None:
     """Record a change, its steps and their jobs in the caller's transaction; None if taken."""
     change_id = store.insert_change(
         connection,
-        app_id=app_id,
-        request_id=request_id,
-        request_hash=digest,
-        type_=body["type"],
-        spec=body.get("spec") or {},
-        status=status,
+        app_id=new.app_id,
+        request_id=new.request_id,
+        request_hash=new.request_hash,
+        type_=new.type,
+        spec=new.plan.spec,
+        status=new.status,
         now=now,
     )
-    if change_id is None:
-        return None
+    if change_id is not None:
+        _record_steps(connection, change_id, new.plan.steps, now)
+    return change_id
+
+
+def _record_steps(
+    connection: Connection, change_id: int, steps: list[PlannedStep], now: datetime
+) -> None:
+    """Each step with its job, which depends on the jobs of the steps it needs."""
     subject = Subject(SubjectType.CHANGE, str(change_id))
     job_ids: dict[str, int] = {}
     for position, step in enumerate(steps):
@@ -155,18 +176,25 @@ def record(
             needs=list(step.needs),
             job_id=job_id,
         )
-    return change_id
 
 
-def request_hash(body: Mapping[str, Any]) -> str:
+def request_hash(request: Mapping[str, Any]) -> str:
     """What makes two requests under one request id the same: their JSON, canonically."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _request_id(body: Any) -> str:
     if not isinstance(body, dict):
         raise BadRequest("请求内容应为 JSON 对象。", "The request body must be a JSON object.")
+    try:  # JSON's \ud800 escapes make strings no database (and no cloud) can store
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "请求内容含有无效的 Unicode 字符（孤立的代理项）。",
+            "The request holds text that is not valid Unicode (a lone surrogate escape such as "
+            "\\ud800): send UTF-8 text.",
+        ) from None
     request_id = body.get("request_id")
     if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
         raise ValidationError(

@@ -40,6 +40,8 @@ NEW_NETWORK = {
     "vpc_cidr_block": Param(default="10.0.0.0/16", help="the new VPC's CIDR block"),
     "vswitch_cidr_block": Param(default="10.0.0.0/24", help="the new vSwitch's CIDR block"),
 }
+NAME_LENGTH = 128
+"""The longest name a VPC, vSwitch or security group takes: derived names are cut to fit."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,16 @@ class PlannedStep:
     spec: dict[str, Any]
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     needs: tuple[str, ...] = ()
+    origin: Mapping[str, str] = field(default_factory=dict)
+    """The spec field each of this step's parameters came from, to name it in an error."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A valid request's spec, as checked (defaults filled in), and its steps."""
+
+    spec: dict[str, Any]
+    steps: list[PlannedStep]
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,8 @@ class ChangeType:
     name: str
     parameters: Mapping[str, Param]
     plan: Callable[[dict[str, Any]], list[PlannedStep]]
-    check: Callable[[dict[str, Any]], dict[str, Message]] = lambda spec: {}
+    check: Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Message]] = lambda spec, given: {}
+    """More errors of a checked ``spec``, with the caller's own ``given`` spec beside it."""
 
 
 def change_types(plugins: Plugins) -> dict[str, ChangeType]:
@@ -72,7 +85,7 @@ def change_types(plugins: Plugins) -> dict[str, ChangeType]:
     return types
 
 
-def plan(types: Mapping[str, ChangeType], body: Mapping[str, Any]) -> list[PlannedStep]:
+def plan(types: Mapping[str, ChangeType], body: Mapping[str, Any]) -> Plan:
     """The steps of the change ``body`` asks for; ValidationError with a message per field."""
     name = body.get("type")
     if not isinstance(name, str) or name not in types:
@@ -87,10 +100,10 @@ def plan(types: Mapping[str, ChangeType], body: Mapping[str, Any]) -> list[Plann
     kind = types[name]
     spec, errors = validate(body.get("spec", {}), kind.parameters)
     if not errors:
-        errors = kind.check(spec)
+        errors = kind.check(spec, body.get("spec") or {})
     if errors:
         raise ValidationError(errors)
-    return kind.plan(spec)
+    return Plan(spec, kind.plan(spec))
 
 
 def _single(type_: str, parameters: Mapping[str, Param]) -> ChangeType:
@@ -99,7 +112,8 @@ def _single(type_: str, parameters: Mapping[str, Param]) -> ChangeType:
     def one_step(spec: dict[str, Any]) -> list[PlannedStep]:
         own = {k: v for k, v in spec.items() if k not in inputs}
         given = {k: {"value": spec[k]} for k in inputs if k in spec}
-        return [PlannedStep(STEP_NAMES.get(type_, type_.replace(".", "_")), type_, own, given)]
+        name = STEP_NAMES.get(type_, type_.replace(".", "_"))
+        return [PlannedStep(name, type_, own, given, origin={k: k for k in own})]
 
     return ChangeType(type_, {**parameters, **inputs}, one_step)
 
@@ -114,9 +128,9 @@ def _instance(parameters: Mapping[str, Param]) -> ChangeType:
             return existing({k: v for k, v in spec.items() if k not in NEW_NETWORK})
         return _new_network(spec, {k: v for k, v in spec.items() if k in parameters})
 
-    def check(spec: dict[str, Any]) -> dict[str, Message]:
+    def check(spec: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Message]:
         if spec.get("vpc") == "new":
-            errors = {
+            errors: dict[str, Message] = {
                 f"spec.{k}": message('与 "vpc": "new" 不能同时给出。', 'Not with "vpc": "new".')
                 for k in inputs
                 if k in spec
@@ -126,12 +140,17 @@ def _instance(parameters: Mapping[str, Param]) -> ChangeType:
                     "新建 VPC 时必填。", 'Required with "vpc": "new": the zone of the vSwitch.'
                 )
             return errors
-        return {
+        missing = {
             f"spec.{k}": message(
                 '必填（或给出 "vpc": "new"）。', f'Required, unless "vpc" is "new": {p.help}.'
             )
             for k, p in inputs.items()
             if k not in spec
+        }
+        return missing | {
+            f"spec.{k}": message('仅与 "vpc": "new" 一起使用。', 'Only with "vpc": "new".')
+            for k in NEW_NETWORK
+            if k in given and k != "vpc"
         }
 
     return ChangeType("ecs.instance", {**parameters, **inputs, **NEW_NETWORK}, steps, check)
@@ -141,21 +160,33 @@ def _new_network(spec: dict[str, Any], instance: dict[str, Any]) -> list[Planned
     name = spec.get("name") or "dingpass"
     vpc_id = {"vpc_id": {"step": "vpc", "key": "vpc_id"}}
     own = {k: v for k, v in instance.items() if k not in INPUTS["ecs.instance"]}
+    named = {"name": "name"}
     return [
-        PlannedStep("vpc", "vpc", {"cidr_block": spec["vpc_cidr_block"], "name": f"{name}-vpc"}),
+        PlannedStep(
+            "vpc",
+            "vpc",
+            {"cidr_block": spec["vpc_cidr_block"], "name": _derived(name, "-vpc")},
+            origin={"cidr_block": "vpc_cidr_block", **named},
+        ),
         PlannedStep(
             "vswitch",
             "vswitch",
             {
                 "zone_id": spec["zone_id"],
                 "cidr_block": spec["vswitch_cidr_block"],
-                "name": f"{name}-vsw",
+                "name": _derived(name, "-vsw"),
             },
             vpc_id,
             ("vpc",),
+            {"cidr_block": "vswitch_cidr_block", "zone_id": "zone_id", **named},
         ),
         PlannedStep(
-            "security_group", "ecs.security_group", {"name": f"{name}-sg"}, vpc_id, ("vpc",)
+            "security_group",
+            "ecs.security_group",
+            {"name": _derived(name, "-sg")},
+            vpc_id,
+            ("vpc",),
+            named,
         ),
         PlannedStep(
             "instance",
@@ -166,5 +197,11 @@ def _new_network(spec: dict[str, Any], instance: dict[str, Any]) -> list[Planned
                 "security_group_id": {"step": "security_group", "key": "security_group_id"},
             },
             ("vswitch", "security_group"),
+            {k: k for k in own},
         ),
     ]
+
+
+def _derived(name: str, suffix: str) -> str:
+    """The name of a resource made for instance ``name``: ``web-1-vpc``, cut to fit."""
+    return name[: NAME_LENGTH - len(suffix)] + suffix

@@ -233,6 +233,14 @@ def test_a_body_that_is_not_its_content_md5s_is_refused(database, clock, app):
     assert (refused.status, refused.code) == (400, "content_md5_mismatch")
 
 
+def test_a_body_without_content_md5_is_refused_as_its_signature_would_not_cover_it(
+    database, clock, app
+):
+    headers = sign(app, clock, "POST", body=b"", content_type=JSON)  # signed, body not covered
+    refused = refusal(database, clock, headers, method="POST", body=BODY)
+    assert (refused.status, refused.code) == (400, "content_md5_missing")
+
+
 def test_a_refused_body_does_not_spend_its_nonce(database, clock, app):
     headers = sign(app, clock, "POST", body=BODY, content_type=JSON)
     refusal(database, clock, headers, method="POST", body=b"{}")

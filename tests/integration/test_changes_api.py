@@ -188,3 +188,108 @@ def test_bad_listing_filters_are_422_per_field(itsm):
 
     assert answer.status_code == 422
     assert set(answer.get_json()["fields"]) == {"status", "since", "limit"}
+
+
+NEW_NETWORK = {
+    "type": "ecs.instance",
+    "request_id": "ITSM-43",
+    "spec": {
+        "vpc": "new",
+        "zone_id": "cn-hangzhou-h",
+        "image_id": "ubuntu_22_04_x64_20G_alibase_20240130.vhd",
+        "instance_type": "ecs.g7.large",
+    },
+}
+
+
+def test_a_wrong_network_field_is_named_as_the_caller_wrote_it(itsm):
+    spec = {**NEW_NETWORK["spec"], "vpc_cidr_block": "10.0.0.0/33"}
+
+    answer = itsm.send("POST", "/api/v1/changes", {**NEW_NETWORK, "spec": spec})
+
+    assert answer.status_code == 422
+    assert set(answer.get_json()["fields"]) == {"spec.vpc_cidr_block"}
+
+
+def test_the_longest_instance_name_names_its_network_too(itsm):
+    spec = {**NEW_NETWORK["spec"], "name": "w" * 128}
+
+    answer = itsm.send("POST", "/api/v1/changes", {**NEW_NETWORK, "spec": spec})
+
+    assert answer.status_code == 202, answer.get_json()
+    names = [s for s in answer.get_json()["steps"]]
+    assert len(names) == 4
+
+
+def test_network_fields_without_a_new_vpc_are_refused_not_ignored(itsm):
+    spec = {
+        "image_id": "img",
+        "instance_type": "ecs.g7.large",
+        "vswitch_id": "vsw-1",
+        "security_group_id": "sg-1",
+        "zone_id": "cn-hangzhou-h",
+    }
+
+    answer = itsm.send("POST", "/api/v1/changes", {**NEW_NETWORK, "spec": spec})
+
+    assert answer.status_code == 422
+    assert set(answer.get_json()["fields"]) == {"spec.zone_id"}
+
+
+def test_a_spec_spelling_out_its_defaults_is_the_same_request(itsm):
+    first = itsm.send("POST", "/api/v1/changes", VPC).get_json()
+    spelled = {**VPC, "spec": {**VPC["spec"], "name": None}}
+    bare = {"type": "vpc", "request_id": "ITSM-44"}
+    itsm.send("POST", "/api/v1/changes", bare)
+
+    again = itsm.send("POST", "/api/v1/changes", spelled)
+    also = itsm.send("POST", "/api/v1/changes", {**bare, "spec": {"cidr_block": "10.0.0.0/16"}})
+
+    assert (again.status_code, again.get_json()["id"]) == (202, first["id"])
+    assert also.status_code == 202 and also.headers["Idempotent-Replayed"] == "true"
+
+
+def test_text_that_is_not_unicode_is_400_not_500(itsm):
+    body = b'{"type": "vpc", "request_id": "s1", "spec": {"name": "a\\ud800"}}'
+    headers = signed_headers(
+        itsm.app.app_key,
+        itsm.app.secret,
+        "POST",
+        "http://localhost/api/v1/changes",
+        body,
+        JSON,
+        now_ms=int(itsm.clock().timestamp() * 1000),
+    )
+
+    answer = itsm.client.post("/api/v1/changes", data=body, headers=headers)
+
+    assert answer.status_code == 400
+    assert "Unicode" in answer.get_json()["message"]["en"]
+
+
+def test_a_last_page_that_is_exactly_full_says_there_is_no_more(itsm):
+    for n in range(2):
+        itsm.send("POST", "/api/v1/changes", {**VPC, "request_id": f"r{n}"})
+
+    listed = itsm.send("GET", "/api/v1/changes?limit=2").get_json()
+
+    assert len(listed["changes"]) == 2 and listed["next_cursor"] is None
+
+
+def test_the_cursor_is_the_last_change_shown_and_only_the_callers(itsm, oa):
+    for n in range(2):
+        itsm.send("POST", "/api/v1/changes", {**VPC, "request_id": f"r{n}"})
+    cursor = itsm.send("GET", "/api/v1/changes?limit=1").get_json()["next_cursor"]
+
+    assert cursor.startswith("chg-")
+    assert oa.send("GET", f"/api/v1/changes?cursor={cursor}").status_code == 422
+    assert itsm.send("GET", "/api/v1/changes?cursor=9223372036854775808").status_code == 422
+
+
+@pytest.mark.parametrize(
+    "query", ["since=0001-01-01T00:00:00%2B14:00", "until=9999-12-31T23:59:59-14:00"]
+)
+def test_times_no_column_holds_are_422(itsm, query):
+    answer = itsm.send("GET", f"/api/v1/changes?{query}")
+
+    assert answer.status_code == 422

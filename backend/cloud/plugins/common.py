@@ -15,8 +15,9 @@ def cidr_pattern(low: int, high: int) -> str:
     return rf"{OCTET}(\.{OCTET}){{3}}/({masks})"
 
 
-NAME = r"(?!https?://).+"
-"""A cloud resource's name or description: any text that does not start like a URL."""
+NAME = r"(?!https?://)[^\x00-\x1f\x7f]+"
+"""A cloud resource's name or description: text without control characters that does not
+start like a URL."""
 
 
 def answer(response: Any) -> dict[str, Any]:
