@@ -351,6 +351,14 @@ class Config:
         (),
         parse=_paths,
     )
+    code_hash_key: str | None = setting(
+        "CODE_HASH_KEY",
+        "secret that activation codes are stored hashed with (at least 32 characters; "
+        "`python -c 'import secrets; print(secrets.token_hex(32))'`); development: one made "
+        "in DINGPASS_VAR_DIR. Changing it makes every stored code unknown",
+        secret=True,
+        production=True,
+    )
     cloud_region: str = setting(
         "CLOUD_REGION",
         "Alibaba Cloud region the resource plugins create in",

@@ -86,6 +86,8 @@ ROBOT_TIMEOUT = 5
 ROBOT_THROTTLE_PAUSE = 600
 """Seconds a robot that answered 'too fast' is left alone: DingTalk's throttle lasts ten minutes."""
 
+DEV_CODE_KEY_FILE = "dev-code-hash-key"
+"""In the var folder: the key activation codes are hashed with in development."""
 CLOUD_SANDBOX_URL = "http://127.0.0.1:8005"
 """The cloud sandbox (`dingpass dev`, `dingpass sandbox`): VPC, ECS and RAM on loopback."""
 CLOUD_REGION = "cn-hangzhou"

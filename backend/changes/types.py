@@ -65,6 +65,9 @@ class Plan:
     steps: list[PlannedStep]
 
 
+Check = Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Message]]
+
+
 @dataclass(frozen=True)
 class ChangeType:
     """A kind of change: its parameters and how a valid spec becomes steps."""
@@ -72,7 +75,7 @@ class ChangeType:
     name: str
     parameters: Mapping[str, Param]
     plan: Callable[[dict[str, Any]], list[PlannedStep]]
-    check: Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Message]] = lambda spec, given: {}
+    check: "Check" = lambda spec, given: {}
     """More errors of a checked ``spec``, with the caller's own ``given`` spec beside it."""
 
 

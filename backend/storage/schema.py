@@ -289,6 +289,8 @@ api_apps = Table(
     Column("name", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled_at", UTCDateTime),
+    # What the app may do, comma-separated: changes, codes.generate, codes.query, ...
+    Column("scopes", String(200), nullable=False, server_default="changes"),
     **MYSQL,
 )
 
@@ -337,5 +339,38 @@ change_steps = Table(
     Column("finished_at", UTCDateTime),
     Column("deleted_at", UTCDateTime),  # `dingpass changes cleanup` removed its resource
     UniqueConstraint("change_id", "name", name="uq_change_steps_change_id"),
+    **MYSQL,
+)
+
+code_batches = Table(
+    "code_batches",
+    metadata,
+    # Activation codes made together for one product and its license terms.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("public_id", ExactText(40), nullable=False, unique=True),
+    Column("product", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),  # the license's quantity
+    Column("validity", String(16), nullable=False),  # the license's, as applications have it
+    Column("valid_from", UTCDateTime, nullable=False),  # when its codes may be redeemed
+    Column("valid_until", UTCDateTime, nullable=False),
+    Column("note", String(200), nullable=False, server_default=""),
+    Column("size", Integer, nullable=False),  # codes asked for
+    Column("app_id", Integer, ForeignKey("api_apps.id")),  # None: made with the CLI
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime),
+    **MYSQL,
+)
+
+activation_codes = Table(
+    "activation_codes",
+    metadata,
+    # One code, known only by its keyed hash: a copy of the database gives no code away.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Integer, ForeignKey("code_batches.id"), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False, unique=True),  # HMAC-SHA256, hex
+    Column("redeemed_at", UTCDateTime),
+    Column("application_id", Integer, ForeignKey("applications.id"), unique=True),
+    Column("redeemed_by", String(64)),  # the client address, or the partner app's name
+    Column("deleted_at", UTCDateTime),
     **MYSQL,
 )
