@@ -40,7 +40,8 @@ def setting(
         "parse": parse,
         "environ": environ,
     }
-    return field(default=default, metadata=meta)
+    # A secret stays out of the repr, so a Config in a log line or a traceback shows none.
+    return field(default=default, metadata=meta, repr=not secret)
 
 
 def _environment(value: str) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from backend.changes.context import ChangeContext
 from backend.changes.model import OPEN_STEPS, UNFINISHED, Change, ChangeStatus, Step, StepStatus
 from backend.changes.service import STEP_KIND
+from backend.cloud.errors import CloudError
 from backend.cloud.plugins.base import Plugin, Results
 from backend.exceptions import RetryCannotHelp
 from backend.jobs import queue
@@ -71,7 +72,13 @@ def _start(
 ) -> Outcome:
     """The create call; recorded at once, so that only a crash right here repeats it."""
     inputs = resolve_inputs(change, step)
-    started = plugin.start(context.cloud, step.spec, client_token(change, step), inputs)
+    try:
+        started = plugin.start(context.cloud, step.spec, client_token(change, step), inputs)
+    except CloudError as err:
+        if err.resource_id is not None:  # made, then failed: the change must report it
+            with services.database.transaction() as connection:
+                store.set_step(connection, step.id, resource_id=err.resource_id)
+        raise
     with services.database.transaction() as connection:
         status = StepStatus.RUNNING if started.ready else StepStatus.WAITING
         store.set_step(connection, step.id, resource_id=started.resource_id, status=status)

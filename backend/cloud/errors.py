@@ -71,6 +71,8 @@ class CloudError(DingpassError):
     ) -> None:
         self.action, self.code, self.message = action, code, message
         self.request_id, self.status = request_id, status
+        self.resource_id: str | None = None
+        """Set by a plugin whose start made its resource before this failure: it exists."""
         super().__init__(self._text())
 
     def _text(self) -> str:

@@ -59,10 +59,27 @@ def incoming(request: Request) -> Incoming:
 
 
 def route(request: Request) -> tuple[str, str]:
-    """The (version, action) a request calls: from the ACS3 headers, else the query."""
+    """The (version, action) a request calls, from what its signature covers: the ACS3
+    headers, or a v2 request's query (whose x-acs-* headers the SDK sends unsigned)."""
+    if "Signature" in request.args:
+        return request.args.get("Version", ""), request.args.get("Action", "")
     version = request.headers.get("x-acs-version") or request.args.get("Version") or ""
     action = request.headers.get("x-acs-action") or request.args.get("Action") or ""
     return version, action
+
+
+def check_route(request: Request) -> None:
+    """Refuse a v2 request whose unsigned x-acs-* headers name another action than it signed."""
+    if "Signature" not in request.args:
+        return
+    signed = request.args.get("Action"), request.args.get("Version")
+    claimed = request.headers.get("x-acs-action"), request.headers.get("x-acs-version")
+    if any(said not in (None, meant) for said, meant in zip(claimed, signed, strict=True)):
+        raise ApiError(
+            400,
+            "InvalidParameter",
+            "x-acs-action and x-acs-version disagree with the signed Action and Version.",
+        )
 
 
 class CloudApp:
@@ -122,6 +139,7 @@ class CloudApp:
         label = product.name if product else version or "-"  # Vpc, Ecs, Ram in the log
         caller = "-"
         try:
+            check_route(request)
             action = self._action(version, name)
             call = incoming(request)
             who = self.auth.authenticate(call)

@@ -237,3 +237,39 @@ def test_on_function_compute_the_invocations_credentials_sign_the_calls(itsm, cl
         30,
     )
     assert cloud.count("vpc") == 1
+
+
+def test_a_user_whose_policy_is_refused_is_reported_and_cleaned_up(
+    itsm, running, cloud, cloud_config, tmp_path
+):
+    body = {
+        "type": "ram.user",
+        "request_id": "u1",
+        "spec": {"user_name": "bob", "policies": ["NoSuchPolicy"]},
+    }
+    change = itsm.send("POST", "/api/v1/changes", body).get_json()
+
+    failed = finished(itsm, change["id"])
+
+    assert failed["status"] == "failed"
+    assert [(r["id"], r["exists"]) for r in failed["resources"]] == [("bob", True)]
+    done = subprocess.run(
+        [str(SCRIPT), "changes", "cleanup", change["id"]],
+        env=_environment(cloud_config),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert cloud.count("user") == 0
+
+
+def test_a_name_ecs_would_refuse_is_refused_before_anything_is_made(itsm, cloud):
+    spec = {**NEW_NETWORK["spec"], "name": "web 1"}
+
+    answer = itsm.send("POST", "/api/v1/changes", {**NEW_NETWORK, "request_id": "n1", "spec": spec})
+
+    assert answer.status_code == 422
+    assert "spec.name" in answer.get_json()["fields"]
+    assert cloud.count("vpc") == 0

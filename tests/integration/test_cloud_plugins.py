@@ -330,10 +330,11 @@ def test_a_ram_user_made_outside_dingpass_is_never_adopted(cloud):
         USER.start(cloud, user_spec(), "chg-1-u", {})
 
 
-def test_an_unknown_policy_is_refused_as_not_found(cloud):
+def test_an_unknown_policy_is_refused_naming_the_user_made_before(cloud, sandbox):
     with pytest.raises(CloudNotFound) as raised:
         USER.start(cloud, user_spec(policies=["NoSuchPolicy"]), "chg-1-u", {})
     assert raised.value.code == "EntityNotExist.Policy"
+    assert sandbox.count("user") == 1 and raised.value.resource_id == user_spec()["user_name"]
 
 
 def test_a_deleted_ram_user_loses_its_policies_and_is_gone(cloud, sandbox):

@@ -268,8 +268,11 @@ def test_accepts_a_date_14_minutes_off(vpc):
     vpc.describe_vpcs_with_options(request, fixed(headers={"x-acs-date": date}))
 
 
-def signed_post(cloud: CloudSandbox, body: bytes, claimed_hash: str) -> requests.Response:
-    """A DescribeVpcs signed correctly over headers that claim ``claimed_hash`` for the body."""
+def signed_post(
+    cloud: CloudSandbox, body: bytes, claimed_hash: str, unsigned: dict[str, str] | None = None
+) -> requests.Response:
+    """A DescribeVpcs signed correctly over headers that claim ``claimed_hash`` for the body,
+    sent with the ``unsigned`` headers besides."""
     headers = {
         "host": cloud.endpoint,
         "x-acs-action": "DescribeVpcs",
@@ -286,6 +289,7 @@ def signed_post(cloud: CloudSandbox, body: bytes, claimed_hash: str) -> requests
     headers["Authorization"] = (
         f"ACS3-HMAC-SHA256 Credential={AK},SignedHeaders={';'.join(names)},Signature={sig}"
     )
+    headers |= unsigned or {}
     return requests.post(f"{cloud.url}/?RegionId={REGION}", data=body, headers=headers, timeout=5)
 
 
@@ -293,6 +297,36 @@ def test_accepts_a_form_body_that_matches_its_hash(cloud):
     body = b"PageSize=5"
     answer = signed_post(cloud, body, signature.sha256_hex(body))
     assert (answer.status_code, answer.json()["PageSize"]) == (200, 5)
+
+
+def test_refuses_a_common_header_that_is_not_signed(cloud):
+    unsigned = {"x-acs-accesskey-id": "someone-else"}
+    answer = signed_post(cloud, b"", signature.sha256_hex(b""), unsigned)
+    assert (answer.status_code, answer.json()["Code"]) == (400, "IncompleteSignature")
+
+
+def test_a_v1_request_calls_the_action_it_signed_not_the_header_beside_it(cloud):
+    vpc = VpcClient(config(cloud))
+    vpc_id = new_vpc(vpc)
+    params = {
+        "Action": "DescribeVpcAttribute",
+        "Version": "2016-04-28",
+        "Format": "JSON",
+        "RegionId": REGION,
+        "VpcId": vpc_id,
+        "AccessKeyId": AK,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "SignatureNonce": os.urandom(16).hex(),
+        "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    pairs = sorted(params.items())
+    params["Signature"] = signature.v2_signature(SECRET, signature.v2_string_to_sign("POST", pairs))
+    answer = requests.post(
+        cloud.url + "/", params=params, headers={"x-acs-action": "DeleteVpc"}, timeout=5
+    )
+    assert (answer.status_code, answer.json()["Code"]) == (400, "InvalidParameter")
+    assert cloud.count("vpc") == 1
 
 
 def test_refuses_a_body_that_does_not_match_its_hash(cloud):

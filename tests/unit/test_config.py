@@ -55,6 +55,7 @@ def test_config_check_lists_what_production_is_missing_and_fails_there(run_cli):
         "SMTP_HOST",
         "MAIL_FROM",
         "LICENSE_SIGNING_KEY",
+        "CODE_HASH_KEY",
     ]
     assert prod.exit_code == 1
     assert "FAIL  signing key: LICENSE_SIGNING_KEY is not set" in prod.output
@@ -108,3 +109,10 @@ def test_the_clients_of_a_production_config_use_the_sdks_own_endpoints():
     from backend.cloud.clients import cloud_clients
 
     assert cloud_clients(Config.from_env({"DINGPASS_ENV": "production"})).endpoint is None
+
+
+def test_a_configs_repr_shows_no_secret():
+    config = Config.from_env(
+        {"CLOUD_ACCESS_KEY_SECRET": "cloud-secret-1", "PROXY_SECRET": "proxy-secret-1"}
+    )
+    assert "cloud-secret-1" not in repr(config) and "proxy-secret-1" not in repr(config)

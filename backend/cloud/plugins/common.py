@@ -15,6 +15,10 @@ def cidr_pattern(low: int, high: int) -> str:
     return rf"{OCTET}(\.{OCTET}){{3}}/({masks})"
 
 
+ECS_NAME = r"[A-Za-z\u4e00-\u9fa5][A-Za-z0-9\u4e00-\u9fa5:_.-]*"
+"""An ECS name (instance, security group, key pair): ECS's rule, 2-128 characters, starting
+with a letter or a Chinese character, then those, digits, ':', '_', '.' or '-' (no space)."""
+
 NAME = r"(?!https?://)[^\x00-\x1f\x7f]+"
 """A cloud resource's name or description: text without control characters that does not
 start like a URL."""

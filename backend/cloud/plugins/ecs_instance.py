@@ -7,7 +7,7 @@ from typing import Any
 from backend.cloud.clients import CloudClients
 from backend.cloud.errors import CloudRetryable, translated
 from backend.cloud.plugins.base import Param, Progress, Results, Started
-from backend.cloud.plugins.common import NAME, answer, deleting, given, token_for
+from backend.cloud.plugins.common import ECS_NAME, answer, deleting, given, token_for
 
 NOT_FOUND = frozenset({"InvalidInstanceId.NotFound"})
 """The code by which the ECS API says an instance does not exist."""
@@ -40,7 +40,11 @@ class EcsInstancePlugin:
             help="the instance type, e.g. ecs.g7.large; it must be sold in the vSwitch's zone",
         ),
         "name": Param(
-            pattern=NAME, low=2, high=128, help="the instance's name, 2-128 characters, not a URL"
+            pattern=ECS_NAME,
+            low=2,
+            high=128,
+            help="the instance's name: 2-128 letters, digits, ':', '_', '.' or '-', "
+            "starting with a letter",
         ),
         "system_disk_category": Param(
             default="cloud_essd", choices=DISK_CATEGORIES, help="the system disk's kind"
@@ -49,7 +53,7 @@ class EcsInstancePlugin:
             kind="int", default=40, low=20, high=500, help="the system disk's size in GiB, 20-500"
         ),
         "key_pair_name": Param(
-            pattern=NAME,
+            pattern=ECS_NAME,
             low=2,
             high=128,
             help="the SSH key pair (made beforehand in the region) to sign in with; "

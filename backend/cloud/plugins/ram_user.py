@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from backend.cloud.clients import CloudClients
-from backend.cloud.errors import CloudNotFound, CloudRefused, translated
+from backend.cloud.errors import CloudError, CloudNotFound, CloudRefused, translated
 from backend.cloud.plugins.base import Param, Progress, Results, Started
 from backend.cloud.plugins.common import answer, deleting, describing
 
@@ -50,8 +50,12 @@ class RamUserPlugin:
         name = str(spec["user_name"])
         user = _create_or_adopt(cloud, name, spec.get("display_name"), f"{MARK} {token}")
         policies = [str(policy) for policy in spec.get("policies") or ()]
-        for policy in policies:
-            _attach(cloud, name, policy)
+        try:
+            for policy in policies:
+                _attach(cloud, name, policy)
+        except CloudError as err:
+            err.resource_id = name  # the user exists: the change must know it, cleanup delete it
+            raise
         results = {"user_name": name, "user_id": user.get("UserId"), "policies": policies}
         return Started(name, ready=True, results=results)
 

@@ -6,7 +6,7 @@ from typing import Any
 from backend.cloud.clients import CloudClients
 from backend.cloud.errors import translated
 from backend.cloud.plugins.base import Param, Progress, Started
-from backend.cloud.plugins.common import NAME, answer, deleting, describing, given
+from backend.cloud.plugins.common import ECS_NAME, answer, deleting, describing, given
 
 NOT_FOUND = frozenset({"InvalidSecurityGroupId.NotFound"})
 """The code by which the ECS API says a security group does not exist."""
@@ -19,7 +19,11 @@ class SecurityGroupPlugin:
     asynchronous = False
     parameters: Mapping[str, Param] = {
         "name": Param(
-            pattern=NAME, low=2, high=128, help="the group's name, 2-128 characters, not a URL"
+            pattern=ECS_NAME,
+            low=2,
+            high=128,
+            help="the group's name: 2-128 letters, digits, ':', '_', '.' or '-', "
+            "starting with a letter",
         ),
     }
 
