@@ -159,14 +159,7 @@ def test_a_permanent_error_fails_the_change_and_cleanup_removes_what_it_made(
     made = [r["id"] for r in failed["resources"]]
     assert cloud.count("vpc") == 1 and made[0].startswith("vpc-")
 
-    done = subprocess.run(
-        [str(SCRIPT), "changes", "cleanup", change["id"]],
-        env=_environment(cloud_config),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = cleanup(change["id"], cloud_config, tmp_path)
 
     assert done.returncode == 0, done.stderr
     assert f"deleted vpc {made[0]}" in done.stdout
@@ -198,6 +191,18 @@ def test_a_runner_killed_right_after_a_create_leaves_one_resource(
     assert done["status"] == "succeeded"
     assert cloud.count("vpc") == 1
     assert done["steps"][0]["attempts"] == 2
+
+
+def cleanup(change_id: str, config: Config, folder: Path) -> subprocess.CompletedProcess:
+    """`dingpass changes cleanup CHANGE_ID`, as an operator runs it."""
+    return subprocess.run(
+        [str(SCRIPT), "changes", "cleanup", change_id],
+        env=_environment(config),
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _done(itsm, change_id) -> bool:
@@ -253,14 +258,7 @@ def test_a_user_whose_policy_is_refused_is_reported_and_cleaned_up(
 
     assert failed["status"] == "failed"
     assert [(r["id"], r["exists"]) for r in failed["resources"]] == [("bob", True)]
-    done = subprocess.run(
-        [str(SCRIPT), "changes", "cleanup", change["id"]],
-        env=_environment(cloud_config),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = cleanup(change["id"], cloud_config, tmp_path)
     assert done.returncode == 0, done.stderr
     assert cloud.count("user") == 0
 
