@@ -95,6 +95,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/license_bench.py
 	$(BIN)/python bench/e2e_latency.py
 	$(BIN)/python bench/changes_bench.py
+	$(BIN)/python bench/codes_bench.py
 
 clean:
 	rm -rf $(VENV) $(VENV_FC) build var test-artifacts frontend/static vue-app/node_modules tools/fun-validate/node_modules

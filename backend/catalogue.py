@@ -19,6 +19,26 @@ VALIDITIES: dict[str, timedelta | None] = {
     "3y": timedelta(days=1095),
     "perpetual": None,
 }
+"""The validities a customer may choose from (the catalogue lists a product's)."""
+MAX_DAYS = 3650
+"""The longest validity given in days ("3650d"), as a code batch may carry it."""
+_DAYS = re.compile(r"[1-9][0-9]{0,3}d")
+
+
+def validity_length(validity: str) -> timedelta | None:
+    """How long a license of ``validity`` runs (None: for ever).
+
+    ``validity`` is a key of VALIDITIES or "<N>d" for N from 1 to MAX_DAYS days (code
+    batches may carry any such); ValueError for anything else.
+    """
+    if validity in VALIDITIES:
+        return VALIDITIES[validity]
+    if _DAYS.fullmatch(validity) and int(validity[:-1]) <= MAX_DAYS:
+        return timedelta(days=int(validity[:-1]))
+    raise ValueError(
+        f"validity {validity!r} is neither one of {', '.join(VALIDITIES)} "
+        f"nor a number of days from 1d to {MAX_DAYS}d"
+    )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from backend.applications.status import ApplicationStatus
-from backend.catalogue import VALIDITIES
+from backend.catalogue import validity_length
 from backend.fulfillment.instances import application_of
 from backend.fulfillment.names import ISSUE_LICENSE, SEND_LICENSE_MAIL
 from backend.jobs import queue
@@ -54,7 +54,7 @@ def _terms(services: Services, application: Application, now: datetime) -> Licen
     product = services.catalogue.get(application.product)
     if product is None:
         raise LookupError(f"product {application.product!r} is no longer in the catalogue")
-    length = VALIDITIES[application.validity]
+    length = validity_length(application.validity)
     return License(
         id=new_license_id(now),
         product=product.code,

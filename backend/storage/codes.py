@@ -85,6 +85,12 @@ def batch_by_public_id(connection: Connection, public_id: str) -> Batch | None:
     return None if row is None else Batch.from_row(row)
 
 
+def batches(connection: Connection) -> list[Batch]:
+    """Every batch, deleted ones too, newest first."""
+    query = select(code_batches).order_by(code_batches.c.id.desc())
+    return [Batch.from_row(row) for row in connection.execute(query).mappings()]
+
+
 def by_hash(connection: Connection, code_hash: str) -> CodeRecord | None:
     """The code whose keyed hash is ``code_hash``, with its batch; None if unknown."""
     codes = activation_codes
@@ -140,17 +146,28 @@ def attach_application(connection: Connection, code_id: int, application_id: int
 
 
 def delete_code(connection: Connection, code_id: int, now: datetime) -> bool:
-    """Delete an unredeemed code (idempotent); whether it was deleted just now."""
+    """Delete an unredeemed code (idempotent); whether it was deleted just now.
+
+    Conditional on the code being unredeemed, as take is on its being undeleted: of a delete
+    and a redemption at once, the database lets one through.
+    """
     deleted = connection.execute(
         update(activation_codes)
-        .where(activation_codes.c.id == code_id, activation_codes.c.deleted_at.is_(None))
+        .where(
+            activation_codes.c.id == code_id,
+            activation_codes.c.deleted_at.is_(None),
+            activation_codes.c.redeemed_at.is_(None),
+        )
         .values(deleted_at=now)
     )
     return deleted.rowcount == 1
 
 
 def delete_batch(connection: Connection, batch_id: int, now: datetime) -> int:
-    """Delete a batch and its codes (idempotent); how many codes were deleted just now."""
+    """Delete a batch and its unredeemed codes (idempotent); how many codes just now.
+
+    A redeemed code stays as it was (redeemed, not deleted): its license stands.
+    """
     connection.execute(
         update(code_batches)
         .where(code_batches.c.id == batch_id, code_batches.c.deleted_at.is_(None))
@@ -158,7 +175,11 @@ def delete_batch(connection: Connection, batch_id: int, now: datetime) -> int:
     )
     deleted = connection.execute(
         update(activation_codes)
-        .where(activation_codes.c.batch_id == batch_id, activation_codes.c.deleted_at.is_(None))
+        .where(
+            activation_codes.c.batch_id == batch_id,
+            activation_codes.c.deleted_at.is_(None),
+            activation_codes.c.redeemed_at.is_(None),
+        )
         .values(deleted_at=now)
     )
     return int(deleted.rowcount)

@@ -88,6 +88,6 @@ def refuse_unless_downgradable(connection: sa.Connection) -> None:
     if unused:
         raise DowngradeRefused(
             f"cannot downgrade below 0008: {unused} activation code(s) are unused and could "
-            "no longer be redeemed. Delete their batches (`dingpass codes delete`), then "
+            "no longer be redeemed. Delete their batches (`dingpass codes delete-batch ID`), then "
             "downgrade."
         )
