@@ -1,5 +1,6 @@
 """The backend function's Flask app: the core API behind the frontend."""
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -10,12 +11,18 @@ from backend import defaults, error_handlers, lifecycle, signed_requests
 from backend.applications import api as applications_api
 from backend.applications.service import Applications, Limits
 from backend.approvals.wiring import instance_opener
+from backend.apps.flask_auth import CLOCK
 from backend.catalogue import Catalogue, load_catalogue
 from backend.changes import api as changes_api
 from backend.changes.service import Changes
 from backend.changes.types import change_types
 from backend.clock import utc_now
 from backend.cloud.plugins.base import Plugins
+from backend.codes import api as codes_api
+from backend.codes import page_api as redemptions_api
+from backend.codes.hashing import hash_key
+from backend.codes.redeem import Redemptions
+from backend.codes.throttle import RedeemLimits
 from backend.config import Config
 from backend.exceptions import ConfigError
 from backend.jobs.kick import configured_kick
@@ -49,6 +56,8 @@ def create_app(
     opener = instance_opener(config, database, products, clock)
     limits = Limits(config.rate_limit_per_ip, config.rate_limit_per_email, config.rate_limit_window)
     app.extensions["database"] = database
+    app.extensions[CLOCK] = clock
+    app.extensions["catalogue"] = products
     kick = kick or configured_kick(config.fc_runner_function, config.fc_endpoint)
     context = services(config, database, products, opener, clock, kick or (lambda: None))
     jobs = runner(config, context)
@@ -66,12 +75,27 @@ def create_app(
     app.extensions["changes"] = Changes(
         database, change_types(plugins), plugins, clock, context.kick
     )
+    # Read on first use: in development it is made in the var folder, which only codes need.
+    code_key = functools.cache(functools.partial(hash_key, config))
+    app.extensions[codes_api.KEY] = code_key
+    app.extensions["redemptions"] = Redemptions(
+        database,
+        products,
+        code_key,
+        RedeemLimits(),
+        clock,
+        config.public_base_url,
+        run_now=lambda job_id: jobs.run_one(only=job_id),
+        kick=context.kick,
+    )
     app.register_blueprint(changes_api.bp)
+    app.register_blueprint(codes_api.bp)
     taken = (config.proxy_secret, config.proxy_secret_previous)
     _require_signatures(app, tuple(secret.encode() for secret in taken if secret))
     lifecycle.register(app, database)
     error_handlers.register(app)
     app.register_blueprint(applications_api.bp)
+    app.register_blueprint(redemptions_api.bp)
     app.add_url_rule("/healthz", "health", lambda: {"status": "ok"})
     return app
 
@@ -82,7 +106,8 @@ def _require_signatures(app: Flask, secrets: tuple[bytes, ...]) -> None:
 
     @app.before_request
     def check_signature() -> None:
-        # The changes API's callers sign as API Gateway apps do (backend.apps), not as the proxy.
+        # The signed API's callers (changes, codes) sign as API Gateway apps do (backend.apps),
+        # not as the proxy.
         if request.path in UNSIGNED or request.path.startswith(changes_api.PREFIX + "/"):
             return
         path = request.full_path.rstrip("?")

@@ -1,14 +1,15 @@
-"""`dingpass apps create | list | disable | enable`: the applications that call the changes API."""
+"""`dingpass apps create | list | allow | disable | enable`: the applications that call the
+signed API (changes, activation codes), and what each may do."""
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 from sqlalchemy import Connection
 
 from backend.apps import store
-from backend.apps.errors import AppError
+from backend.apps.errors import AppError, ScopesRefused
 from backend.apps.store import ApiApp
 from backend.clock import utc_now
 from backend.config import Config
@@ -20,21 +21,51 @@ T = TypeVar("T")
 
 @click.group(
     "apps",
-    help="The applications (ITSM, OA) that call the changes API, signing as API Gateway's apps.",
+    help="The applications (ITSM, OA, resellers) that call the signed API, signing as API "
+    "Gateway's apps, and what each may do.",
 )
 def group() -> None:
     """The `apps` command group."""
 
 
+class Scopes(click.ParamType[frozenset[str]]):
+    """Scopes, comma-separated: changes,codes.redeem."""
+
+    name = "SCOPES"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> frozenset[str]:
+        if isinstance(value, frozenset):
+            return value
+        try:
+            return store.parse_scopes(str(value))
+        except ScopesRefused as err:
+            self.fail(str(err), param, ctx)
+
+
+SCOPES = Scopes()
+SCOPES_HELP = f"What the app may do, comma-separated, among: {', '.join(store.SCOPES)}."
+
+
 @group.command("create")
 @click.argument("name")
+@click.option(
+    "--allow",
+    "scopes",
+    type=SCOPES,
+    default=",".join(sorted(store.DEFAULT_SCOPES)),
+    show_default=True,
+    help=SCOPES_HELP,
+)
 @pass_config
-def create(config: Config, name: str) -> None:
+def create(config: Config, name: str, scopes: frozenset[str]) -> None:
     """Register NAME and print its AppKey and AppSecret (the secret this once only)."""
-    app = _run(config, lambda connection: store.create(connection, name, utc_now()))
+    app = _run(config, lambda connection: store.create(connection, name, utc_now(), scopes))
     click.echo(f"Created application {app.name}.")
     click.echo(f"AppKey:    {app.app_key}")
     click.echo(f"AppSecret: {app.secret}")
+    click.echo(f"Allowed:   {_scopes(app)}")
     click.echo(
         "Store the AppSecret now, where the caller keeps its secrets: it is not shown again. "
         "Lost, it cannot be recovered: disable this app and create another."
@@ -51,8 +82,21 @@ def list_apps(config: Config) -> None:
         return
     for app in apps:
         click.echo(
-            f"{app.name:<24} {app.app_key:<12} created {_time(app.created_at)}  {_state(app)}"
+            f"{app.name:<24} {app.app_key:<12} created {_time(app.created_at)}  "
+            f"allowed {_scopes(app)}  {_state(app)}"
         )
+
+
+@group.command("allow")
+@click.argument("name_or_key")
+@click.argument("scopes", type=SCOPES)
+@pass_config
+def allow(config: Config, name_or_key: str, scopes: frozenset[str]) -> None:
+    """Let NAME_OR_KEY do SCOPES and nothing else (comma-separated; replaces what it had)."""
+    before, after = _run(
+        config, lambda c: (store.find(c, name_or_key), store.allow(c, name_or_key, scopes))
+    )
+    click.echo(f"{_named(after)} may now: {_scopes(after)} (before: {_scopes(before)}).")
 
 
 @group.command("disable")
@@ -97,6 +141,10 @@ def _run(config: Config, work: Callable[[Connection], T]) -> T:
 
 def _named(app: ApiApp) -> str:
     return f"{app.name} ({app.app_key})"
+
+
+def _scopes(app: ApiApp) -> str:
+    return store.write_scopes(app.scopes)
 
 
 def _state(app: ApiApp) -> str:

@@ -17,6 +17,7 @@ from cli import apps as app_commands
 from cli import changes as change_commands
 from cli import checks as check_commands
 from cli import cloud_sandbox as cloud_sandbox_commands
+from cli import codes as code_commands
 from cli import config as config_commands
 from cli import db as db_commands
 from cli import dev as dev_commands
@@ -43,6 +44,7 @@ COMMANDS = (
     check_commands.group,
     change_commands.group,
     app_commands.group,
+    code_commands.group,
 )
 
 

@@ -17,7 +17,9 @@ class ApplicationStatus(StrEnum):
 
 
 TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
-    ApplicationStatus.SUBMITTED: frozenset({ApplicationStatus.PENDING}),
+    # To approved at once: an activation code approved it (backend.codes.redeem), no DingTalk
+    # approval is asked for.
+    ApplicationStatus.SUBMITTED: frozenset({ApplicationStatus.PENDING, ApplicationStatus.APPROVED}),
     ApplicationStatus.PENDING: frozenset(
         {ApplicationStatus.APPROVED, ApplicationStatus.REFUSED, ApplicationStatus.TERMINATED}
     ),

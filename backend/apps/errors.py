@@ -3,6 +3,7 @@
 AppError (DingpassError)
  +-- NoSuchApp (LookupError)           no app of that name or key (the CLI)
  +-- AppNameRefused (ValueError)       the name is taken, or cannot be a name (the CLI)
+ +-- ScopesRefused (ValueError)        a scope is unknown, or none was given (the CLI)
 AppAuthError (ApiError)                a request's application signature was refused; ``headers``
  |                                     go out with the answer
  +-- AppUnauthorized (Unauthorized) 401
@@ -13,6 +14,7 @@ AppAuthError (ApiError)                a request's application signature was ref
  |    +-- NonceReplayed                X-Ca-Nonce was used before
  +-- AppForbidden                 403
  |    +-- AppDisabled                  the app was disabled
+ |    +-- NotAllowed                   the app lacks the route's scope (`dingpass apps allow`)
  +-- AppBadRequest (BadRequest)   400
       +-- BadTimestamp                 X-Ca-Timestamp is not milliseconds
       +-- BadSignatureMethod           X-Ca-Signature-Method is neither HmacSHA256 nor HmacSHA1
@@ -43,6 +45,10 @@ class NoSuchApp(AppError, LookupError):
 
 class AppNameRefused(AppError, ValueError):
     """The name is taken by another application, or is not a usable name."""
+
+
+class ScopesRefused(AppError, ValueError):
+    """A scope named is not one an application can have, or no scope was named."""
 
 
 class AppAuthError(ApiError):
@@ -142,6 +148,22 @@ class AppDisabled(AppForbidden):
             f"应用 {app_key} 已被停用；请联系管理员启用。",
             f"The application {app_key} is disabled; ask the operator to enable it.",
         )
+
+
+class NotAllowed(AppForbidden):
+    """The application proved itself but is not allowed the scope the route needs."""
+
+    code = "not_allowed"
+
+    def __init__(self, name: str, scope: str, granted: str) -> None:
+        """``granted``: the scopes the app would have with ``scope``, as `apps allow` takes them."""
+        command = f"dingpass apps allow {name} {granted}"
+        super().__init__(
+            f"应用 {name} 没有权限 {scope}；请联系管理员运行 `{command}` 授权。",
+            f"The application {name} is not allowed {scope}; the operator grants it with "
+            f"`{command}`.",
+        )
+        self.scope = scope
 
 
 class BadTimestamp(AppBadRequest):

@@ -6,18 +6,17 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import Connection
 
-from backend import defaults
-from backend.apps.auth import authenticate, forget_old_nonces
+from backend.apps.flask_auth import require_app
 from backend.changes.model import ChangeStatus
 from backend.changes.service import Changes
 from backend.changes.validation import message
 from backend.exceptions import BadRequest, Message, ValidationError
-from backend.request_body import whole_body
 from backend.storage import changes as store
 from backend.storage.database import Database
 
 PREFIX = "/api/v1"
 bp = Blueprint("changes", __name__, url_prefix=PREFIX)
+require_app(bp, "changes")
 MAX_PAGE = 100
 FIRST_YEAR, LAST_YEAR = 1970, 9998
 
@@ -25,26 +24,6 @@ FIRST_YEAR, LAST_YEAR = 1970, 9998
 def _service() -> Changes:
     service: Changes = current_app.extensions["changes"]
     return service
-
-
-@bp.before_request
-def signed_by_an_app() -> None:
-    """Every route here answers only a request signed by an enabled app (g.api_app)."""
-    database: Database = current_app.extensions["database"]
-    body, now = whole_body(defaults.MAX_BODY), _service().clock()
-    with database.transaction() as connection:
-        g.api_app = authenticate(
-            connection,
-            request.method,
-            request.path,
-            request.query_string,
-            request.headers,
-            body,
-            now,
-        )
-    # After, and on its own (backend.storage.nonces): only a signed request costs a write.
-    with database.transaction() as connection:
-        forget_old_nonces(connection, now)
 
 
 @bp.post("/changes")

@@ -20,6 +20,13 @@ def hit(connection: Connection, key: str, limit: int, window: int, now: int) -> 
     return None if counted <= limit else start + window - now
 
 
+def counted(connection: Connection, key: str, window: int, now: int) -> int:
+    """What ``key`` has counted in the window ``now`` falls in, counting nothing."""
+    table = rate_limits.c
+    query = select(table.count).where(table.key == key, table.window_start == now - now % window)
+    return int(connection.execute(query).scalar() or 0)
+
+
 def _count(dialect: str, key: str, start: int) -> Insert:
     table = rate_limits.c
     row = {"key": key, "window_start": start, "count": 1}

@@ -21,10 +21,18 @@ def test_the_license_path_moves_one_step_at_a_time(before, after):
 
 
 @pytest.mark.parametrize("decision", [S.APPROVED, S.REFUSED, S.TERMINATED])
-def test_only_a_pending_application_is_decided(decision):
+def test_a_pending_application_is_decided(decision):
     check_move(S.PENDING, decision)
+
+
+@pytest.mark.parametrize("decision", [S.REFUSED, S.TERMINATED])
+def test_only_a_pending_application_is_refused_or_withdrawn(decision):
     with pytest.raises(IllegalTransition):
         check_move(S.SUBMITTED, decision)
+
+
+def test_an_application_with_an_activation_code_is_approved_without_waiting():
+    check_move(S.SUBMITTED, S.APPROVED)
 
 
 @pytest.mark.parametrize("final", [S.REFUSED, S.TERMINATED, S.DELIVERED])
