@@ -22,6 +22,9 @@ TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 CHANGE_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 """A change id the relay passes on: characters a path carries as they are (chg-3f9a1c2b7d4e5f60)."""
 CHANGES = "/api/v1/changes"
+CODES = "/api/v1/codes"
+CODE_ACTIONS = frozenset({"query", "redeem", "delete"})
+"""POST /api/v1/codes/<action>: the code goes in the body, never in a URL (URLs are logged)."""
 IMMUTABLE = "public, max-age=31536000, immutable"
 OPENAPI = Path(__file__).parent / "openapi.json"
 FAVICON = Path(__file__).parent / "favicon.ico"
@@ -52,6 +55,11 @@ UNKNOWN_OUTCOME: Messages = (
     "We could not confirm your application was received; it is safe to try again.",
 )
 """A submission that failed in transit may have been stored: the same key makes a retry safe."""
+CODES_IN_DOUBT: Messages = (
+    "无法确认请求是否已收到：批次可能已生成、激活码可能已兑换。请先查询（批次或 /query）再重试。",
+    "We could not confirm the request was received: the batch may have been made, or the code "
+    "redeemed. Query first (the batch, or /query with the code), then retry.",
+)
 CHANGE_IN_DOUBT: Messages = (
     "无法确认变更是否已收到；请以相同的 request_id 和内容重新签名后再发：同一变更不会重复创建。",
     "We could not confirm the change was received; sign and send the same body with the same "
@@ -65,6 +73,7 @@ CALLER_REFUSALS = frozenset(
         "signature_mismatch",
         "nonce_replayed",
         "app_disabled",
+        "not_allowed",
     }
 )
 """The ``error`` of the backend's 401 and 403 answers to a caller's app signature
@@ -182,10 +191,12 @@ def _check_qr_lengths() -> None:
 def _api_routes(app: Flask, client: BackendClient) -> None:
     @app.post("/api/applications")
     def submit() -> Response:
-        checks.json_content(request)
-        key = checks.idempotency_key(request.headers.get(checks.IDEMPOTENCY_KEY))
-        body = checks.body(request)
-        return _forward(client, "POST", "/applications", body, key, UNKNOWN_OUTCOME)
+        return _submission(client, "/applications")
+
+    @app.post("/api/redemptions")
+    def redeem() -> Response:
+        # An activation code with the form: the backend issues the license without approval.
+        return _submission(client, "/redemptions")
 
     @app.get("/api/applications/<token>")
     def status(token: str) -> Response:
@@ -195,7 +206,7 @@ def _api_routes(app: Flask, client: BackendClient) -> None:
 
     @app.route(CHANGES, methods=["GET", "POST"])
     def changes() -> Response:
-        return _relay(client, request.method == "POST")
+        return _relay(client, CHANGE_IN_DOUBT if request.method == "POST" else None)
 
     @app.get(f"{CHANGES}/<change_id>")
     def change(change_id: str) -> Response:
@@ -203,9 +214,33 @@ def _api_routes(app: Flask, client: BackendClient) -> None:
             return _error(404, *ERRORS[404])
         return _relay(client)
 
+    @app.post(f"{CODES}/batches")
+    def code_batches() -> Response:
+        return _relay(client, CODES_IN_DOUBT)
+
+    @app.route(f"{CODES}/batches/<batch_id>", methods=["GET", "DELETE"])
+    def code_batch(batch_id: str) -> Response:
+        if not CHANGE_ID.fullmatch(batch_id):
+            return _error(404, *ERRORS[404])
+        return _relay(client)
+
+    @app.post(f"{CODES}/<action>")
+    def code_action(action: str) -> Response:
+        if action not in CODE_ACTIONS:
+            return _error(404, *ERRORS[404])
+        return _relay(client, CODES_IN_DOUBT if action == "redeem" else None)
+
     @app.get("/api/openapi.json")
     def openapi() -> Response:
         return Response(OPENAPI.read_bytes(), mimetype="application/json")
+
+
+def _submission(client: BackendClient, path: str) -> Response:
+    """Forward the page's JSON form to ``path`` with its idempotency key (a retry is safe)."""
+    checks.json_content(request)
+    key = checks.idempotency_key(request.headers.get(checks.IDEMPOTENCY_KEY))
+    body = checks.body(request)
+    return _forward(client, "POST", path, body, key, UNKNOWN_OUTCOME)
 
 
 def _forward(
@@ -234,10 +269,10 @@ def _forward(
     return response
 
 
-def _relay(client: BackendClient, may_create: bool = False) -> Response:
-    """Pass a changes API call on as its caller signed it, and the backend's answer back.
+def _relay(client: BackendClient, in_doubt: Messages | None = None) -> Response:
+    """Pass a signed API call (changes, codes) on as its caller signed it, and the answer back.
 
-    ``may_create``: a failure in transit may have left a change behind (a POST).
+    ``in_doubt``: what to say when a failure in transit may have left something behind.
     """
     call = Relayed(
         request.method,
@@ -250,10 +285,9 @@ def _relay(client: BackendClient, may_create: bool = False) -> Response:
     try:
         answer = client.relay(call, ip, _credentials())
     except BackendUnavailable:
-        unavailable = CHANGE_IN_DOUBT if may_create else ERRORS[503]
-        return _error(503, *unavailable, headers={"Retry-After": RETRY_AFTER})
+        return _error(503, *(in_doubt or ERRORS[503]), headers={"Retry-After": RETRY_AFTER})
     except BackendTimeout:
-        return _error(504, *(CHANGE_IN_DOUBT if may_create else ERRORS[504]))
+        return _error(504, *(in_doubt or ERRORS[504]))
     if answer.status in (401, 403) and not _callers_refusal(answer):
         return _refused_proxy(answer)
     # The backend's own Content-Type when it sent one (its answers are JSON).

@@ -126,6 +126,29 @@ def test_a_single_change_is_asked_for_at_the_same_path(front, stand_in):
     assert [s.target for s in stand_in.seen] == [f"{CHANGES}/chg-3f9a1c2b7d4e5f60"]
 
 
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("POST", "/api/v1/codes/batches"),
+        ("GET", "/api/v1/codes/batches/bat-3f9a1c2b7d4e5f60"),
+        ("DELETE", "/api/v1/codes/batches/bat-3f9a1c2b7d4e5f60"),
+        ("POST", "/api/v1/codes/query"),
+        ("POST", "/api/v1/codes/redeem"),
+        ("POST", "/api/v1/codes/delete"),
+    ],
+)
+def test_the_codes_api_is_relayed_at_the_same_path_with_its_body(front, stand_in, method, target):
+    body = ODD_BODY if method == "POST" else b""
+    front.open(target, method=method, data=body, headers=signed(method, target, body))
+    (seen,) = stand_in.seen
+    assert (seen.method, seen.target, seen.body) == (method, target, body)
+
+
+def test_a_code_action_the_api_lacks_is_not_relayed(front, stand_in):
+    answer = front.post("/api/v1/codes/guess", data=b"{}", headers=signed("POST", "x"))
+    assert answer.status_code == 404 and stand_in.seen == []
+
+
 def test_every_header_the_callers_signature_covers_passes_unchanged(front, stand_in):
     headers = signed(
         "POST",

@@ -1,17 +1,25 @@
 """The public function: its proxy to a live backend, QR codes, the page's caching."""
 
+import dataclasses
 import json
 import socket
 import time
+from datetime import datetime, timedelta
 
 import pytest
 from flask import g
+from sqlalchemy import Connection
 
+from backend.app import create_app as create_backend
+from backend.codes.hashing import code_hash, hash_key
+from backend.config import Config
+from backend.storage.codes import insert_batch, insert_hashes
 from frontend.app import create_app as create_frontend
 from frontend.backend_client import BackendClient
 from frontend.config import FrontendConfig
 from frontend.exceptions import BackendTimeout, BackendUnavailable
-from tests.conftest import CATALOGUE
+from license import codes
+from tests.conftest import CATALOGUE, VECTORS
 from tests.integration.conftest import SECRET, LiveServer, a_form
 
 
@@ -267,3 +275,131 @@ def test_the_favicon_is_an_icon_browsers_may_keep(no_backend):
 def test_the_openapi_description_is_served(front):
     spec = json.loads(front.get("/api/openapi.json").data)
     assert spec["openapi"].startswith("3.1")
+
+
+CODE_HASH_KEY = "test-code-hash-key-0123456789abcdef0123456789"
+
+
+def a_batchs_code(connection: Connection, config: Config, now: datetime, **terms) -> str:
+    """A batch of one acme-erp code (quantity 10, 45 days, redeemable for a month): the code."""
+    code = codes.generate()
+    batch = insert_batch(
+        connection,
+        **{"product": "acme-erp", "quantity": 10, "validity": "45d", **terms},
+        valid_from=now - timedelta(days=1),
+        valid_until=now + timedelta(days=30),
+        size=1,
+        created_at=now,
+    )
+    insert_hashes(connection, batch.id, [code_hash(hash_key(config), code)])
+    return code
+
+
+@pytest.fixture
+def redeeming(config, database, clock, tmp_path):
+    """The frontend before a backend that redeems codes, and an unused code: (client, code)."""
+    settings = dataclasses.replace(
+        config,
+        code_hash_key=CODE_HASH_KEY,
+        license_signing_key=str(VECTORS / "test-signing-key.pem"),
+        var_dir=tmp_path / "var",
+    )
+    app = create_backend(settings, clock=clock)
+    server = LiveServer(app)
+    with database.transaction() as connection:
+        code = a_batchs_code(connection, settings, clock())
+    yield frontend_for(server.url, tmp_path), code
+    server.stop()
+    app.extensions["database"].dispose()
+
+
+def redeem(client, code: str, key: str | None = None, **changes):
+    headers = {"Idempotency-Key": key} if key else {}
+    return client.post("/api/redemptions", json=a_form(**changes, code=code), headers=headers)
+
+
+def test_a_redemption_goes_through_the_proxy_and_reads_as_an_application(redeeming):
+    client, code = redeeming
+    answer = redeem(client, code.lower().replace("-", " "))
+    assert answer.status_code == 201 and answer.headers["Cache-Control"] == "no-store"
+    status = client.get(f"/api/applications/{answer.get_json()['token']}").get_json()
+    assert (status["number"], status["quantity"], status["validity"]) == (
+        answer.get_json()["number"],
+        10,
+        "45d",
+    )
+
+
+def test_a_redemption_retried_under_its_key_is_the_first_answer_not_a_used_code(redeeming):
+    client, code = redeeming
+    first = redeem(client, code, key="3c1d9a70-5b2e-4f1a-8e6d-0a9b7c5d3e21")
+    again = redeem(client, code, key="3c1d9a70-5b2e-4f1a-8e6d-0a9b7c5d3e21")
+    other = redeem(client, code, key="9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.get_json()["number"] == first.get_json()["number"]
+    assert other.status_code == 422
+    assert other.get_json()["fields"]["code"]["en"] == "This activation code has already been used."
+
+
+def test_the_redemptions_idempotency_key_reaches_the_backend_under_the_signature(backend, tmp_path):
+    verified = []
+    backend.after_request(lambda response: verified.append(g.idempotency_key) or response)
+    server = LiveServer(backend)
+    client = frontend_for(server.url, tmp_path)
+    # Mistyped codes: refused before any lookup, so no hash key is needed.
+    redeem(client, "not-a-code", key="0b7c2f3e-5d1a-4c1b-9a53-2f6e8d4c7a10")
+    redeem(client, "not-a-code")
+    server.stop()
+    assert verified == ["0b7c2f3e-5d1a-4c1b-9a53-2f6e8d4c7a10", None]
+
+
+def test_a_mistyped_code_is_refused_on_its_field(redeeming):
+    client, code = redeeming
+    typo = code[:3] + ("A" if code[3] != "A" else "B") + code[4:]
+    answer = redeem(client, typo)
+    assert answer.status_code == 422
+    assert answer.get_json()["fields"]["code"]["en"] == (
+        "This activation code has a typing mistake: check each character."
+    )
+
+
+def test_a_redemption_is_taken_as_json_only(no_backend):
+    answer = no_backend.post("/api/redemptions", data="code=X", content_type="text/plain")
+    assert answer.status_code == 415
+    assert answer.get_json()["error"] == "unsupported_media_type"
+
+
+def test_a_redemption_over_16_kb_is_refused(no_backend):
+    answer = no_backend.post("/api/redemptions", json=a_form(note="x" * 16 * 1024, code="x"))
+    assert answer.status_code == 413
+    assert answer.get_json()["message"]["en"] == "The request is too large (16 KB at most)."
+
+
+@pytest.mark.parametrize("key", ["", "has space", "k" * 65])
+def test_a_redemption_with_an_unusable_idempotency_key_is_a_400(no_backend, key):
+    answer = no_backend.post("/api/redemptions", json=a_form(), headers={"Idempotency-Key": key})
+    assert answer.status_code == 400
+    assert "Idempotency-Key" in answer.get_json()["fields"]
+
+
+def test_a_redemption_whose_outcome_is_unknown_says_that_retrying_is_safe(tmp_path):
+    class Failing(BackendClient):
+        def send(self, *args, **kwargs):
+            raise BackendTimeout("no answer")
+
+    client = frontend_for("http://127.0.0.1:1", tmp_path, backend=Failing("", "", 1))
+    answer = redeem(client, codes.generate())
+    assert answer.status_code == 504
+    assert "it is safe to try again" in answer.get_json()["message"]["en"]
+
+
+def test_redemption_answers_match_the_openapi_description(redeeming):
+    from tests.integration.test_openapi import check  # it imports this module
+
+    client, code = redeeming
+    redeemed = redeem(client, code)
+    used = redeem(client, code)
+    not_json = client.post("/api/redemptions", data="x", content_type="text/plain")
+    assert (redeemed.status_code, used.status_code, not_json.status_code) == (201, 422, 415)
+    for answer in (redeemed, used, not_json):
+        check(answer, "/api/redemptions", "post")

@@ -25,16 +25,22 @@ async function call(url, options = {}) {
 export const getCatalogue = () => call("/catalogue.json");
 
 /**
- * Sends one attempt of a submission; every attempt of the same submission carries the same
- * `key`, so the server takes it once however often it arrives.
+ * Sends one attempt of a submission to `url`; every attempt of the same submission carries the
+ * same `key`, so the server takes it once however often it arrives.
  * @returns {Promise<{ok: boolean, status: number, body: Submitted | ErrorBody}>}
  */
-export const submitApplication = (form, key) =>
-  call("/api/applications", {
+const submit = (url, form, key) =>
+  call(url, {
     method: "POST",
     headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": key },
     body: JSON.stringify(form),
   });
+
+/** An application, which waits for approval. */
+export const submitApplication = (form, key) => submit("/api/applications", form, key);
+
+/** A redemption: the form and an activation code (`form.code`), whose batch sets the terms. */
+export const redeemCode = (form, key) => submit("/api/redemptions", form, key);
 
 /** A new idempotency key: one per submission. */
 export function newSubmissionKey() {

@@ -111,3 +111,78 @@ export function validate(form, product) {
   }
   return errors;
 }
+
+// Activation codes, read as license/codes.py reads them: 19 random Crockford base32 symbols and
+// a check symbol (Damm's scheme over GF(32)), forgiving case, white space, dashes, I/L for 1 and
+// O for 0. A typo is caught here, before any request. tests/contract runs both over the same codes.
+const CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; // Crockford: no I, L, O, U
+const CODE_LENGTH = 20;
+const CODE_GROUP = 5;
+const CODE_VALUES = new Map([...CODE_ALPHABET].map((symbol, value) => [symbol, value]));
+[["I", 1], ["L", 1], ["O", 0]].forEach(([symbol, value]) => CODE_VALUES.set(symbol, value));
+const GF32_MODULUS = 0b100101; // x^5 + x^2 + 1
+// What parse drops: what Python's str.split() splits on (str.isspace), and dashes.
+const CODE_SPACE = /[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000-]/g;
+
+const timesTwo = (value) => (value & 0b10000 ? (value << 1) ^ GF32_MODULUS : value << 1);
+const damm = (values) => values.reduce((state, value) => timesTwo(state) ^ value, 0);
+const byCodePoint = (a, b) => a.codePointAt(0) - b.codePointAt(0); // as Python's sorted()
+
+/** A typed code without white space or dashes, upper-cased. */
+export const compactCode = (text) => text.replace(CODE_SPACE, "").toUpperCase();
+
+/** A typed code as the page shows it while typing: upper case, in dashed groups of five. */
+export function formatCode(text) {
+  const symbols = [...compactCode(text)];
+  const groups = [];
+  for (let i = 0; i < symbols.length; i += CODE_GROUP) groups.push(symbols.slice(i, i + CODE_GROUP).join(""));
+  return groups.join("-");
+}
+
+/**
+ * A typed code read as license/codes.py parse reads it: {code} in its canonical form, or
+ * {error} — "characters" (with the ones `found`), "length" (with the `count`) or "typo".
+ */
+export function parseCode(text) {
+  const symbols = [...compactCode(text)];
+  const unknown = [...new Set(symbols.filter((symbol) => !CODE_VALUES.has(symbol)))];
+  if (unknown.length) return { error: "characters", found: unknown.sort(byCodePoint).join("") };
+  if (symbols.length !== CODE_LENGTH) return { error: "length", count: symbols.length };
+  const values = symbols.map((symbol) => CODE_VALUES.get(symbol));
+  if (damm(values) !== 0) return { error: "typo" };
+  return { code: formatCode(values.map((value) => CODE_ALPHABET[value]).join("")) };
+}
+
+/**
+ * What is wrong with a typed activation code ({zh, en}), or null when it reads as a code. The
+ * words are the backend's (backend/codes/refusals.py CodeMalformed), so both say the same.
+ */
+export function codeError(text) {
+  if (typeof text !== "string" || !compactCode(text)) {
+    return { zh: "请填写激活码。", en: "Enter your activation code." };
+  }
+  const read = parseCode(text);
+  if (read.error === "characters") {
+    return {
+      zh: "激活码只包含数字和字母（没有 U），请核对。",
+      en: "An activation code has only digits and letters (no U); check it.",
+    };
+  }
+  if (read.error === "length") {
+    return {
+      zh: `激活码有 ${CODE_LENGTH} 个字符，这里有 ${read.count} 个，请检查是否漏输。`,
+      en: `An activation code has ${CODE_LENGTH} characters, this one ${read.count}: check that none is missing.`,
+    };
+  }
+  if (read.error === "typo") {
+    return { zh: "激活码有输入错误，请逐个字符核对。", en: "This activation code has a typing mistake: check each character." };
+  }
+  return null;
+}
+
+/** Errors by field for a redemption: the form but its terms (the code's batch sets them), and the code. */
+export function validateRedemption(form, product) {
+  const { quantity, validity, ...errors } = validate(form, product);
+  const code = codeError(form.code);
+  return code ? { code, ...errors } : errors;
+}
