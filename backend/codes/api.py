@@ -6,6 +6,7 @@ An app sees only its own batches, and the codes of its own batches: another's is
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -45,6 +46,7 @@ TERMS = frozenset(
 )
 FIRST_YEAR, LAST_YEAR = 1970, 9998
 CSV = "text/csv"
+REQUEST_ID = re.compile(r"[\x21-\x7e]{1,48}")
 
 
 class CodeNotFound(NotFound):
@@ -108,16 +110,38 @@ def query() -> Response:
 
 
 @bp.post("/redeem")
-def redeem() -> tuple[dict[str, str], int]:
+def redeem() -> tuple[dict[str, str], int, dict[str, str]]:
     """Redeem a code for a customer of the caller's shop: 201 with the application's number
-    and status URL; the license is issued and mailed to the customer without an approval."""
+    and status URL; the license is issued and mailed to the customer without an approval.
+
+    With a ``request_id`` of the caller's, a redemption sent again (its answer lost) gets the
+    first answer instead of "already used".
+    """
     body = _body()
-    form = {name: value for name, value in body.items() if name != "code"}
+    form = {name: value for name, value in body.items() if name not in ("code", "request_id")}
     redemptions: Redemptions = current_app.extensions["redemptions"]
     submitted = redemptions.redeem_for_app(
-        form, body.get("code"), g.api_app, request.remote_addr or ""
+        form, body.get("code"), g.api_app, request.remote_addr or "", _request_id(body)
     )
-    return submitted.body(), 201
+    return submitted.body(), 201, {"Idempotent-Replayed": str(submitted.replayed).lower()}
+
+
+def _request_id(body: dict[str, Any]) -> str | None:
+    """The caller's own id for a redemption, if it gave one: 1-48 visible ASCII characters."""
+    given = body.get("request_id")
+    if given is None:
+        return None
+    if not isinstance(given, str) or not REQUEST_ID.fullmatch(given):
+        raise ValidationError(
+            {
+                "request_id": {
+                    "zh": "应为 1–48 个可见 ASCII 字符：调用方自己的兑换编号。",
+                    "en": "Must be 1-48 visible ASCII characters: your own id for this "
+                    "redemption; sending it again gives back the first answer.",
+                }
+            }
+        )
+    return given
 
 
 @bp.post("/delete")

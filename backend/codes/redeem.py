@@ -131,11 +131,18 @@ class Redemptions:
         return self._redeem(form_data, code_text, redeemer, idempotency_key)
 
     def redeem_for_app(
-        self, form_data: object, code_text: object, app: ApiApp, client_ip: str
+        self,
+        form_data: object,
+        code_text: object,
+        app: ApiApp,
+        client_ip: str,
+        request_id: str | None = None,
     ) -> Submitted:
-        """Redeem a code for a partner's customer: as redeem, throttled per app."""
+        """Redeem a code for a partner's customer: as redeem, throttled per app, and repeated
+        safely under the app's own ``request_id`` (its key, kept apart from other apps')."""
         redeemer = Redeemer(app.name, client_ip, f"redeem-app:{app.id}", self.limits.per_app)
-        return self._redeem(form_data, code_text, redeemer, None)
+        key = None if request_id is None else f"app{app.id}:{request_id}"
+        return self._redeem(form_data, code_text, redeemer, key)
 
     def _redeem(
         self, form_data: object, code_text: object, redeemer: Redeemer, key: str | None

@@ -188,6 +188,22 @@ def test_redeem_answers_201_and_records_the_app_as_redeemer(shop, database):
     assert sorted(redeemers, key=str) == [None, None, "shop"]
 
 
+def test_a_redemption_sent_again_under_its_request_id_gets_the_first_answer(shop):
+    code = shop.generate()["codes"][0]
+    first = shop.send("POST", f"{PREFIX}/redeem", {**redemption(code), "request_id": "order-7"})
+    again = shop.send("POST", f"{PREFIX}/redeem", {**redemption(code), "request_id": "order-7"})
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.get_json()["number"] == first.get_json()["number"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_another_apps_request_id_is_its_own(shop, rival):
+    code = shop.generate()["codes"][0]
+    shop.send("POST", f"{PREFIX}/redeem", {**redemption(code), "request_id": "order-7"})
+    answer = rival.send("POST", f"{PREFIX}/redeem", {**redemption(code), "request_id": "order-7"})
+    assert answer.status_code == 422 and answer.get_json()["error"] == "code_used"
+
+
 def test_redeeming_twice_through_the_api_is_refused_as_used(shop):
     code = shop.generate()["codes"][0]
     shop.send("POST", f"{PREFIX}/redeem", redemption(code))
