@@ -46,6 +46,10 @@ TIMES = {"valid_from", "valid_until", "redeemed_at", "deleted_at"}
 """What describe() says that is a time."""
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+"""The years a date may name: what every database's datetime column holds in UTC."""
+
+
 class UtcMoment(click.ParamType[datetime]):
     """YYYY-MM-DD (midnight UTC) or ISO 8601 (without a zone: UTC), as an aware datetime."""
 
@@ -61,7 +65,13 @@ class UtcMoment(click.ParamType[datetime]):
             moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
         except ValueError:
             self.fail(f"{value!r} is neither YYYY-MM-DD nor ISO 8601 (2026-12-01T08:00:00Z)")
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        try:
+            moment = moment.replace(tzinfo=moment.tzinfo or timezone.utc).astimezone(timezone.utc)
+        except OverflowError:
+            moment = datetime.max.replace(tzinfo=timezone.utc)
+        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+            self.fail(f"{value!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
+        return moment
 
 
 UTC_MOMENT = UtcMoment()

@@ -40,6 +40,7 @@ CONNECT_TIMEOUT = 2.0
 POOL_SIZE = 16
 RELAYED_ANSWER_HEADERS = (
     "Content-Type",
+    "Content-Disposition",  # a batch's codes as a CSV download, with its file name
     "Location",
     "Idempotent-Replayed",
     "X-Ca-Error-Message",

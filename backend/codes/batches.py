@@ -303,7 +303,7 @@ def _window_errors(terms: BatchTerms, now: datetime) -> dict[str, Message]:
 
 def _product_errors(catalogue: Catalogue, terms: BatchTerms) -> dict[str, Message]:
     """The product must be in the catalogue, the quantity one it offers."""
-    product = catalogue.get(terms.product)
+    product = catalogue.get(terms.product) if isinstance(terms.product, str) else None
     if product is None:
         return {"product": _unknown_product(terms.product, catalogue)}
     if _whole(terms.quantity) and product.allows_quantity(terms.quantity):

@@ -9,6 +9,7 @@ feature code (backend.codes.throttle), so guessing is throttled.
 """
 
 import hashlib
+import ipaddress
 import json
 import logging
 import secrets
@@ -69,6 +70,8 @@ class Redeemer:
     client_ip: str
     counter: str
     limit: int
+    app_id: int | None = None
+    """A partner app redeems only codes of its own batches; None: the QR page, any code."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,8 @@ class Redemptions:
         idempotency key used with another request. A request repeated under its key gets the
         first answer.
         """
-        redeemer = Redeemer(redeemed_by, client_ip, f"redeem-ip:{client_ip}", self.limits.per_ip)
+        counter = f"redeem-ip:{address_group(client_ip)}"
+        redeemer = Redeemer(redeemed_by, client_ip, counter, self.limits.per_ip)
         return self._redeem(form_data, code_text, redeemer, idempotency_key)
 
     def redeem_for_app(
@@ -140,7 +144,8 @@ class Redemptions:
     ) -> Submitted:
         """Redeem a code for a partner's customer: as redeem, throttled per app, and repeated
         safely under the app's own ``request_id`` (its key, kept apart from other apps')."""
-        redeemer = Redeemer(app.name, client_ip, f"redeem-app:{app.id}", self.limits.per_app)
+        counter = f"redeem-app:{app.id}"
+        redeemer = Redeemer(app.name, client_ip, counter, self.limits.per_app, app.id)
         key = None if request_id is None else f"app{app.id}:{request_id}"
         return self._redeem(form_data, code_text, redeemer, key)
 
@@ -148,17 +153,21 @@ class Redemptions:
         self, form_data: object, code_text: object, redeemer: Redeemer, key: str | None
     ) -> Submitted:
         attempt = self._check(form_data, code_text, redeemer, key)
-        self.throttle.refuse_if_over(self._counters(attempt))
+        counters = self._counters(attempt)
+        self.throttle.charge(counters)  # counted first: given back below unless it failed
         try:
             stored = self.database.run(lambda connection: self._store(connection, attempt))
         except (CodeRefused, IntegrityError) as refused:
             # A twin under the same key (the page retrying) redeemed it: its answer is ours.
             replay = self._replay(attempt) if key is not None else None
+            if replay is not None or not isinstance(refused, CodeRefused):
+                self.throttle.give_back(counters)
             if replay is not None:
                 return replay
-            if isinstance(refused, CodeRefused):
-                self.throttle.count_failure(self._counters(attempt))
+            if isinstance(refused, TakenMeanwhile):
+                raise self._refusal_now(attempt) from None
             raise
+        self.throttle.give_back(counters)
         if stored is None:  # the key was found: this is a retry
             return self._replay_found(attempt)
         self._issue_now(stored.job_id)
@@ -184,9 +193,9 @@ class Redemptions:
             return None
         now = self.clock()
         found = look_up(connection, self.key(), attempt.code, now)
-        record = self._redeemable(found, attempt.form)
+        record = self._redeemable(found, attempt)
         if not store.take(connection, record.id, now, attempt.redeemer.name):
-            raise CodeUsed()  # a concurrent redeemer took it since the lookup
+            raise TakenMeanwhile()  # redeemed, or deleted, since the lookup
         form = replace(attempt.form, quantity=record.batch.quantity, validity=record.batch.validity)
         new = NewApplication(
             form,
@@ -208,9 +217,14 @@ class Redemptions:
             raise RuntimeError(f"application {application_id} already had its license job")
         return Stored(application_id, number, new.token, job_id)
 
-    def _redeemable(self, found: Lookup, form: ApplicationForm) -> store.CodeRecord:
-        """The code's record if it may be redeemed for ``form``'s product, else its refusal."""
-        record = found.record
+    def _redeemable(self, found: Lookup, attempt: Attempt) -> store.CodeRecord:
+        """The code's record if it may be redeemed for the form's product, else its refusal.
+
+        A partner's app knows only its own batches: another's code is unknown to it.
+        """
+        form, app_id, record = attempt.form, attempt.redeemer.app_id, found.record
+        if app_id is not None and record is not None and record.batch.app_id != app_id:
+            raise CodeUnknown()
         if found.state is not CodeState.UNUSED or record is None:
             raise _refusal(found)
         if record.batch.product != form.product:
@@ -218,6 +232,13 @@ class Redemptions:
                 self._names(record.batch.product), self._names(form.product)
             )
         return record
+
+    def _refusal_now(self, attempt: Attempt) -> CodeRefused:
+        """Why a code another request took or deleted meanwhile is refused, read afresh."""
+        found = self.database.run(
+            lambda connection: look_up(connection, self.key(), attempt.code, self.clock())
+        )
+        return _refusal(found) if found.state is not CodeState.UNUSED else CodeUsed()
 
     def _names(self, product: str) -> dict[str, str]:
         known = self.catalogue.get(product)
@@ -263,6 +284,12 @@ class Redemptions:
         if first is None:
             return None
         if first.request_hash != attempt.digest:
+            if attempt.redeemer.app_id is not None:  # a partner's request_id
+                raise Conflict(
+                    "该 request_id 已用于另一次兑换；新的兑换请用新的 request_id。",
+                    "This request_id was used for a different redemption; send a new request_id "
+                    "for a new one, or the same body to read the first answer back.",
+                )
             raise Conflict(
                 "该请求标识已用于另一次提交，请刷新页面后重新提交。",
                 "This Idempotency-Key was used for a different request; reload the page and "
@@ -306,6 +333,22 @@ def customer_form(data: object, catalogue: Catalogue) -> ApplicationForm:
         fields["quantity"] = product.quantities[0] if product.quantities else 1
         fields["validity"] = product.validities[0]
     return validate(fields, catalogue)
+
+
+class TakenMeanwhile(CodeUsed):
+    """The code was redeemed or deleted between its lookup and its taking (read again)."""
+
+
+def address_group(client_ip: str) -> str:
+    """What one client's failures are counted under: its IPv4 address, or its IPv6 /64
+    (a host is given a whole /64, and would otherwise get a fresh count per address)."""
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _refusal(found: Lookup) -> CodeRefused:

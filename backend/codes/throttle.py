@@ -49,22 +49,30 @@ class TooManyFailures(RateLimited):
 
 
 class Throttle:
-    """Counts failures and refuses attempts over a limit, window by window."""
+    """Counts attempts and refuses those over a limit, window by window; a success is given
+    back, so that only failures count in the end."""
 
     def __init__(self, database: Database, window: int, clock: Callable[[], datetime]) -> None:
         self.database, self.window, self.clock = database, window, clock
 
-    def refuse_if_over(self, counters: Sequence[Counter]) -> None:
-        """TooManyFailures if any counter has reached its limit in this window."""
+    def charge(self, counters: Sequence[Counter]) -> None:
+        """Count this attempt on each counter, or TooManyFailures if one is over its limit.
+
+        Counted before the attempt is made, each by one atomic upsert committed at once:
+        attempts sent at the same moment cannot all pass a check that none has counted yet.
+        """
         now = int(self.clock().timestamp())
         with self.database.transaction() as connection:
-            for key, limit in counters:
-                if rate_limits.counted(connection, key, self.window, now) >= limit:
-                    raise TooManyFailures(self.window - now % self.window)
+            waits = [
+                rate_limits.hit(connection, key, limit, self.window, now) for key, limit in counters
+            ]
+        over = [wait for wait in waits if wait is not None]
+        if over:
+            raise TooManyFailures(max(over))
 
-    def count_failure(self, counters: Sequence[Counter]) -> None:
-        """Count one failure on each counter, in a transaction of its own (it must stay)."""
+    def give_back(self, counters: Sequence[Counter]) -> None:
+        """Uncount an attempt that succeeded: a customer's own redemptions are no guesses."""
         now = int(self.clock().timestamp())
         with self.database.transaction() as connection:
             for key, _ in counters:
-                rate_limits.hit(connection, key, 0, self.window, now)
+                rate_limits.give_back(connection, key, self.window, now)

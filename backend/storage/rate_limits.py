@@ -1,6 +1,6 @@
 """Fixed-window counters in the database, so limits hold across function instances."""
 
-from sqlalchemy import Connection, Insert, case, select
+from sqlalchemy import Connection, Insert, case, select, update
 from sqlalchemy.dialects import mysql, sqlite
 
 from backend.storage.schema import rate_limits
@@ -20,11 +20,14 @@ def hit(connection: Connection, key: str, limit: int, window: int, now: int) -> 
     return None if counted <= limit else start + window - now
 
 
-def counted(connection: Connection, key: str, window: int, now: int) -> int:
-    """What ``key`` has counted in the window ``now`` falls in, counting nothing."""
+def give_back(connection: Connection, key: str, window: int, now: int) -> None:
+    """Uncount one attempt of ``key`` in the window ``now`` falls in (one that succeeded)."""
     table = rate_limits.c
-    query = select(table.count).where(table.key == key, table.window_start == now - now % window)
-    return int(connection.execute(query).scalar() or 0)
+    connection.execute(
+        update(rate_limits)
+        .where(table.key == key, table.window_start == now - now % window, table.count > 0)
+        .values(count=table.count - 1)
+    )
 
 
 def _count(dialect: str, key: str, start: int) -> Insert:

@@ -191,6 +191,7 @@ def test_the_frontends_credentials_and_a_callers_proxy_headers_never_pass(front,
 
 ANSWERS = [
     (202, {"Location": f"{CHANGES}/chg-3f9a1c2b7d4e5f60", "Idempotent-Replayed": "true"}),
+    (201, {"Content-Disposition": 'attachment; filename="bat-3f9a1c2b7d4e5f60.csv"'}),
     (409, {}),
     (422, {}),
     (400, {}),

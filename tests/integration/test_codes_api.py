@@ -201,7 +201,28 @@ def test_another_apps_request_id_is_its_own(shop, rival):
     code = shop.generate()["codes"][0]
     shop.send("POST", f"{PREFIX}/redeem", {**redemption(code), "request_id": "order-7"})
     answer = rival.send("POST", f"{PREFIX}/redeem", {**redemption(code), "request_id": "order-7"})
-    assert answer.status_code == 422 and answer.get_json()["error"] == "code_used"
+    # Not the shop's answer replayed: the rival's own request, about a code it does not know.
+    assert answer.status_code == 422 and answer.get_json()["error"] == "code_unknown"
+
+
+def test_another_apps_code_cannot_be_redeemed_and_is_unknown_to_it(shop, rival):
+    code = shop.generate()["codes"][0]
+    answer = rival.send("POST", f"{PREFIX}/redeem", redemption(code))
+    assert (answer.status_code, answer.get_json()["error"]) == (422, "code_unknown")
+    assert shop.send("POST", f"{PREFIX}/redeem", redemption(code)).status_code == 201
+
+
+def test_a_request_id_sent_again_with_another_body_is_a_conflict_in_the_callers_words(shop):
+    first, second = shop.generate(count=2)["codes"]
+    shop.send("POST", f"{PREFIX}/redeem", {**redemption(first), "request_id": "order-8"})
+    answer = shop.send("POST", f"{PREFIX}/redeem", {**redemption(second), "request_id": "order-8"})
+    assert answer.status_code == 409
+    assert "request_id" in answer.get_json()["message"]["en"]
+
+
+def test_a_product_that_is_not_a_string_is_422_not_500(shop):
+    answer = shop.send("POST", f"{PREFIX}/batches", {**TERMS, "product": ["acme-erp"]})
+    assert answer.status_code == 422 and "product" in answer.get_json()["fields"]
 
 
 def test_redeeming_twice_through_the_api_is_refused_as_used(shop):

@@ -134,6 +134,22 @@ def test_a_date_that_is_no_date_is_a_usage_error(run_codes):
     )
 
 
+def test_a_date_no_database_holds_is_a_usage_error_not_a_traceback(run_codes):
+    result = run_codes(
+        "generate",
+        "--product",
+        "acme-erp",
+        "--count",
+        "1",
+        "--valid-from",
+        "2026-12-01",
+        "--valid-until",
+        "9999-12-31T23:59:59-05:00",
+    )
+    assert result.exit_code == 2 and "outside the years" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_days_and_validity_together_are_a_usage_error(run_codes, database):
     result = generate(run_codes, "--count", "1", "--days", "45", "--validity", "1y")
     assert result.exit_code == 2 and "--days or --validity, not both" in result.output

@@ -298,6 +298,53 @@ def test_failures_for_one_feature_code_are_throttled_from_any_address(page, batc
     assert page.post("/redemptions", other, ip="198.51.100.99").status_code == 201
 
 
+def test_guesses_sent_at_once_get_no_more_answers_than_the_limit(shop, batch):
+    batch()
+    answers, start = [], threading.Barrier(30)
+
+    def guesser(n: int) -> None:
+        body = redemption(codes.generate(), feature_code=f"9F2C-41AB-{n:04X}-E5C3")
+        client = SignedClient(shop)
+        start.wait()
+        answers.append(client.post("/redemptions", body, ip="198.51.100.66").status_code)
+
+    threads = [threading.Thread(target=guesser, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers.count(422) <= throttle.FAILURES_PER_IP
+    assert answers.count(429) >= 30 - throttle.FAILURES_PER_IP
+
+
+def test_addresses_of_one_ipv6_network_share_their_count(page, batch):
+    (code,) = batch()
+    for n in range(throttle.FAILURES_PER_IP):
+        unknown = redemption(codes.generate(), feature_code=f"9F2C-41AB-77D0-{n:04X}")
+        assert page.post("/redemptions", unknown, ip=f"2001:db8:1:2::{n + 1:x}").status_code == 422
+    answer = page.post("/redemptions", redemption(code), ip="2001:db8:1:2::ffff")
+    assert answer.status_code == 429
+
+
+@pytest.mark.mariadb
+def test_a_code_deleted_while_it_is_redeemed_is_refused_as_deleted(
+    page, batch, database, database_url, clock, monkeypatch
+):
+    if not database_url.startswith("mysql"):
+        pytest.skip("two writers at once: SQLite's writes take turns")
+    (code,) = batch()
+    take = store.take
+
+    def deleted_first(connection, code_id, now, redeemed_by):
+        with database.transaction() as other:  # another request deletes it meanwhile
+            store.delete_code(other, code_id, now)
+        return take(connection, code_id, now, redeemed_by)
+
+    monkeypatch.setattr(store, "take", deleted_first)
+    answer = page.post("/redemptions", redemption(code))
+    assert (answer.status_code, answer.get_json()["error"]) == (422, "code_deleted")
+
+
 def test_typos_are_not_counted_as_guesses(page, batch):
     (code,) = batch()
     for _ in range(throttle.FAILURES_PER_FEATURE_CODE + 1):
