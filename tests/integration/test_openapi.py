@@ -1,6 +1,8 @@
 """The OpenAPI description is valid 3.1, and real answers match it."""
 
+import dataclasses
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from backend.apps import signature
 from backend.apps import store as apps
 from backend.changes.types import change_types
 from backend.cloud.plugins import all_plugins
+from backend.codes.api import CSV, SCOPES
+from backend.codes.lookup import CodeState
+from license import codes
 from tests.app_signing import signed_headers as app_signed_headers
 from tests.integration.conftest import LiveServer, a_form
 from tests.integration.test_frontend import frontend_for
@@ -325,3 +330,403 @@ def test_an_unavailable_backend_matches_for_the_changes_api(tmp_path):
     answer = down.post(CHANGES, json=COMPOSITE)
     assert answer.status_code == 503
     check_change(answer, CHANGES, "post")
+
+
+# The activation codes API: every route of backend/codes/api.py described with its scope, its
+# examples valid, and real answers relayed by the frontend from the backend, each against the
+# description of its status and media type.
+
+CODES = "/api/v1/codes"
+CODE_OPERATIONS = {
+    (path, method): operation
+    for path, item in SPEC["paths"].items()
+    if path.startswith(CODES)
+    for method, operation in item.items()
+}
+CODE_SCOPES = frozenset(SCOPES.values())
+CODE_HASH_KEY = "test-code-hash-key-0123456789abcdef"
+TERMS = {
+    "product": "acme-erp",
+    "count": 2,
+    "valid_until": "2026-12-31T00:00:00Z",
+    "quantity": 5,
+    "days": 45,
+}
+BATCH = f"{CODES}/batches/{{id}}"
+UNKNOWN_BATCH = f"{CODES}/batches/bat-0000000000000000"
+
+
+def check_code(answer, path: str, method: str) -> None:
+    """Validate a codes API answer: its body against the schema of its status and media type,
+    its headers (those required, present), and a refusal's ``error`` named in the description."""
+    described = resolved(SPEC["paths"][path][method]["responses"][str(answer.status_code)])
+    content = described["content"][answer.mimetype]
+    body = answer.get_json() if answer.is_json else answer.get_data(as_text=True)
+    schema_validator(content["schema"]).validate(body)
+    for name, header in described.get("headers", {}).items():
+        header = resolved(header)
+        if header.get("required"):
+            assert name in answer.headers, name
+        if name in answer.headers:
+            schema_validator(header["schema"]).validate(answer.headers[name])
+    if answer.status_code < 500 and isinstance(body, dict) and "error" in body:
+        assert body["error"] in described["description"], body["error"]
+
+
+def anchored(node):
+    """``node`` with each of its references, however deep, made to point into the spec."""
+    if isinstance(node, list):
+        return [anchored(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    found = {key: anchored(value) for key, value in node.items()}
+    if isinstance(node.get("$ref"), str) and node["$ref"].startswith("#"):
+        found["$ref"] = f"urn:openapi{node['$ref']}"
+    return found
+
+
+def schema_validator(schema: dict) -> Draft202012Validator:
+    """A validator of ``schema``, a part of the spec, inline or a reference."""
+    return Draft202012Validator(
+        anchored(schema), registry=REGISTRY, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def template(path: str) -> str:
+    """A path with each parameter, Flask's <name> or OpenAPI's {name}, as {}."""
+    return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
+
+
+def redemption(code: str, **changes) -> dict:
+    """The apply form a partner sends with a customer's code (the batch sets the terms)."""
+    form = {k: v for k, v in a_form().items() if k not in ("quantity", "validity")}
+    return {**form, "code": code, **changes}
+
+
+class Partner:
+    """Calls to the codes API through the frontend, signed as one app."""
+
+    def __init__(self, front, app, clock) -> None:
+        self.front, self.app, self.clock = front, app, clock
+
+    def send(
+        self, method: str, target: str, body=None, accept="application/json", then=None, **options
+    ):
+        """A call signed with ``options`` (tests.app_signing's), its headers changed by ``then``."""
+        data = json.dumps(body).encode() if body is not None else b""
+        options.setdefault("now_ms", int(self.clock().timestamp() * 1000))
+        content_type = "application/json" if data else None
+        headers = app_signed_headers(
+            self.app.app_key, self.app.secret, method, target, data, content_type, accept, **options
+        )
+        headers |= then or {}
+        return self.front.open(target, method=method, data=data, headers=headers)
+
+    def codes(self, **changes) -> list[str]:
+        """The codes of a new batch: TERMS with ``changes``."""
+        return self.send("POST", f"{CODES}/batches", {**TERMS, **changes}).get_json()["codes"]
+
+
+@pytest.fixture
+def codes_backend(config, database, clock):
+    backend = create_backend(
+        dataclasses.replace(config, code_hash_key=CODE_HASH_KEY), clock=clock, kick=lambda: None
+    )
+    yield backend
+    backend.extensions["database"].dispose()
+
+
+@pytest.fixture
+def codes_front(codes_backend, tmp_path):
+    server = LiveServer(codes_backend)
+    yield frontend_for(server.url, tmp_path)
+    server.stop()
+
+
+@pytest.fixture
+def partner(codes_front, database, clock):
+    """partner(name, scopes): a Partner signing as a new app allowed ``scopes``."""
+
+    def make(name: str, scopes=CODE_SCOPES) -> Partner:
+        with database.transaction() as connection:
+            made = apps.create(connection, name, clock(), frozenset(scopes))
+        return Partner(codes_front, made, clock)
+
+    return make
+
+
+@pytest.fixture
+def shop(partner) -> Partner:
+    """A partner allowed every codes operation."""
+    return partner("shop")
+
+
+def test_every_route_of_the_codes_api_is_described_with_its_scope(codes_backend):
+    routes = {
+        (template(rule.rule), method.lower(), SCOPES[rule.endpoint.split(".", 1)[1]])
+        for rule in codes_backend.url_map.iter_rules()
+        if rule.endpoint.startswith("codes_api.")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    described = {
+        (template(path), method, operation["x-scope"])
+        for (path, method), operation in CODE_OPERATIONS.items()
+    }
+    assert described == routes
+
+
+@pytest.mark.parametrize(("path", "method"), sorted(CODE_OPERATIONS))
+def test_each_codes_operation_names_its_scope_where_it_is_asked_and_refused(path, method):
+    operation = CODE_OPERATIONS[path, method]
+    scope = operation["x-scope"]
+    assert operation["security"] == [{"apiGatewayApp": [scope]}]
+    assert operation["description"].startswith(f"Scope: `{scope}`.")
+    assert f"`{scope}`" in resolved(operation["responses"]["403"])["description"]
+
+
+def test_no_codes_operation_takes_a_code_in_its_url():
+    in_url = [
+        (path, parameter["name"], parameter["schema"])
+        for (path, _), operation in CODE_OPERATIONS.items()
+        for parameter in map(resolved, operation["parameters"])
+        if parameter["in"] != "header"
+    ]
+    batch_id = {"$ref": "#/components/schemas/CodeBatchId"}
+    assert in_url == [(BATCH, "id", batch_id), (BATCH, "id", batch_id)]
+
+
+@pytest.mark.parametrize(("path", "method"), sorted(CODE_OPERATIONS))
+def test_each_codes_operation_has_examples_that_match_its_schemas(path, method):
+    operation = CODE_OPERATIONS[path, method]
+    success = next(resolved(r) for s, r in operation["responses"].items() if s.startswith("2"))
+    contents = [success["content"], operation.get("requestBody", {}).get("content", {})]
+    contents += [resolved(r)["content"] for r in operation["responses"].values()]
+    assert all(media.get("examples") for media in success["content"].values())
+    if "requestBody" in operation:
+        assert operation["requestBody"]["content"]["application/json"]["examples"]
+    for content in contents:
+        for media in content.values():
+            for example in media.get("examples", {}).values():
+                schema_validator(media["schema"]).validate(example["value"])
+
+
+def test_the_example_codes_are_codes_their_check_symbols_accept():
+    described = json.dumps({path: SPEC["paths"][path] for path, _ in CODE_OPERATIONS})
+    found = re.findall(r"\b[0-9A-Z]{5}(?:-[0-9A-Z]{5}){3}\b", described)
+    assert found and all(codes.parse(code) == code for code in found)
+
+
+def test_the_described_code_states_are_the_backends():
+    schemas = SPEC["components"]["schemas"]
+    known = schemas["KnownCodeStatus"]["properties"]["state"]["enum"]
+    assert set(schemas["CodeState"]["enum"]) == {state.value for state in CodeState}
+    assert {*known, schemas["UnknownCodeStatus"]["properties"]["state"]["const"]} == set(CodeState)
+
+
+def test_a_batch_made_as_json_and_as_csv_shown_and_deleted_matches(shop):
+    made = shop.send("POST", f"{CODES}/batches", TERMS)
+    as_csv = shop.send("POST", f"{CODES}/batches", TERMS, accept="text/csv")
+    assert (made.status_code, made.mimetype, as_csv.mimetype) == (201, "application/json", CSV)
+    assert "Content-Disposition" in as_csv.headers
+    check_code(made, f"{CODES}/batches", "post")
+    check_code(as_csv, f"{CODES}/batches", "post")
+    check_code(shop.send("GET", made.headers["Location"]), BATCH, "get")
+    check_code(shop.send("DELETE", made.headers["Location"]), BATCH, "delete")
+
+
+def test_every_state_a_query_gives_matches(shop, clock):
+    unused, redeemed, deleted = shop.codes(count=3)
+    (not_yet_valid,) = shop.codes(count=1, valid_from="2026-12-01T00:00:00Z")
+    (expired,) = shop.codes(count=1, valid_until="2026-11-23T09:00:00Z")
+    assert shop.send("POST", f"{CODES}/redeem", redemption(redeemed)).status_code == 201
+    assert shop.send("POST", f"{CODES}/delete", {"code": deleted}).status_code == 200
+    clock.advance(2 * 3600)
+    states = set()
+    for code in (unused, redeemed, deleted, not_yet_valid, expired, codes.generate()):
+        answer = shop.send("POST", f"{CODES}/query", {"code": code})
+        check_code(answer, f"{CODES}/query", "post")
+        states.add(answer.get_json()["state"])
+    assert states == set(CodeState)
+
+
+def test_a_redemption_and_its_replay_under_its_request_id_match(shop):
+    (code,) = shop.codes(count=1)
+    first = shop.send("POST", f"{CODES}/redeem", redemption(code, request_id="order-1"))
+    again = shop.send("POST", f"{CODES}/redeem", redemption(code, request_id="order-1"))
+    replayed = (first.headers["Idempotent-Replayed"], again.headers["Idempotent-Replayed"])
+    assert (first.status_code, again.status_code, replayed) == (201, 201, ("false", "true"))
+    check_code(first, f"{CODES}/redeem", "post")
+    check_code(again, f"{CODES}/redeem", "post")
+
+
+def test_deleting_a_code_and_deleting_it_again_match(shop):
+    (code,) = shop.codes(count=1)
+    first = shop.send("POST", f"{CODES}/delete", {"code": code})
+    again = shop.send("POST", f"{CODES}/delete", {"code": code})
+    assert (first.get_json()["deleted_now"], again.get_json()["deleted_now"]) == (True, False)
+    check_code(first, f"{CODES}/delete", "post")
+    check_code(again, f"{CODES}/delete", "post")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"count": 10_001}, "count"),
+        ({"product": "acme-os"}, "product"),
+        ({"quantity": 0}, "quantity"),
+        ({"valid_until": "soon"}, "valid_until"),
+        ({"valid_from": 5}, "valid_from"),
+        ({"validity": "1y"}, "days"),
+        ({"days": 9999}, "validity"),
+        ({"note": "two\nlines"}, "note"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_refused_terms_match_with_their_field_described(shop, changes, field):
+    answer = shop.send("POST", f"{CODES}/batches", {**TERMS, **changes})
+    assert answer.status_code == 422 and field in answer.get_json()["fields"]
+    check_code(answer, f"{CODES}/batches", "post")
+    described = CODE_OPERATIONS[f"{CODES}/batches", "post"]["responses"]["422"]["description"]
+    terms = SPEC["components"]["schemas"]["CodeBatchTerms"]["properties"]
+    assert field in described or field not in terms
+
+
+@pytest.mark.parametrize("action", ["query", "delete"])
+def test_a_mistyped_code_and_another_field_match(shop, action):
+    (code,) = shop.codes(count=1)
+    typo = ("1" if code[0] != "1" else "2") + code[1:]
+    mistyped = shop.send("POST", f"{CODES}/{action}", {"code": typo})
+    other = shop.send("POST", f"{CODES}/{action}", {"code": code, "batch": "bat-1"})
+    errors = (mistyped.get_json()["error"], other.get_json()["error"])
+    assert errors == ("code_malformed", "validation_failed")
+    check_code(mistyped, f"{CODES}/{action}", "post")
+    check_code(other, f"{CODES}/{action}", "post")
+
+
+def test_refused_deletions_match(shop, partner):
+    made, redeemed = shop.codes()
+    shop.send("POST", f"{CODES}/redeem", redemption(redeemed))
+    used = shop.send("POST", f"{CODES}/delete", {"code": redeemed})
+    anothers = partner("rival").send("POST", f"{CODES}/delete", {"code": made})
+    assert (used.status_code, anothers.status_code) == (409, 404)
+    check_code(used, f"{CODES}/delete", "post")
+    check_code(anothers, f"{CODES}/delete", "post")
+
+
+def test_refused_redemptions_match(shop):
+    first, second = shop.codes()
+    shop.send("POST", f"{CODES}/redeem", redemption(first, request_id="order-1"))
+    refused = [
+        shop.send("POST", f"{CODES}/redeem", redemption(first)),
+        shop.send("POST", f"{CODES}/redeem", redemption(second, request_id="order-1")),
+        shop.send("POST", f"{CODES}/redeem", redemption(second, email="x")),
+        shop.send("POST", f"{CODES}/redeem", redemption(second, request_id="a b")),
+        shop.send("POST", f"{CODES}/redeem", redemption("7KQ2M")),
+    ]
+    errors = [(answer.status_code, answer.get_json()["error"]) for answer in refused]
+    assert errors == [
+        (422, "code_used"),
+        (409, "conflict"),
+        (422, "validation_failed"),
+        (422, "validation_failed"),
+        (422, "code_malformed"),
+    ]
+    for answer in refused:
+        check_code(answer, f"{CODES}/redeem", "post")
+
+
+def test_too_many_failed_redemptions_match(shop):
+    for _ in range(10):
+        answer = shop.send("POST", f"{CODES}/redeem", redemption(codes.generate()))
+        if answer.status_code != 422:
+            break
+    assert answer.status_code == 429 and int(answer.headers["Retry-After"]) > 0
+    check_code(answer, f"{CODES}/redeem", "post")
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_an_unknown_batch_and_an_id_no_batch_could_have_match(shop, partner, method):
+    made = shop.send("POST", f"{CODES}/batches", TERMS).headers["Location"]
+    refused = [
+        shop.send(method, UNKNOWN_BATCH),
+        partner("rival").send(method, made),
+        shop.send(method, f"{CODES}/batches/bat-{'0' * 80}"),
+    ]
+    errors = [answer.get_json()["error"] for answer in refused]
+    assert errors == ["batch_unknown", "batch_unknown", "not_found"]
+    for answer in refused:
+        check_code(answer, BATCH, method.lower())
+
+
+ROUTES = [
+    (f"{CODES}/batches", "post", f"{CODES}/batches", TERMS),
+    (BATCH, "get", UNKNOWN_BATCH, None),
+    (BATCH, "delete", UNKNOWN_BATCH, None),
+    (f"{CODES}/query", "post", f"{CODES}/query", {"code": "x"}),
+    (f"{CODES}/redeem", "post", f"{CODES}/redeem", {"code": "x"}),
+    (f"{CODES}/delete", "post", f"{CODES}/delete", {"code": "x"}),
+]
+
+
+@pytest.mark.parametrize(("path", "method", "target", "body"), ROUTES)
+def test_an_app_refused_the_operations_scope_matches(partner, path, method, target, body):
+    scope = CODE_OPERATIONS[path, method]["x-scope"]
+    caller = partner("partial", CODE_SCOPES - {scope} | {"changes"})
+    answer = caller.send(method.upper(), target, body)
+    assert (answer.status_code, answer.get_json()["error"]) == (403, "not_allowed")
+    check_code(answer, path, method)
+
+
+def test_signature_refusals_match_for_the_codes_api(shop, database, clock):
+    target, body = f"{CODES}/query", {"code": codes.generate()}
+    refused = [
+        shop.send("POST", target, body, then={"X-Ca-Signature": "AAAA"}),
+        shop.send("POST", target, body, now_ms=1),
+        Partner(shop.front, dataclasses.replace(shop.app, app_key="999999999"), clock).send(
+            "POST", target, body
+        ),
+        shop.front.post(target, json=body),
+    ]
+    with database.transaction() as connection:
+        apps.disable(connection, "shop", clock())
+    refused.append(shop.send("POST", target, body))
+    errors = [(answer.status_code, answer.get_json()["error"]) for answer in refused]
+    assert errors == [
+        (401, "signature_mismatch"),
+        (401, "timestamp_expired"),
+        (401, "unknown_app"),
+        (401, "unsigned"),
+        (403, "app_disabled"),
+    ]
+    for answer in refused:
+        check_code(answer, target, "post")
+
+
+@pytest.mark.parametrize(
+    ("body", "target", "status"),
+    [
+        (["not", "an", "object"], f"{CODES}/query", 400),
+        ({"code": "x"}, f"{CODES}/query?a=1&a=2", 400),
+        ({"pad": "x" * 17000}, f"{CODES}/redeem", 413),
+    ],
+)
+def test_bodies_and_queries_the_codes_api_cannot_take_match(shop, body, target, status):
+    answer = shop.send("POST", target, body)
+    assert answer.status_code == status
+    check_code(answer, target.split("?")[0], "post")
+
+
+@pytest.mark.parametrize(("path", "method", "target", "body"), ROUTES)
+def test_an_unavailable_backend_matches_for_the_codes_api(tmp_path, path, method, target, body):
+    down = frontend_for("http://127.0.0.1:1", tmp_path)
+    answer = down.open(target, method=method.upper(), json=body)
+    assert answer.status_code == 503
+    check_code(answer, path, method)
+
+
+def test_a_changes_call_from_an_app_allowed_only_codes_matches(partner):
+    answer = partner("reseller").send("GET", CHANGES)
+    assert (answer.status_code, answer.get_json()["error"]) == (403, "not_allowed")
+    check_change(answer, CHANGES, "get")
+    described = resolved(SPEC["paths"][CHANGES]["get"]["responses"]["403"])["description"]
+    assert "not_allowed" in described and "`changes`" in described
