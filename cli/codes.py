@@ -7,12 +7,15 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import click
 
+from backend.apps import store as apps
+from backend.apps.errors import AppError
 from backend.catalogue import MAX_DAYS, VALIDITIES, Catalogue, load_catalogue
 from backend.clock import utc_now
 from backend.codes import batches
@@ -107,17 +110,23 @@ def group() -> None:
 )
 @click.option("--note", default="", help="What the batch is for (a sale, a beta).")
 @click.option(
+    "--app",
+    "app_name",
+    help="A partner's app (name or key) the batch is made for: its codes are the app's to "
+    "query and redeem through the API. Unset: the vendor's own, for the QR page.",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the codes to this CSV file (new) instead of to standard output.",
 )
 @pass_config
-def generate(config: Config, out: Path | None, **options: Any) -> None:
+def generate(config: Config, out: Path | None, app_name: str | None, **options: Any) -> None:
     """Make a batch of codes and write them once, as CSV: code,batch.
 
     The file (or standard output) gets the codes only after the batch is committed.
     """
-    terms = _terms(**options)
+    terms = replace(_terms(**options), app_id=_app_id(config, app_name))
     if out is not None and out.exists():
         raise click.ClickException(f"{out} exists; move it away or choose another --out")
     key, catalogue = hash_key(config), load_catalogue(config.catalogue_file)
@@ -218,6 +227,19 @@ def delete_batch(config: Config, batch_id: str) -> None:
         f"Deleted batch {batch_id}: {deleted} unredeemed code(s) can no longer be redeemed; "
         f"{before['counts']['redeemed']} redeemed keep their licenses."
     )
+
+
+def _app_id(config: Config, name_or_key: str | None) -> int | None:
+    """The id of the app called (or keyed) ``name_or_key``; a clear error if there is none."""
+    if name_or_key is None:
+        return None
+    database = Database(config.database)
+    try:
+        return database.run(lambda connection: apps.find(connection, name_or_key).id)
+    except AppError as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        database.dispose()
 
 
 def _terms(

@@ -55,10 +55,16 @@ UNKNOWN_OUTCOME: Messages = (
     "We could not confirm your application was received; it is safe to try again.",
 )
 """A submission that failed in transit may have been stored: the same key makes a retry safe."""
-CODES_IN_DOUBT: Messages = (
-    "无法确认请求是否已收到：批次可能已生成、激活码可能已兑换。请先查询（批次或 /query）再重试。",
-    "We could not confirm the request was received: the batch may have been made, or the code "
-    "redeemed. Query first (the batch, or /query with the code), then retry.",
+BATCH_IN_DOUBT: Messages = (
+    "无法确认批次是否已生成：请用 GET /api/v1/codes/batches 查看；"
+    "未拿到激活码的批次请删除后重新生成。",
+    "We could not confirm the batch was made: GET /api/v1/codes/batches lists yours; delete one "
+    "whose codes you did not get, and make another.",
+)
+REDEMPTION_IN_DOUBT: Messages = (
+    "无法确认兑换是否已完成：请以相同的 request_id 和内容重新发送，只会兑换一次。",
+    "We could not confirm the redemption: send it again with the same request_id and body; "
+    "it is redeemed once.",
 )
 CHANGE_IN_DOUBT: Messages = (
     "无法确认变更是否已收到；请以相同的 request_id 和内容重新签名后再发：同一变更不会重复创建。",
@@ -214,9 +220,9 @@ def _api_routes(app: Flask, client: BackendClient) -> None:
             return _error(404, *ERRORS[404])
         return _relay(client)
 
-    @app.post(f"{CODES}/batches")
+    @app.route(f"{CODES}/batches", methods=["GET", "POST"])
     def code_batches() -> Response:
-        return _relay(client, CODES_IN_DOUBT)
+        return _relay(client, BATCH_IN_DOUBT if request.method == "POST" else None)
 
     @app.route(f"{CODES}/batches/<batch_id>", methods=["GET", "DELETE"])
     def code_batch(batch_id: str) -> Response:
@@ -228,7 +234,7 @@ def _api_routes(app: Flask, client: BackendClient) -> None:
     def code_action(action: str) -> Response:
         if action not in CODE_ACTIONS:
             return _error(404, *ERRORS[404])
-        return _relay(client, CODES_IN_DOUBT if action == "redeem" else None)
+        return _relay(client, REDEMPTION_IN_DOUBT if action == "redeem" else None)
 
     @app.get("/api/openapi.json")
     def openapi() -> Response:

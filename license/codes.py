@@ -1,7 +1,7 @@
 """Activation-code strings: random, typeable, and checked before any lookup.
 
 A code is 19 random Crockford base32 symbols (95 bits from ``secrets``) and one check
-symbol, shown in groups of five: ``7KQ2M-9XHZP-3RWTB-A8D4C``. The check is Damm's
+symbol, shown in groups of five: ``7KQ2M-9XHZP-3RWTB-A8D48``. The check is Damm's
 scheme over GF(32) -- each step is ``state = 2*state + symbol`` -- which catches every
 single mistyped symbol and every swap of two neighbours. Reading forgives case,
 spaces, dashes, and the letters Crockford maps to digits (I and L to 1, O to 0).

@@ -29,6 +29,7 @@ PREFIX = "/api/v1/codes"
 bp = Blueprint("codes_api", __name__, url_prefix=PREFIX)
 SCOPES = {
     "generate": "codes.generate",
+    "list_batches": "codes.query",
     "show_batch": "codes.query",
     "query": "codes.query",
     "redeem": "codes.redeem",
@@ -92,6 +93,14 @@ def generate() -> tuple[Response, int, dict[str, str]]:
     if request.accept_mimetypes.best_match(["application/json", CSV]) == CSV:
         return _csv(made, batch.public_id), 201, headers
     return jsonify({"batch": view, "codes": made}), 201, headers
+
+
+@bp.get("/batches")
+def list_batches() -> Response:
+    """The caller's batches, newest first, counted by state: a batch whose answer was lost
+    shows here (its codes are not shown again: delete it and make another)."""
+    own = batches.listing(_database(), g.api_app.id)
+    return jsonify({"batches": [_batch_view(batch) for batch in own]})
 
 
 @bp.get("/batches/<public_id>")

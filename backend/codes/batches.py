@@ -104,11 +104,12 @@ def summary(database: Database, public_id: str) -> dict[str, Any]:
     return database.run(read)
 
 
-def listing(database: Database) -> list[dict[str, Any]]:
-    """Every batch as summary() gives it, deleted ones too, newest first."""
+def listing(database: Database, app_id: int | None = None) -> list[dict[str, Any]]:
+    """Every batch (or an app's) as summary() gives it, deleted ones too, newest first."""
     return database.run(
         lambda connection: [
-            _view(batch, store.counts(connection, batch.id)) for batch in store.batches(connection)
+            _view(batch, store.counts(connection, batch.id))
+            for batch in store.batches(connection, app_id)
         ]
     )
 

@@ -85,9 +85,11 @@ def batch_by_public_id(connection: Connection, public_id: str) -> Batch | None:
     return None if row is None else Batch.from_row(row)
 
 
-def batches(connection: Connection) -> list[Batch]:
-    """Every batch, deleted ones too, newest first."""
+def batches(connection: Connection, app_id: int | None = None) -> list[Batch]:
+    """Every batch (or an app's), deleted ones too, newest first."""
     query = select(code_batches).order_by(code_batches.c.id.desc())
+    if app_id is not None:
+        query = query.where(code_batches.c.app_id == app_id)
     return [Batch.from_row(row) for row in connection.execute(query).mappings()]
 
 

@@ -10,12 +10,15 @@ import io
 import json
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from backend.app import create_app
 from backend.apps import store as apps
 from backend.codes.api import PREFIX, SCOPES
 from backend.storage.schema import activation_codes
+from cli import codes as code_commands
+from cli.context import script_info
 from license import codes
 from tests.app_signing import signed_headers
 from tests.integration.conftest import a_form
@@ -144,6 +147,29 @@ def test_a_batch_shows_its_counts_to_its_app_only(shop, rival):
     assert answer.status_code == 200 and answer.get_json()["counts"]["unused"] == 3
     refused = rival.send("GET", f"{PREFIX}/batches/{batch}")
     assert refused.status_code == 404 and refused.get_json()["error"] == "batch_unknown"
+
+
+def test_an_app_lists_its_own_batches_only(shop, rival):
+    first, second = (shop.generate()["batch"]["id"] for _ in range(2))
+    rival.generate()
+    listed = shop.send("GET", f"{PREFIX}/batches").get_json()["batches"]
+    assert [batch["id"] for batch in listed] == [second, first]
+
+
+def test_a_batch_made_for_an_app_on_the_command_line_is_the_apps_to_redeem(
+    shop, rival, database, clock, config
+):
+    settings = dataclasses.replace(config, code_hash_key=CODE_KEY)
+    window = ["--valid-from", "2026-11-01", "--valid-until", "2099-01-01"]
+    made = CliRunner().invoke(
+        code_commands.group,
+        ["generate", "--product", "acme-erp", "--count", "1", *window, "--app", "shop"],
+        obj=script_info(settings),
+    )
+    assert made.exit_code == 0, made.output
+    code = made.output.splitlines()[1].split(",")[0]
+    assert rival.send("POST", f"{PREFIX}/redeem", redemption(code)).status_code == 422
+    assert shop.send("POST", f"{PREFIX}/redeem", redemption(code)).status_code == 201
 
 
 def test_query_says_state_product_and_window(shop):
