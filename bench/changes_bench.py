@@ -9,25 +9,22 @@ answers, else SQLite.
 """
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
+from scratch_database import database_url
+from sqlalchemy import func, select
 
 from backend.apps import store as apps
 from backend.changes.service import Changes
 from backend.changes.types import change_types
 from backend.clock import utc_now
 from backend.cloud.plugins import all_plugins
-from backend.storage import migrate
-from backend.storage.database import Database, make_engine
+from backend.storage.database import Database
 from backend.storage.schema import change_steps, changes
 from sandbox.cloud.server import CloudSandbox
 
@@ -35,31 +32,8 @@ CHANGES, ASYNC_STEPS, READY_AFTER = 200, 3, 2.0
 GOAL = 0.05
 DEADLINE = 300  # seconds: a run that takes longer has failed its goal many times over
 AK, SECRET = "bench-ak", "bench-secret-0123456789"
-MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).with_name("dingpass")
-
-
-@contextmanager
-def database_url(folder: Path) -> Iterator[str]:
-    """A new, migrated database: on MariaDB if it answers, else SQLite in ``folder``."""
-    name = f"dingpass_bench_{secrets.token_hex(4)}"
-    admin = create_engine(f"{MARIADB}/test")
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-    except Exception:  # noqa: BLE001 -- no MariaDB here: the figures on SQLite
-        url = f"sqlite:///{folder}/bench.db"
-        migrate.upgrade(make_engine(url))
-        yield url
-        return
-    try:
-        migrate.upgrade(make_engine(f"{MARIADB}/{name}"))
-        yield f"{MARIADB}/{name}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP DATABASE {name}"))
-        admin.dispose()
 
 
 def submit_all(database: Database) -> None:

@@ -21,12 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
+from scratch_database import database_url
+from sqlalchemy import insert
 
 from backend.catalogue import load_catalogue
 from backend.clock import utc_now
@@ -35,8 +34,7 @@ from backend.codes.batches import CHUNK, BatchTerms
 from backend.codes.redeem import RedeemLimits, Redemptions
 from backend.exceptions import DingpassError
 from backend.storage import codes as store
-from backend.storage import migrate
-from backend.storage.database import Database, make_engine
+from backend.storage.database import Database
 from backend.storage.schema import activation_codes
 
 COUNT = 100_000
@@ -45,7 +43,6 @@ CLIENTS = 8
 REDEEM_SECONDS = 5.0
 CODES_PER_CLIENT = 3000
 """More than one client redeems in REDEEM_SECONDS: each one runs for the whole time."""
-MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "catalogue.toml"
 FORM = {
@@ -68,28 +65,6 @@ COMMAND = (
 """`dingpass codes ARGS` (whether or not cli/main.py lists the group yet), then its memory
 figures on standard error: a child's rusage would count the bench's own memory, which the
 kernel carries into a child across exec."""
-
-
-@contextmanager
-def database_url(folder: Path) -> Iterator[str]:
-    """A new, migrated database: on MariaDB if it answers, else SQLite in ``folder``."""
-    name = f"dingpass_bench_{secrets.token_hex(4)}"
-    admin = create_engine(f"{MARIADB}/test")
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-    except Exception:  # noqa: BLE001 -- no MariaDB here: the figures on SQLite
-        url = f"sqlite:///{folder}/bench.db"
-        migrate.upgrade(make_engine(url))
-        yield url
-        return
-    try:
-        migrate.upgrade(make_engine(f"{MARIADB}/{name}"))
-        yield f"{MARIADB}/{name}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP DATABASE {name}"))
-        admin.dispose()
 
 
 def terms(count: int) -> BatchTerms:

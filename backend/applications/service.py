@@ -140,7 +140,7 @@ class Applications:
             return None
         self._count(connection, client_ip, form, int(now.timestamp()))
         new = NewApplication(form, "", secrets.token_urlsafe(24), client_ip, now, key, digest)
-        application_id, number = self._insert(connection, new)
+        application_id, number = insert_numbered(connection, new)
         job_id = queue.enqueue(connection, OPEN_INSTANCE, Subject.application(application_id), now)
         return Stored(application_id, number, new.token, job_id)
 
@@ -228,19 +228,20 @@ class Applications:
             if wait is not None:
                 raise RateLimited(wait)
 
-    def _insert(self, connection: Connection, new: NewApplication) -> tuple[int, str]:
-        """Store the application under a fresh number; its id and number."""
-        for attempt in range(1, NUMBER_ATTEMPTS + 1):
-            numbered = replace(new, number=_new_number(new.at))
-            try:
-                with connection.begin_nested():  # a clashing number costs only this attempt
-                    return insert_application(connection, numbered), numbered.number
-            except IntegrityError as clash:
-                # A concurrent twin under the same key: its answer is the one to give. (Read
-                # from the error, since MySQL's snapshot does not show the twin's row yet.)
-                if attempt == NUMBER_ATTEMPTS or "idempotency_key" in str(clash.orig):
-                    raise
-        raise AssertionError("unreachable: the last attempt returns or raises")
+
+def insert_numbered(connection: Connection, new: NewApplication) -> tuple[int, str]:
+    """Store an application under a fresh number; its id and number (redemptions too)."""
+    for attempt in range(1, NUMBER_ATTEMPTS + 1):
+        numbered = replace(new, number=_new_number(new.at))
+        try:
+            with connection.begin_nested():  # a clashing number costs only this attempt
+                return insert_application(connection, numbered), numbered.number
+        except IntegrityError as clash:
+            # A concurrent twin under the same key: its answer is the one to give. (Read
+            # from the error, since MySQL's snapshot does not show the twin's row yet.)
+            if attempt == NUMBER_ATTEMPTS or "idempotency_key" in str(clash.orig):
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _new_number(at: datetime) -> str:

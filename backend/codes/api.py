@@ -69,7 +69,7 @@ class BatchNotFound(NotFound):
         super().__init__(f"没有批次 {shown}。", f"There is no batch {shown} of yours.")
 
 
-class CodeUsed(Conflict):
+class RedeemedCodeKept(Conflict):
     """A redeemed code cannot be deleted: its license is issued."""
 
     code = "code_used"
@@ -187,7 +187,7 @@ def _as_api_error(error: CodeError) -> ApiError:
     if isinstance(error, UnknownCode):
         return CodeNotFound()
     if isinstance(error, CodeRedeemed):
-        return CodeUsed()
+        return RedeemedCodeKept()
     raise error
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from backend.applications.service import Submitted
+from backend.applications.service import Submitted, insert_numbered
 from backend.applications.status import ApplicationStatus
 from backend.applications.validation import ApplicationForm, validate
 from backend.apps.store import ApiApp
@@ -46,18 +46,15 @@ from backend.storage.applications import (
     NewApplication,
     by_id,
     by_idempotency_key,
-    insert_application,
     status_of,
     transition,
 )
 from backend.storage.database import Database
 from backend.subjects import Subject
-from license.codes import ALPHABET
 from license.exceptions import ActivationCodeError
 
 TERMS = ("quantity", "validity")
 """Fields of the apply form a redemption takes from the batch, ignored if the form has them."""
-NUMBER_ATTEMPTS = 3
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +203,7 @@ class Redemptions:
             attempt.key,
             attempt.digest,
         )
-        application_id, number = _insert(connection, new)
+        application_id, number = insert_numbered(connection, new)
         # Approved by the code itself: no DingTalk approval (see status.TRANSITIONS).
         transition(
             connection, application_id, ApplicationStatus.SUBMITTED, ApplicationStatus.APPROVED, now
@@ -362,20 +359,3 @@ def _refusal(found: Lookup) -> CodeRefused:
     if found.state is CodeState.NOT_YET_VALID and batch is not None:
         return CodeNotYetValid(batch.valid_from)
     return CodeUnknown()
-
-
-def _insert(connection: Connection, new: NewApplication) -> tuple[int, str]:
-    """Store the application under a fresh number, as applications.service numbers them."""
-    for attempt in range(1, NUMBER_ATTEMPTS + 1):
-        numbered = replace(new, number=_new_number(new.at))
-        try:
-            with connection.begin_nested():  # a clashing number costs only this attempt
-                return insert_application(connection, numbered), numbered.number
-        except IntegrityError as clash:
-            if attempt == NUMBER_ATTEMPTS or "idempotency_key" in str(clash.orig):
-                raise
-    raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _new_number(at: datetime) -> str:
-    return f"A{at:%Y%m%d}-{''.join(secrets.choice(ALPHABET) for _ in range(6))}"
