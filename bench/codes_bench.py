@@ -139,7 +139,7 @@ def redemption_rate(url: str, key: str, database: Database, count: int) -> tuple
     batches.generate(
         database, key.encode(), catalogue, terms(count * CODES_PER_CLIENT), utc_now(), made.extend
     )
-    clients = [_client(url, key, made[n::count]) for n in range(count)]
+    clients = [_client(url, key, made[n::count], n) for n in range(count)]
     started = time.perf_counter()
     for client in clients:
         client.stdin.write("go\n")
@@ -152,14 +152,15 @@ def redemption_rate(url: str, key: str, database: Database, count: int) -> tuple
     return redeemed, sum(r["refused"] for r in results), seconds
 
 
-def _client(url: str, key: str, codes: list[str]) -> subprocess.Popen[str]:
+def _client(url: str, key: str, codes: list[str], number: int) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [sys.executable, __file__, "--client"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    process.stdin.write(json.dumps({"url": url, "key": key, "codes": codes}) + "\n")
+    setup = {"url": url, "key": key, "codes": codes, "number": number}
+    process.stdin.write(json.dumps(setup) + "\n")
     process.stdin.flush()
     if process.stdout.readline().strip() != "ready":
         raise RuntimeError("a redeeming client did not start")
@@ -167,7 +168,11 @@ def _client(url: str, key: str, codes: list[str]) -> subprocess.Popen[str]:
 
 
 def client() -> None:
-    """One client: redeem its own codes, one after another, for REDEEM_SECONDS."""
+    """One client: redeem its own codes, one after another, for REDEEM_SECONDS.
+
+    Each redemption is another customer's (its own machine's feature code), all from the
+    client's one address: as many shops' customers redeeming at once, not one guessing.
+    """
     setup = json.loads(sys.stdin.readline())
     database = Database(setup["url"])
     key = setup["key"].encode()
@@ -178,11 +183,13 @@ def client() -> None:
     sys.stdin.readline()  # go
     redeemed = refused = 0
     deadline = time.perf_counter() + REDEEM_SECONDS
-    for code in setup["codes"]:
+    address = f"198.51.100.{setup['number'] + 1}"
+    for n, code in enumerate(setup["codes"]):
         if time.perf_counter() >= deadline:
             break
+        form = {**FORM, "feature_code": f"9F2C-{setup['number']:04X}-{n:04X}-E5C3"}
         try:
-            redemptions.redeem(FORM, code, "203.0.113.7", "203.0.113.7")
+            redemptions.redeem(form, code, address, address)
             redeemed += 1
         except DingpassError:
             refused += 1
