@@ -112,6 +112,8 @@ def test_an_event_not_committed_is_asked_for_later_and_comes_again(
         token = submitted(approving_api)
         sandbox.deliverer.publish(approve(sandbox))
         assert wait_for(lambda: status_of(approving_api, token) == "approved")
+        # The worker answers SUCCESS after the dispatch commits: wait for it before stopping.
+        assert wait_for(lambda: len(gateway.acks) == 2)
     finally:
         running.stop()
     assert [ack["status"] for ack in gateway.acks] == ["LATER", "SUCCESS"]
