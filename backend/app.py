@@ -73,7 +73,7 @@ def create_app(
     )
     plugins = change_context.plugins if (change_context := context.changes) else Plugins()
     app.extensions["changes"] = Changes(
-        database, change_types(plugins), plugins, clock, context.kick
+        database, change_types(plugins), plugins, clock, context.kick, config.change_forms
     )
     # Read on first use: in development it is made in the var folder, which only codes need.
     code_key = functools.cache(functools.partial(hash_key, config))

@@ -13,6 +13,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from backend import defaults
+from backend.changes.forms import ChangeForms, load_change_forms
 from backend.exceptions import ConfigError
 from backend.robots.config import Robot, load_robots
 
@@ -96,6 +97,16 @@ def _form_fields(value: str) -> tuple[tuple[str, str], ...]:
 
 def _robots(value: str, environ: Mapping[str, str]) -> tuple[Robot, ...]:
     return load_robots(Path(value), environ)
+
+
+def _flag(value: str) -> bool:
+    if value not in ("0", "1"):
+        raise ValueError("must be 1 or 0")
+    return value == "1"
+
+
+def _change_forms(value: str) -> ChangeForms:
+    return load_change_forms(Path(value))
 
 
 def _paths(value: str) -> tuple[Path, ...]:
@@ -234,6 +245,25 @@ class Config:
         "名称=field pairs separated by commas",
         defaults.FORM_FIELDS,
         parse=_form_fields,
+    )
+    dingtalk_agent_id: int | None = setting(
+        "DINGTALK_AGENT_ID",
+        "the DingTalk app's AgentId (its details page in the developer console): work "
+        "notifications to the employees whose changes ran are sent as it; unset: none are sent",
+        parse=int,
+    )
+    change_forms: ChangeForms = setting(
+        "CHANGE_FORMS_FILE",
+        "which change types wait for an approval in DingTalk, and which forms employees start "
+        "changes on (TOML, see change-forms.example.toml); unset: every change runs at once",
+        ChangeForms(),
+        parse=_change_forms,
+    )
+    callback_private: bool | None = setting(
+        "CHANGE_CALLBACK_PRIVATE",
+        "1: change callbacks may go to loopback and private addresses (default outside "
+        "production); 0: only to public ones, so a caller cannot aim the runner at the VPC",
+        parse=_flag,
     )
     dingtalk_event_mode: str = setting(
         "DINGTALK_EVENT_MODE",
@@ -414,6 +444,13 @@ class Config:
         if self.cloud_endpoint:
             return self.cloud_endpoint
         return None if self.production else defaults.CLOUD_SANDBOX_URL
+
+    @property
+    def callbacks_may_reach_private(self) -> bool:
+        """Whether change callbacks may go to loopback and private addresses."""
+        if self.callback_private is not None:
+            return self.callback_private
+        return not self.production
 
     @property
     def callback_owner_key(self) -> str | None:

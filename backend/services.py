@@ -6,6 +6,7 @@ from datetime import datetime
 
 from backend.approvals.opener import InstanceOpener
 from backend.catalogue import Catalogue
+from backend.changes.approval import ChangeApprovals
 from backend.changes.context import ChangeContext
 from backend.mail.smtp import SmtpSender
 from backend.robots.context import RobotContext
@@ -27,3 +28,5 @@ class Services:
     kick: Callable[[], None] = lambda: None  # wakes a runner for work just committed
     robots: RobotContext = RobotContext()  # no robots unless ROBOTS_FILE names some
     changes: ChangeContext | None = None  # the resource plugins and the cloud they call
+    approvals: ChangeApprovals | None = None  # None until DingTalk is configured
+    callbacks_may_reach_private: bool = False  # change callbacks to loopback/private addresses

@@ -12,7 +12,9 @@ from sqlalchemy import Connection
 from backend import license_keys
 from backend.approvals.opener import InstanceOpener
 from backend.catalogue import Catalogue
+from backend.changes import approval_jobs
 from backend.changes import steps as change_steps
+from backend.changes.approval import ApprovalSettings, ChangeApprovals
 from backend.changes.context import ChangeContext
 from backend.checks import mails as reminder_mails
 from backend.config import Config
@@ -34,6 +36,7 @@ KIND_MODULES = (
     robot_jobs.kinds,
     reminder_mails.kinds,
     change_steps.kinds,
+    approval_jobs.kinds,
 )
 
 
@@ -75,7 +78,28 @@ def services(
         kick,
         robot_context(config, clock),
         change_context(config),
+        change_approvals(config, database, opener, clock),
+        config.callbacks_may_reach_private,
     )
+
+
+def change_approvals(
+    config: Config,
+    database: Database,
+    opener: InstanceOpener | None,
+    clock: Callable[[], datetime],
+) -> ChangeApprovals | None:
+    """What changes approved in DingTalk use: DingTalk's client (the opener's), the forms,
+    and as whom; None while DingTalk is not configured (changes then wait for it)."""
+    if opener is None:
+        return None
+    settings = ApprovalSettings(
+        config.dingtalk_originator_user_id or "",
+        config.dingtalk_dept_id,
+        config.cloud_region,
+        config.dingtalk_agent_id,
+    )
+    return ChangeApprovals(database, opener.client, config.change_forms, settings, clock)
 
 
 def robot_context(config: Config, clock: Callable[[], datetime]) -> RobotContext:

@@ -8,16 +8,20 @@ out whose the instance is, and the event is applied when an application links it
 """
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, func, select, update
 
 from backend.applications.status import ApplicationStatus
+from backend.approvals import change_decisions
 from backend.approvals.events import ApprovalEvent
-from backend.compat import StrEnum
+from backend.approvals.outcomes import Outcome as Outcome  # callers know it from here
+from backend.changes.names import TAKE_REQUEST_KIND
 from backend.config import Config
 from backend.fulfillment.names import ADOPT_INSTANCE, ISSUE_LICENSE, SEND_REFUSAL_MAIL
 from backend.jobs import queue
+from backend.storage import changes as change_store
 from backend.storage.applications import by_instance, mark_pending, transition
 from backend.storage.database import Database
 from backend.storage.schema import approval_events
@@ -34,18 +38,6 @@ DECISIONS: dict[tuple[str, str | None], Decision] = {
 """(event type, result) -> what the application does."""
 
 
-class Outcome(StrEnum):
-    """What a delivery did; recorded with the event and logged."""
-
-    MOVED = "moved"
-    DUPLICATE = "duplicate"
-    UNKNOWN_INSTANCE = "unknown_instance"  # held until an application adopts the instance
-    NO_DECISION = "no_decision"
-    NOT_PENDING = "not_pending"
-    NOT_OURS = "not_ours"  # another form's instance, or one no application of ours started
-    DUPLICATE_INSTANCE = "duplicate_instance"  # ours, but its application has another: for a person
-
-
 class Dispatcher:
     """Applies approval events to applications, exactly once in effect."""
 
@@ -55,9 +47,12 @@ class Dispatcher:
         clock: Callable[[], datetime],
         kick: Callable[[], None] | None = None,
         process_codes: Collection[str] = (),
+        request_forms: Collection[str] = (),
     ) -> None:
         self.database, self.clock, self.kick = database, clock, kick
-        self.process_codes = frozenset(process_codes)
+        self.request_forms = frozenset(request_forms)
+        """The forms employees start changes on: their instances are not ours, yet concern us."""
+        self.process_codes = frozenset(process_codes) | self.request_forms
         """The forms whose instances are ours to act on; empty: every form's."""
 
     def dispatch(self, event: ApprovalEvent) -> Outcome:
@@ -67,15 +62,21 @@ class Dispatcher:
             event_id = _claim(connection, event, now)
             if event_id is None:
                 return Outcome.DUPLICATE
-            outcome, application_id = (
-                _apply(connection, event, now) if self._ours(event) else (Outcome.NOT_OURS, None)
-            )
-            _record_outcome(connection, event_id, outcome, application_id)
+            applied = self._apply(connection, event, now) if self._ours(event) else NOT_OURS
+            _record_outcome(connection, event_id, applied)
+            outcome = applied.outcome
             if outcome is Outcome.UNKNOWN_INSTANCE:
                 ask_whose(connection, event.instance_id, now)
-        if outcome in (Outcome.MOVED, Outcome.UNKNOWN_INSTANCE) and self.kick is not None:
+        if outcome in KICKING and self.kick is not None:
             self.kick()  # the work it recorded is committed: run it now, not at the next timer tick
         return outcome
+
+    def _apply(self, connection: Connection, event: ApprovalEvent, now: datetime) -> "Applied":
+        """What the event does, to an application, a change, or an employee's request."""
+        applied = _apply(connection, event, now)
+        if applied.outcome is Outcome.UNKNOWN_INSTANCE and event.process_code in self.request_forms:
+            return _requested(connection, event, now)
+        return applied
 
     def _ours(self, event: ApprovalEvent) -> bool:
         code = event.process_code
@@ -90,7 +91,10 @@ def dispatcher_for(
 ) -> Dispatcher:
     """The dispatcher of approval events, acting on the configured form's instances only."""
     forms = [config.dingtalk_process_code] if config.dingtalk_process_code else []
-    return Dispatcher(database, clock, kick, process_codes=forms)
+    changes = config.change_forms
+    forms += [form.process_code for form in changes.approvals]
+    requests = [form.process_code for form in changes.requests]
+    return Dispatcher(database, clock, kick, process_codes=forms, request_forms=requests)
 
 
 def link(connection: Connection, application_id: int, instance_id: str, now: datetime) -> bool:
@@ -113,9 +117,9 @@ def apply_held(connection: Connection, instance_id: str, now: datetime) -> int:
     for event_id, event in _held(connection, instance_id):
         if not _take_held(connection, event_id):
             continue  # applied by another runner (an adopt job, the reconciler) meanwhile
-        outcome, application_id = _apply(connection, event, now)
-        _record_outcome(connection, event_id, outcome, application_id)
-        moved += outcome is Outcome.MOVED
+        applied = _apply(connection, event, now)
+        _record_outcome(connection, event_id, applied)
+        moved += applied.outcome is Outcome.MOVED
     return moved
 
 
@@ -168,13 +172,15 @@ def _held(connection: Connection, instance_id: str) -> list[tuple[int, ApprovalE
     ]
 
 
-def _record_outcome(
-    connection: Connection, event_id: int, outcome: Outcome, application_id: int | None
-) -> None:
+def _record_outcome(connection: Connection, event_id: int, applied: "Applied") -> None:
     connection.execute(
         update(approval_events)
         .where(approval_events.c.id == event_id)
-        .values(outcome=outcome.value, application_id=application_id)
+        .values(
+            outcome=applied.outcome.value,
+            application_id=applied.application_id,
+            change_id=applied.change_id,
+        )
     )
 
 
@@ -199,21 +205,45 @@ def _claim(connection: Connection, event: ApprovalEvent, now: datetime) -> int |
     return insert_unless_present(connection, approval_events, row)
 
 
-def _apply(
-    connection: Connection, event: ApprovalEvent, now: datetime
-) -> tuple[Outcome, int | None]:
-    """What the event does to the application its instance belongs to."""
+@dataclass(frozen=True)
+class Applied:
+    """What an event did, and to which application or change."""
+
+    outcome: Outcome
+    application_id: int | None = None
+    change_id: int | None = None
+
+
+NOT_OURS = Applied(Outcome.NOT_OURS)
+KICKING = (Outcome.MOVED, Outcome.UNKNOWN_INSTANCE, Outcome.REQUESTED)
+"""Outcomes that recorded work: a runner is woken for it."""
+
+
+def _apply(connection: Connection, event: ApprovalEvent, now: datetime) -> Applied:
+    """What the event does to the application or change its instance belongs to."""
     # A locking read: on MySQL it sees a link committed after this transaction began, where a
     # plain read would see the snapshot and hold an event whose application is known.
     found = by_instance(connection, event.instance_id, lock=True)
     if found is None:
-        return Outcome.UNKNOWN_INSTANCE, None
+        change = change_store.by_instance(connection, event.instance_id, lock=True)
+        if change is None:
+            return Applied(Outcome.UNKNOWN_INSTANCE)
+        return Applied(change_decisions.decide(connection, change, event, now), None, change.id)
     decision = DECISIONS.get((event.kind, event.result if event.kind == "finish" else None))
     if decision is None:
-        return Outcome.NO_DECISION, found.id
+        return Applied(Outcome.NO_DECISION, found.id)
     if not _move(connection, found.id, decision, now):
-        return Outcome.NOT_PENDING, found.id
-    return Outcome.MOVED, found.id
+        return Applied(Outcome.NOT_PENDING, found.id)
+    return Applied(Outcome.MOVED, found.id)
+
+
+def _requested(connection: Connection, event: ApprovalEvent, now: datetime) -> Applied:
+    """An employee's request: agreed, the job that makes its change; else nothing to do."""
+    if (event.kind, event.result) != ("finish", "agree"):
+        return Applied(Outcome.NO_DECISION)
+    payload = {"instance_id": event.instance_id, "process_code": event.process_code}
+    queue.enqueue(connection, TAKE_REQUEST_KIND, None, now, part=event.instance_id, payload=payload)
+    return Applied(Outcome.REQUESTED)
 
 
 def _move(connection: Connection, application_id: int, decision: Decision, now: datetime) -> bool:

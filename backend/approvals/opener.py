@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from backend.applications.status import ApplicationStatus
-from backend.approvals.dispatcher import Outcome, apply_held, link, release_held
+from backend.approvals.dispatcher import apply_held, link, release_held
 from backend.approvals.form import ProcessSettings, form_values
+from backend.approvals.outcomes import Outcome
 from backend.catalogue import Catalogue
 from backend.dingtalk.client import DingTalkClient
 from backend.exceptions import DingTalkError, DingTalkUnavailable
@@ -164,7 +165,20 @@ class InstanceOpener:
             log.warning("DINGTALK_FORM_FIELDS has no number: an earlier start cannot be found")
             return None
         code, originator = self.settings.process_code, self.settings.originator
-        for instance_id in self.client.instance_ids(code, since, originator, until):
-            if self.client.get_instance(instance_id).form.get(label) == number:
-                return instance_id
-        return None
+        return find_started(self.client, code, originator, (label, number), (since, until))
+
+
+def find_started(
+    client: DingTalkClient,
+    process_code: str,
+    originator: str,
+    carrying: tuple[str, str],
+    window: tuple[datetime, datetime],
+) -> str | None:
+    """The instance of ``process_code`` started as ``originator`` within ``window`` whose
+    component ``carrying[0]`` holds ``carrying[1]``: what a start in doubt opened, if any."""
+    label, value = carrying
+    for instance_id in client.instance_ids(process_code, window[0], originator, window[1]):
+        if client.get_instance(instance_id).form.get(label) == value:
+            return instance_id
+    return None

@@ -117,14 +117,14 @@ def disable(connection: Connection, name_or_key: str, now: datetime) -> ApiApp:
         .where(api_apps.c.id == app.id, api_apps.c.disabled_at.is_(None))
         .values(disabled_at=now)
     )
-    return _by_id(connection, app.id)
+    return by_id(connection, app.id)
 
 
 def enable(connection: Connection, name_or_key: str) -> ApiApp:
     """Take the application's requests again; NoSuchApp if there is none."""
     app = find(connection, name_or_key)
     connection.execute(update(api_apps).where(api_apps.c.id == app.id).values(disabled_at=None))
-    return _by_id(connection, app.id)
+    return by_id(connection, app.id)
 
 
 def allow(connection: Connection, name_or_key: str, scopes: frozenset[str]) -> ApiApp:
@@ -134,7 +134,7 @@ def allow(connection: Connection, name_or_key: str, scopes: frozenset[str]) -> A
     connection.execute(
         update(api_apps).where(api_apps.c.id == app.id).values(scopes=write_scopes(scopes))
     )
-    return _by_id(connection, app.id)
+    return by_id(connection, app.id)
 
 
 def parse_scopes(text: str) -> frozenset[str]:
@@ -175,9 +175,10 @@ def _by_name(connection: Connection, name: str) -> ApiApp | None:
     return ApiApp.from_row(row) if row else None
 
 
-def _by_id(connection: Connection, app_id: int) -> ApiApp:
+def by_id(connection: Connection, app_id: int, with_secret: bool = False) -> ApiApp:
+    """The application numbered ``app_id`` (with its secret: to sign what is sent to it)."""
     row = connection.execute(select(api_apps).where(api_apps.c.id == app_id)).mappings().one()
-    return ApiApp.from_row(row)
+    return ApiApp.from_row(row, with_secret)
 
 
 def _check_name(name: str) -> None:

@@ -120,6 +120,10 @@ class Change:
     updated_at: datetime
     finished_at: datetime | None
     steps: tuple[Step, ...] = ()
+    origin: str = "api"  # api | dingtalk
+    requester: str | None = None  # the employee's userId, for a change from DingTalk
+    callback_url: str | None = None
+    approval: "Approval | None" = None
 
     @classmethod
     def from_row(cls, row: RowMapping, steps: tuple[Step, ...] = ()) -> "Change":
@@ -138,6 +142,10 @@ class Change:
             updated_at=row["updated_at"],
             finished_at=row["finished_at"],
             steps=steps,
+            origin=row["origin"],
+            requester=row["requester"],
+            callback_url=row["callback_url"],
+            approval=Approval.from_row(row),
         )
 
     def resources(self) -> list[dict[str, Any]]:
@@ -174,6 +182,48 @@ class Change:
             "steps": [step.view() for step in self.steps],
             "results": {s.name: s.results for s in self.steps if s.results is not None},
             "resources": self.resources(),
+            "origin": self.origin,
+            "requester": self.requester,
+            "approval": None if self.approval is None else self.approval.view(),
+            "callback_url": self.callback_url,
+        }
+
+    @property
+    def ended(self) -> bool:
+        """Whether the change is over, one way or another."""
+        return self.status not in UNFINISHED
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The DingTalk approval of a change: the instance, and the approver's decision."""
+
+    process_code: str
+    instance_id: str | None
+    decision: str  # pending | agree | refuse | terminate
+    decided_at: datetime | None
+    requested_at: datetime | None = None  # a start sent and not answered: in doubt
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> "Approval | None":
+        """From a changes row; None for a change that needed no approval."""
+        if row["approval_form"] is None:
+            return None
+        return cls(
+            row["approval_form"],
+            row["instance_id"],
+            row["approval"] or "pending",
+            row["decided_at"],
+            row["instance_requested_at"],
+        )
+
+    def view(self) -> dict[str, Any]:
+        """The approval as the progress endpoint shows it."""
+        return {
+            "process_code": self.process_code,
+            "instance_id": self.instance_id,
+            "decision": self.decision,
+            "decided_at": _iso(self.decided_at),
         }
 
 

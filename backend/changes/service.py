@@ -4,13 +4,16 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
 
+from backend.changes.forms import ChangeForms
 from backend.changes.model import Change, ChangeStatus
+from backend.changes.names import OPEN_APPROVAL_KIND, STEP_KIND
 from backend.changes.types import ChangeType, Plan, PlannedStep, plan
 from backend.changes.validation import message, validate
 from backend.cloud.plugins.base import Plugins
@@ -20,7 +23,9 @@ from backend.storage import changes as store
 from backend.storage.database import Database
 from backend.subjects import Subject, SubjectType
 
-STEP_KIND = "change_step"
+CALLBACK_URL_LENGTH = 1024
+NO_FORMS = ChangeForms()
+FIELDS = frozenset({"type", "request_id", "spec", "callback_url"})
 REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
 
 
@@ -42,9 +47,10 @@ class Changes:
         plugins: Plugins,
         clock: Callable[[], datetime],
         kick: Callable[[], None] = lambda: None,
+        forms: ChangeForms = NO_FORMS,
     ) -> None:
         self.database, self.types, self.plugins = database, types, plugins
-        self.clock, self.kick = clock, kick
+        self.clock, self.kick, self.forms = clock, kick, forms
 
     def submit(self, app_id: int, body: Any) -> Submitted:
         """Record the change ``body`` asks for and queue its steps; the first one, if repeated.
@@ -53,12 +59,18 @@ class Changes:
         are: a spec that spells out a default asks for what one that leaves it out does.
         """
         request_id = _request_id(body)
-        checked = self._plan(body)
-        digest = request_hash({"type": body["type"], "spec": checked.spec})
+        callback_url = _callback_url(body)
+        checked = self.checked_plan(body)
+        request = {"type": body["type"], "spec": checked.spec}
+        if callback_url is not None:  # absent, the hash is what it was before callbacks
+            request["callback_url"] = callback_url
+        digest = request_hash(request)
         earlier = self._earlier(app_id, request_id, digest)
         if earlier is not None:
             return Submitted(earlier, True)
-        new = NewChange(app_id, request_id, digest, body["type"], checked)
+        status, more = self._gate(body["type"])
+        more = {**more, "callback_url": callback_url}
+        new = NewChange(app_id, request_id, digest, body["type"], checked, status, more)
         with self.database.transaction() as connection:
             change_id = record(connection, new, self.clock())
             change = None if change_id is None else store.by_id(connection, change_id)
@@ -90,7 +102,17 @@ class Changes:
             )
         return earlier
 
-    def _plan(self, body: dict[str, Any]) -> Plan:
+    def _gate(self, change_type: str) -> tuple[ChangeStatus, dict[str, Any]]:
+        """Whether a change of ``change_type`` waits for an approval, and on which form."""
+        form = self.forms.approval_for(change_type)
+        if form is None:
+            return ChangeStatus.PLANNED, {}
+        return ChangeStatus.AWAITING_APPROVAL, {
+            "approval_form": form.process_code,
+            "approval": "pending",
+        }
+
+    def checked_plan(self, body: dict[str, Any]) -> Plan:
         """The plan, each step's spec checked as its plugin declares (a composite's own)."""
         planned = plan(self.types, body)
         checked: list[PlannedStep] = []
@@ -119,7 +141,7 @@ def _field(step: PlannedStep, name: str) -> str:
 
 @dataclass(frozen=True)
 class NewChange:
-    """A checked request, to be recorded."""
+    """A checked request, to be recorded; ``more``: who asked and how, its approval."""
 
     app_id: int | None
     request_id: str
@@ -127,10 +149,12 @@ class NewChange:
     type: str
     plan: Plan
     status: ChangeStatus = ChangeStatus.PLANNED
+    more: Mapping[str, Any] = field(default_factory=dict)
 
 
 def record(connection: Connection, new: NewChange, now: datetime) -> int | None:
-    """Record a change, its steps and their jobs in the caller's transaction; None if taken."""
+    """Record a change and its steps in the caller's transaction, with its steps' jobs, or
+    (awaiting its approval) the job that opens the approval; None if it was recorded before."""
     change_id = store.insert_change(
         connection,
         app_id=new.app_id,
@@ -140,31 +164,11 @@ def record(connection: Connection, new: NewChange, now: datetime) -> int | None:
         spec=new.plan.spec,
         status=new.status,
         now=now,
+        **new.more,
     )
-    if change_id is not None:
-        _record_steps(connection, change_id, new.plan.steps, now)
-    return change_id
-
-
-def _record_steps(
-    connection: Connection, change_id: int, steps: list[PlannedStep], now: datetime
-) -> None:
-    """Each step with its job, which depends on the jobs of the steps it needs."""
-    subject = Subject(SubjectType.CHANGE, str(change_id))
-    job_ids: dict[str, int] = {}
-    for position, step in enumerate(steps):
-        job_id = queue.enqueue(
-            connection,
-            STEP_KIND,
-            subject,
-            now,
-            part=step.name,
-            payload={"step": step.name},
-            depends_on=[job_ids[name] for name in step.needs],
-        )
-        if job_id is None:
-            raise RuntimeError(f"change {change_id} step {step.name}: its job was recorded already")
-        job_ids[step.name] = job_id
+    if change_id is None:
+        return None
+    for position, step in enumerate(new.plan.steps):
         store.insert_step(
             connection,
             change_id,
@@ -174,8 +178,35 @@ def _record_steps(
             spec=step.spec,
             inputs=step.inputs,
             needs=list(step.needs),
-            job_id=job_id,
         )
+    if new.status == ChangeStatus.AWAITING_APPROVAL:
+        queue.enqueue(connection, OPEN_APPROVAL_KIND, _subject(change_id), now)
+    else:
+        queue_steps(connection, change_id, now)
+    return change_id
+
+
+def queue_steps(connection: Connection, change_id: int, now: datetime) -> None:
+    """Queue each step's job, depending on the jobs of the steps it needs: the change runs."""
+    job_ids: dict[str, int] = {}
+    for step in store.steps_of(connection, change_id):
+        job_id = queue.enqueue(
+            connection,
+            STEP_KIND,
+            _subject(change_id),
+            now,
+            part=step.name,
+            payload={"step": step.name},
+            depends_on=[job_ids[name] for name in step.needs],
+        )
+        if job_id is None:
+            raise RuntimeError(f"change {change_id} step {step.name}: its job was recorded already")
+        job_ids[step.name] = job_id
+        store.set_step_job(connection, step.id, job_id)
+
+
+def _subject(change_id: int) -> Subject:
+    return Subject(SubjectType.CHANGE, str(change_id))
 
 
 def request_hash(request: Mapping[str, Any]) -> str:
@@ -206,15 +237,42 @@ def _request_id(body: Any) -> str:
                 )
             }
         )
-    unknown = sorted(set(body) - {"type", "request_id", "spec"})
+    unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise ValidationError(
             {
                 name: message(
-                    "未知字段；可用：type, request_id, spec。",
-                    "Unknown field; the known ones are type, request_id and spec.",
+                    "未知字段；可用：type, request_id, spec, callback_url。",
+                    "Unknown field; the known ones are type, request_id, spec and callback_url.",
                 )
                 for name in unknown
             }
         )
     return request_id
+
+
+def _callback_url(body: dict[str, Any]) -> str | None:
+    """The caller's URL told of the change's end, if it gave one: http(s), absolute."""
+    url = body.get("callback_url")
+    if url is None:
+        return None
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(url) > CALLBACK_URL_LENGTH
+        or not url.isprintable()
+        or " " in url
+    ):
+        raise ValidationError(
+            {
+                "callback_url": message(
+                    f"应为 http(s):// 开头的完整地址，最长 {CALLBACK_URL_LENGTH} 个字符。",
+                    "An absolute http:// or https:// URL of at most "
+                    f"{CALLBACK_URL_LENGTH} characters: dingpass POSTs the change to it, "
+                    "signed, when it ends.",
+                )
+            }
+        )
+    return str(url)

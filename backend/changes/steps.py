@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from backend.changes import outcome
 from backend.changes.context import ChangeContext
 from backend.changes.model import OPEN_STEPS, UNFINISHED, Change, ChangeStatus, Step, StepStatus
-from backend.changes.service import STEP_KIND
+from backend.changes.names import STEP_KIND
 from backend.cloud.errors import CloudError
 from backend.cloud.plugins.base import Plugin, Results
 from backend.exceptions import RetryCannotHelp
@@ -164,7 +165,7 @@ def on_step_failed(connection: Connection, job: Job, error: str, now: datetime) 
     if step.status not in OPEN_STEPS:  # a failed step run again: its first error stands
         return
     store.set_step(connection, step.id, status=StepStatus.FAILED, last_error=error, finished_at=now)
-    store.set_change(
+    failed = store.set_change(
         connection,
         change.id,
         now,
@@ -174,6 +175,8 @@ def on_step_failed(connection: Connection, job: Job, error: str, now: datetime) 
         finished_at=now,
     )
     cancel_after(connection, change, step.name, now)
+    if failed:
+        outcome.ended(connection, change, ChangeStatus.FAILED, now)
 
 
 def cancel_after(connection: Connection, change: Change, ended: str, now: datetime) -> None:
@@ -210,15 +213,15 @@ def _succeeded(services: Services, change: Change, step: Step, results: Results)
             finished_at=now,
         )
         steps = store.steps_of(connection, change.id)
-        if all(s.status == StepStatus.SUCCEEDED for s in steps):
-            store.set_change(
-                connection,
-                change.id,
-                now,
-                only_if=UNFINISHED,
-                status=ChangeStatus.SUCCEEDED,
-                finished_at=now,
-            )
+        if all(s.status == StepStatus.SUCCEEDED for s in steps) and store.set_change(
+            connection,
+            change.id,
+            now,
+            only_if=UNFINISHED,
+            status=ChangeStatus.SUCCEEDED,
+            finished_at=now,
+        ):
+            outcome.ended(connection, change, ChangeStatus.SUCCEEDED, now)
 
 
 def _mark_started(services: Services, change: Change, step: Step) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, insert, select
 
 from backend.dingtalk.sdk_errors import from_sdk
 from backend.exceptions import (
+    DingTalkRateLimited,
     DingTalkRejected,
     DingTalkTokenInvalid,
     DingTalkUnavailable,
@@ -24,6 +25,11 @@ from backend.storage.schema import dingtalk_tokens
 
 TOKEN_MARGIN = timedelta(minutes=5)
 """A cached token is renewed this long before it expires."""
+COMMENT_LENGTH = 1024
+"""The longest comment DingTalk takes."""
+OAPI_TOKEN_INVALID = (40014, 42001)
+OAPI_BUSY = (90002, 143103, 143104, -1)
+"""Old-API codes that mean "try again later": throttled, or busy."""
 CONNECT_TIMEOUT_MS = 1000
 READ_TIMEOUT_MS = 3000
 
@@ -37,6 +43,8 @@ class InstanceState:
     result: str
     form: dict[str, str] = field(default_factory=dict)
     originator: str = ""  # the userId it was started as
+    form_ids: dict[str, str] = field(default_factory=dict)
+    """The same values by component id: labels can be renamed in the admin console, ids not."""
 
 
 class DingTalkClient:
@@ -127,12 +135,65 @@ class DingTalkClient:
                 request, wf.GetProcessInstanceHeaders(x_acs_dingtalk_access_token=token), _runtime()
             )
         )
-        form = {str(v.name): str(v.value) for v in body.result.form_component_values or []}
+        values = body.result.form_component_values or []
+        form = {str(v.name): _text(v.value) for v in values}
+        form_ids = {str(v.id): _text(v.value) for v in values if v.id}
         result = body.result
         status, outcome = str(result.status), str(result.result or "")
-        return InstanceState(
-            instance_id, status, outcome, form, str(result.originator_user_id or "")
+        originator = str(result.originator_user_id or "")
+        return InstanceState(instance_id, status, outcome, form, originator, form_ids)
+
+    def add_comment(self, instance_id: str, text: str, user_id: str) -> None:
+        """Comment on an approval instance as ``user_id``: how results go back to it."""
+        from alibabacloud_dingtalk.workflow_1_0 import models as wf
+
+        request = wf.AddProcessInstanceCommentRequest(
+            process_instance_id=instance_id, text=text[:COMMENT_LENGTH], comment_user_id=user_id
         )
+        headers = wf.AddProcessInstanceCommentHeaders
+        body = self._call(
+            lambda token: self._workflow.add_process_instance_comment_with_options(
+                request, headers(x_acs_dingtalk_access_token=token), _runtime()
+            )
+        )
+        if not (body.result and _true(body.success)):
+            raise DingTalkRejected(f"DingTalk did not add the comment to {instance_id}")
+
+    def send_work_notification(self, agent_id: int, user_id: str, message: dict[str, Any]) -> str:
+        """Send ``message`` (a msg object: markdown, text, ...) to one employee; its task id.
+
+        There is no call for it in the official SDK: it is the old API's documented form post.
+        """
+        body = {"agent_id": agent_id, "userid_list": user_id, "msg": message}
+        path = "/topapi/message/corpconversation/asyncsend_v2"
+        try:
+            answer = self._oapi_post(path, body, self.access_token())
+        except DingTalkTokenInvalid:
+            answer = self._oapi_post(path, body, self._fetch_token(self.clock()))
+        return str(answer.get("task_id"))
+
+    def _oapi_post(self, path: str, body: dict[str, Any], token: str) -> dict[str, Any]:
+        """A call of the old API: errors come as HTTP 200 with an errcode."""
+        try:
+            answer = self._session.post(
+                f"{self.oapi_base}{path}",
+                params={"access_token": token},
+                json=body,
+                timeout=(CONNECT_TIMEOUT_MS / 1000, READ_TIMEOUT_MS / 1000),
+            )
+            reply: dict[str, Any] = answer.json()
+        except (requests.RequestException, ValueError) as err:
+            raise DingTalkUnavailable(f"DingTalk's {path} cannot be reached: {err}") from None
+        code = reply.get("errcode")
+        if code in OAPI_TOKEN_INVALID:
+            raise DingTalkTokenInvalid(f"DingTalk: {reply.get('errmsg')}", str(code), 401)
+        if code in OAPI_BUSY:
+            raise DingTalkRateLimited(f"DingTalk is busy: {reply.get('errmsg')}", str(code))
+        if code != 0:
+            raise DingTalkRejected(
+                f"DingTalk: {reply.get('errmsg')}", str(code), answer.status_code
+            )
+        return reply
 
     def instance_ids(
         self,
@@ -239,6 +300,15 @@ class DingTalkClient:
             never_sent = isinstance(err, ConnectionRefusedError)
             message = f"DingTalk cannot be reached: {err}"
             raise DingTalkUnavailable(message, in_doubt=not never_sent) from None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _true(value: Any) -> bool:
+    """DingTalk's ``success`` is documented as the text "true"; JSON true comes too."""
+    return value is True or value == "true"
 
 
 def _ms(moment: datetime) -> int:

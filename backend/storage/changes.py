@@ -28,8 +28,10 @@ def insert_change(
     spec: dict[str, Any],
     status: ChangeStatus,
     now: datetime,
+    **more: Any,
 ) -> int | None:
-    """Record a change; None if the caller recorded one under ``request_id`` already."""
+    """Record a change (``more``: who asked and how, its approval); None if the caller
+    recorded one under ``request_id`` already, or one came from the same DingTalk instance."""
     return insert_unless_present(
         connection,
         changes,
@@ -43,6 +45,7 @@ def insert_change(
             "status": status,
             "created_at": now,
             "updated_at": now,
+            **more,
         },
     )
 
@@ -79,6 +82,61 @@ def by_public_id(connection: Connection, public_id: str) -> Change | None:
         .first()
     )
     return None if row is None else _with_steps(connection, row)
+
+
+def by_instance(connection: Connection, instance_id: str, lock: bool = False) -> Change | None:
+    """The change that DingTalk instance ``instance_id`` gates or came from, if any.
+
+    ``lock``: a locking read, which on MySQL sees a link committed after the transaction began.
+    """
+    query = select(changes).where(changes.c.instance_id == instance_id)
+    row = connection.execute(query.with_for_update() if lock else query).mappings().first()
+    return None if row is None else _with_steps(connection, row)
+
+
+def awaiting_approval(connection: Connection, before: datetime) -> list[str]:
+    """Instances of changes awaiting their approval since before ``before``, oldest first."""
+    query = (
+        select(changes.c.instance_id)
+        .where(
+            changes.c.status == ChangeStatus.AWAITING_APPROVAL,
+            changes.c.instance_id.is_not(None),
+            changes.c.created_at < before,
+        )
+        .order_by(changes.c.id)
+    )
+    return [str(instance_id) for instance_id in connection.execute(query).scalars()]
+
+
+def mark_requested(
+    connection: Connection, change_id: int, at: datetime, before: datetime | None
+) -> bool:
+    """Note a start of the change's approval about to be sent; False if another runner's
+    start came first (the mark is not the one read, ``before``)."""
+    query = update(changes).where(changes.c.id == change_id, changes.c.instance_id.is_(None))
+    mark = changes.c.instance_requested_at
+    query = query.where(mark.is_(None) if before is None else mark == before)
+    return connection.execute(query.values(instance_requested_at=at)).rowcount == 1
+
+
+def unmark_requested(connection: Connection, change_id: int) -> None:
+    """Clear the mark of a start DingTalk refused (or never received): nothing is in doubt."""
+    connection.execute(
+        update(changes).where(changes.c.id == change_id).values(instance_requested_at=None)
+    )
+
+
+def link_instance(connection: Connection, change_id: int, instance_id: str) -> bool:
+    """Give the change its approval instance; False if it has one already."""
+    query = update(changes).where(changes.c.id == change_id, changes.c.instance_id.is_(None))
+    return connection.execute(query.values(instance_id=instance_id)).rowcount == 1
+
+
+def set_step_job(connection: Connection, step_id: int, job_id: int) -> None:
+    """Record the job that carries out a step (queued once its change is approved)."""
+    connection.execute(
+        update(change_steps).where(change_steps.c.id == step_id).values(job_id=job_id)
+    )
 
 
 def by_id(connection: Connection, change_id: int) -> Change:

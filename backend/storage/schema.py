@@ -153,6 +153,7 @@ approval_events = Table(
     Column("result", String(16)),
     Column("transport", String(16), nullable=False),
     Column("application_id", Integer, ForeignKey("applications.id")),
+    Column("change_id", Integer, ForeignKey("changes.id")),  # what the event moved, if a change
     Column("outcome", String(32), nullable=False),
     Column("payload", Text, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
@@ -311,9 +312,20 @@ changes = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+    # Who asked and how: the API (an app, with an optional callback) or a DingTalk form.
+    Column("origin", String(16), nullable=False, server_default="api"),
+    Column("requester", String(128)),  # the originator's userId, for a change from DingTalk
+    Column("callback_url", Text),
+    # The approval: the instance that gates it (or that it came from), and the decision.
+    Column("approval_form", String(64)),  # the form's process code
+    Column("instance_id", String(64)),
+    Column("instance_requested_at", UTCDateTime),  # a start sent, not yet answered: in doubt
+    Column("approval", String(16)),  # pending | agree | refuse | terminate
+    Column("decided_at", UTCDateTime),
     UniqueConstraint("app_id", "request_id", name="uq_changes_app_id"),
     Index("ix_changes_app_created", "app_id", "created_at"),
     Index("ix_changes_status", "status"),
+    Index("uq_changes_instance_id", "instance_id", unique=True),
     **MYSQL,
 )
 
