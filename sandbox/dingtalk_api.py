@@ -1,31 +1,25 @@
-"""The DingTalk sandbox's HTTP side: the open API parts dingpass uses, and the approver console.
+"""The DingTalk sandbox's open API: the parts dingpass uses, and the fault switches.
 
 It refuses what DingTalk refuses, in DingTalk's words: a start request for a form it does
-not have, with components that form lacks, or without deptId when no approvers are given.
+not have, with components that form lacks or a select value it does not offer, or without
+deptId when no approvers are given; a comment without its text, by someone not in the
+organisation, or on an instance it does not have; a schema of a form it does not have.
 """
 
+import hashlib
 import logging
 import secrets
 import time
 from typing import Any
 
-from flask import (
-    Blueprint,
-    Flask,
-    Response,
-    current_app,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-)
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from sandbox.delivery import Deliverer
-from sandbox.state import TOKEN_SECONDS, SandboxState
+from sandbox.forms import FormTemplate, refused_label, schema_item
+from sandbox.instance_view import instance_result
+from sandbox.state import APPROVER, TOKEN_SECONDS, SandboxState
 
 log = logging.getLogger(__name__)
 api = Blueprint("dingtalk_api", __name__)
-console = Blueprint("console", __name__, template_folder="templates")
 APIS = {
     "dingtalk_api.access_token": "token",
     "dingtalk_api.start_instance": "start",
@@ -33,8 +27,13 @@ APIS = {
     "dingtalk_api.list_instance_ids": "list",
     "dingtalk_api.failed_callbacks": "failed",
     "dingtalk_api.open_stream_connection": "open",
+    "dingtalk_api.add_comment": "comment",
+    "dingtalk_api.form_schema": "schema",
+    "work_notices.send": "notify",
 }
 """The short names tests aim faults at (``rate_limit_api``) and read calls by."""
+OLD_APIS = {"failed", "notify"}
+"""APIs on oapi.dingtalk.com: they answer errors as HTTP 200 with an errcode."""
 GATEWAY_PAGE = "<html><head><title>{status}</title></head><body><h1>{status}</h1>\
 <p>The request could not be served. Please try again later.</p><hr><p>Tengine</p></body></html>"
 """What a gateway in front of DingTalk answers instead of JSON (an error or throttling page)."""
@@ -42,18 +41,14 @@ BAD_INSTANCE_PARAMETER = (
     "审批实例参数错误，具体可能为:发起人、审批人、抄送人的userid错误，发起部门id错误，"
     "发起人不在发起部门中"
 )
+COMMENT_TEXT_MAX = 1024
+"""Characters a comment may have."""
+COMMENT_ATTACHMENTS_MAX = 20
+BAD_COMMENT = "添加审批评论参数错误"
 
 
-def create_app(state: SandboxState, deliverer: Deliverer) -> Flask:
-    """The sandbox's Flask app over ``state``."""
-    app = Flask("sandbox")
-    app.extensions["sandbox"] = (state, deliverer)
-    app.register_blueprint(api)
-    app.register_blueprint(console)
-    return app
-
-
-def _state() -> SandboxState:
+def sandbox_state() -> SandboxState:
+    """The state of the sandbox serving this request."""
     state: SandboxState = current_app.extensions["sandbox"][0]
     return state
 
@@ -65,18 +60,26 @@ def error(status: int, code: str, message: str) -> tuple[Response, int]:
     ), status
 
 
-@api.before_request
-def faults() -> Response | tuple[Response, int] | None:
+def old_error(errcode: int, errmsg: str) -> dict[str, Any]:
+    """DingTalk's old-API (oapi) error body; it comes with HTTP 200."""
+    return {"errcode": errcode, "errmsg": errmsg, "request_id": secrets.token_hex(6)}
+
+
+def faults() -> Response | tuple[Response, int] | dict[str, Any] | None:
     """Apply the fault switches to API calls (never to the console or the switches)."""
     name = APIS.get(request.endpoint or "")
     if name is None:
         return None
-    switches = _state().faults
+    switches = sandbox_state().faults
     if switches.slow_seconds:
         time.sleep(switches.slow_seconds)
     if switches.take("rate_limit", name):
+        if name in OLD_APIS:
+            return old_error(90018, "当前企业调用该接口超过每秒调用频率限制")
         return error(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "调用频率超过限制")
     if switches.take("server_error", name):
+        if name in OLD_APIS:
+            return old_error(-1, "系统繁忙")
         return error(500, "systemError", "系统繁忙")
     if switches.take("html_error", name):
         status = switches.html_error_status
@@ -84,26 +87,25 @@ def faults() -> Response | tuple[Response, int] | None:
     return None
 
 
-@api.after_request
 def record(response: Response) -> Response:
     """Keep which API was called and what it answered, for tests to read."""
     name = APIS.get(request.endpoint or "")
     if name is not None:
-        _state().record(name, response.status_code)
+        sandbox_state().record(name, response.status_code)
     return response
 
 
 @api.post("/v1.0/oauth2/accessToken")
 def access_token() -> Any:
     body = request.get_json(silent=True) or {}
-    token = _state().issue_token(str(body.get("appKey")), str(body.get("appSecret")))
+    token = sandbox_state().issue_token(str(body.get("appKey")), str(body.get("appSecret")))
     if token is None:
         return error(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
     return {"accessToken": token, "expireIn": TOKEN_SECONDS}
 
 
 def _authorised() -> tuple[Response, int] | None:
-    if not _state().token_valid(request.headers.get("x-acs-dingtalk-access-token", "")):
+    if not sandbox_state().token_valid(request.headers.get("x-acs-dingtalk-access-token", "")):
         return error(400, "InvalidAuthentication", "不合法的access_token")
     return None
 
@@ -113,7 +115,7 @@ def start_instance() -> Any:
     if (refused := _authorised()) is not None:
         return refused
     body = request.get_json(silent=True) or {}
-    state = _state()
+    state = sandbox_state()
     if (refused := _refusal(body, state.forms.get(str(body.get("processCode"))))) is not None:
         return refused
     time.sleep(state.faults.slow_start_seconds)
@@ -123,15 +125,22 @@ def start_instance() -> Any:
         body["originatorUserId"],
         dept_id if isinstance(dept_id, int) else -1,
         body["formComponentValues"],
+        _first_approver(body.get("approvers")),
     )
     return {"instanceId": instance.id}
 
 
-def _refusal(
-    body: dict[str, Any], components: frozenset[str] | None
-) -> tuple[Response, int] | None:
+def _first_approver(approvers: Any) -> str:
+    """Whom an instance started with its own approvers waits on first."""
+    try:
+        return str(approvers[0]["userIds"][0])
+    except (TypeError, LookupError):
+        return APPROVER
+
+
+def _refusal(body: dict[str, Any], template: FormTemplate | None) -> tuple[Response, int] | None:
     """DingTalk's answer to a start request it refuses; None if it takes it."""
-    if components is None:
+    if template is None:
         return error(400, "processCodeError", "获取审批模板失败或者模板已被删除")
     form = body.get("formComponentValues")
     if not isinstance(form, list) or not all(
@@ -145,10 +154,10 @@ def _refusal(
         # The doc: deptId is required when approvers is not given (-1 for the root department).
         log.info("sandbox refused a start: deptId is required when approvers is not given")
         return error(400, "processInstanceInvalidParameter", BAD_INSTANCE_PARAMETER)
-    unknown = [value["name"] for value in form if value["name"] not in components]
-    if unknown:
-        log.info("sandbox refused a start: the form has no component %s", ", ".join(unknown))
-        return error(400, "formConverterError", f"表单数据校验失败，失败控件：{unknown[0]}")
+    failed = refused_label(template, form)
+    if failed is not None:
+        log.info("sandbox refused a start: the form has no component %s or not its value", failed)
+        return error(400, "formConverterError", f"表单数据校验失败，失败控件：{failed}")
     return None
 
 
@@ -157,24 +166,107 @@ def get_instance() -> Any:
     if (refused := _authorised()) is not None:
         return refused
     asked = request.args.get("processInstanceId", "")
-    state = _state()
+    state = sandbox_state()
     with state.lock:
         state.asked.append(asked)
     instance = state.instances.get(asked)
     if instance is None:
         return error(400, "processInstanceNotExist", "审批实例不存在")
-    result = {
-        "title": instance.title(),
-        "status": instance.status,
-        "result": instance.result,
-        "businessId": instance.id.split("-")[1],
-        "originatorUserId": instance.originator,
-        "originatorDeptId": str(instance.dept_id),
-        "formComponentValues": instance.form,
-        "createTime": _iso(instance.created_ms),
-        "finishTime": _iso(instance.finished_ms),
-    }
+    with state.lock:  # a decision or a comment may be arriving meanwhile
+        result = instance_result(instance)
     return {"result": result, "success": True}
+
+
+@api.post("/v1.0/workflow/processInstances/comments")
+def add_comment() -> Any:
+    if (refused := _authorised()) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    state = sandbox_state()
+    if not isinstance(body, dict):
+        return error(400, "invalidParameter", BAD_COMMENT)
+    if (refused := _comment_refusal(body, state)) is not None:
+        return refused
+    photos = tuple((body.get("file") or {}).get("photos") or ())
+    state.comment(body["processInstanceId"], body["commentUserId"], body["text"], photos)
+    return {"result": True, "success": True}
+
+
+def _comment_refusal(body: dict[str, Any], state: SandboxState) -> tuple[Response, int] | None:
+    """DingTalk's answer to a comment it refuses, in the doc's order; None if it takes it."""
+    instance_id, text = body.get("processInstanceId"), body.get("text")
+    user_id = body.get("commentUserId")
+    if not instance_id:
+        return error(400, "invalidInstanceId", "审批实例id不能为空")
+    if not text:
+        return error(400, "invalidInstanceCommentText", "评论内容不能为空")
+    if not user_id:
+        return error(400, "invalidInstanceCommentUserId", "评论人userid不能为空")
+    if not all(isinstance(v, str) for v in (instance_id, text, user_id)):
+        return error(400, "invalidParameter", BAD_COMMENT)
+    if len(text) > COMMENT_TEXT_MAX or not _comment_file_ok(body.get("file")):
+        return error(400, "invalidParameter", BAD_COMMENT)
+    if user_id not in state.users:
+        return error(400, "userNotExist", "用户不存在")
+    if instance_id not in state.instances:
+        return error(400, "aflowProcessInstNotExist", "审批实例不存在")
+    return None
+
+
+def _comment_file_ok(file: Any) -> bool:
+    """Whether a comment's ``file`` is absent or photo URLs and at most 20 attachments."""
+    if file is None:
+        return True
+    if not isinstance(file, dict):
+        return False
+    photos, attachments = file.get("photos") or [], file.get("attachments") or []
+    return (
+        isinstance(photos, list)
+        and all(isinstance(photo, str) for photo in photos)
+        and isinstance(attachments, list)
+        and len(attachments) <= COMMENT_ATTACHMENTS_MAX
+        and all(isinstance(a, dict) and isinstance(a.get("fileId"), str) for a in attachments)
+    )
+
+
+@api.get("/v1.0/workflow/forms/schemas/processCodes")
+def form_schema() -> Any:
+    if (refused := _authorised()) is not None:
+        return refused
+    code = request.args.get("processCode", "")
+    if not code:
+        return error(400, "invalidParameter", "processCode不能为空")
+    state = sandbox_state()
+    form = state.forms.get(code)
+    if form is None:
+        return error(400, "formNotExist", "表单不存在")
+    return {"result": _schema(form, state)}
+
+
+def _schema(form: FormTemplate, state: SandboxState) -> dict[str, Any]:
+    """The form-schema API's ``result`` for ``form``: a published form of the organisation."""
+    made = str(state.forms_made_ms)
+    corp_id = current_app.extensions["sandbox"][1].corp_id
+    uuid = hashlib.sha256(form.process_code.encode()).hexdigest()[:24].upper()
+    return {
+        "formCode": form.process_code,
+        "formUuid": f"FORM-{uuid}",
+        "name": form.name,
+        "memo": "",
+        "creatorUserId": next(iter(state.users), ""),
+        "appUuid": corp_id,
+        "ownerIdType": "orgId",
+        "status": "PUBLISHED",
+        "appType": 0,
+        "engineType": 0,
+        "procType": "inner",
+        "gmtCreate": made,
+        "gmtModified": made,
+        "schemaContent": {
+            "title": form.name,
+            "items": [schema_item(component) for component in form.components],
+        },
+    }
 
 
 @api.post("/v1.0/gateway/connections/open")
@@ -201,7 +293,7 @@ def list_instance_ids() -> Any:
     found = sorted(
         (
             i
-            for i in _state().instances.values()
+            for i in sandbox_state().instances.values()
             if i.process_code == body.get("processCode")
             and body["startTime"] <= i.created_ms <= end
             and (not body.get("userIds") or i.originator in body["userIds"])
@@ -221,9 +313,9 @@ def list_instance_ids() -> Any:
 
 @api.get("/call_back/get_call_back_failed_result")
 def failed_callbacks() -> Any:
-    if not _state().token_valid(request.args.get("access_token", "")):
-        return {"errcode": 40014, "errmsg": "不合法的access_token"}
-    batch, more = _state().take_failed()
+    if not sandbox_state().token_valid(request.args.get("access_token", "")):
+        return old_error(40014, "不合法的access_token")
+    batch, more = sandbox_state().take_failed()
     failed = [
         {
             "call_back_tag": "bpms_instance_change",
@@ -238,7 +330,7 @@ def failed_callbacks() -> Any:
 @api.post("/sandbox/faults")
 def set_faults() -> Any:
     """Tests switch faults on: {"rate_limit": 1, "rate_limit_api": "start", "drop_events": 1}."""
-    switches = _state().faults
+    switches = sandbox_state().faults
     asked = request.get_json(silent=True) or {}
     known = switches.switches()
     unknown = sorted(name for name in asked if name not in known)
@@ -248,34 +340,3 @@ def set_faults() -> Any:
     for name, value in asked.items():
         setattr(switches, name, value)
     return {"faults": switches.switches()}
-
-
-@console.get("/")
-def console_page() -> str:
-    state = _state()
-    instances = sorted(state.instances.values(), key=lambda i: i.created_ms, reverse=True)
-    return render_template("console.html", instances=instances)
-
-
-@console.post("/console/<instance_id>/<action>")
-def decide(instance_id: str, action: str) -> Any:
-    if action not in ("approve", "refuse", "terminate"):
-        return error(404, "notFound", "no such action")
-    state, deliverer = current_app.extensions["sandbox"]
-    instance = state.decide(instance_id, action)
-    if instance is None:
-        return error(409, "instanceNotRunning", "the instance is not running")
-    deliverer.publish(instance)
-    if request.accept_mimetypes.best == "application/json":
-        return {
-            "instanceId": instance.id,
-            "status": instance.status,
-            "result": instance.result,
-        }
-    return redirect("/")
-
-
-def _iso(milliseconds: int | None) -> str | None:
-    if milliseconds is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(milliseconds / 1000))

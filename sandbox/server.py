@@ -3,23 +3,34 @@
 import threading
 from dataclasses import dataclass
 
+from flask import Flask
 from werkzeug.serving import make_server
 
+from sandbox import work_notices
+from sandbox.console import console
 from sandbox.delivery import CallbackTarget, Deliverer
-from sandbox.dingtalk_api import create_app
-from sandbox.state import FORM_COMPONENTS, SandboxState
+from sandbox.dingtalk_api import api, faults, record
+from sandbox.forms import CLOUD_REQUEST_FORM, LICENSE_FORM_NAME, FormTemplate, text_form
+from sandbox.state import AGENT_ID, FORM_COMPONENTS, USERS, SandboxState
 from sandbox.stream_gateway import DISCONNECT_GRACE, PING_EVERY, StreamGateway
 
 
 @dataclass(frozen=True)
 class SandboxSettings:
-    """The sandbox's one app, its approval form, and where its events go."""
+    """The sandbox's one app, its organisation, its approval forms, and where events go."""
 
     app_key: str
     app_secret: str
     process_code: str
+    """The license form's process code (the form dingpass opens instances on)."""
     form_components: tuple[str, ...] = FORM_COMPONENTS
-    """The names (labels) of the form's components: a start with any other is refused."""
+    """The labels of the license form's text fields: a start with any other is refused."""
+    forms: tuple[FormTemplate, ...] = (CLOUD_REQUEST_FORM,)
+    """The organisation's other forms, beside the license form."""
+    users: tuple[tuple[str, str], ...] = USERS
+    """The organisation's employees: (userId, name)."""
+    agent_id: int = AGENT_ID
+    """The app's AgentId, which work notifications must name."""
     corp_id: str = "dingsandboxcorp"
     callback: CallbackTarget | None = None
     retry_scale: float = 1.0
@@ -28,13 +39,35 @@ class SandboxSettings:
     stream_ping_every: float = PING_EVERY
     stream_disconnect_grace: float = DISCONNECT_GRACE
 
+    def all_forms(self) -> dict[str, FormTemplate]:
+        """Every form by its process code: the license form, then the others."""
+        license_form = text_form(self.process_code, LICENSE_FORM_NAME, self.form_components)
+        return {form.process_code: form for form in (license_form, *self.forms)}
+
+
+def create_app(state: SandboxState, deliverer: Deliverer) -> Flask:
+    """The sandbox's Flask app over ``state``."""
+    app = Flask("sandbox")
+    app.extensions["sandbox"] = (state, deliverer)
+    app.before_request(faults)  # API calls only: faults() knows them by endpoint
+    app.after_request(record)
+    app.register_blueprint(api)
+    app.register_blueprint(work_notices.bp)
+    app.register_blueprint(console)
+    return app
+
 
 class Sandbox:
     """DingTalk's API, console and event delivery, served in a thread."""
 
     def __init__(self, settings: SandboxSettings, host: str = "127.0.0.1", port: int = 0) -> None:
-        forms = {settings.process_code: frozenset(settings.form_components)}
-        self.state = SandboxState(settings.app_key, settings.app_secret, forms)
+        self.state = SandboxState(
+            settings.app_key,
+            settings.app_secret,
+            settings.all_forms(),
+            dict(settings.users),
+            settings.agent_id,
+        )
         self.deliverer = Deliverer(
             self.state, settings.corp_id, settings.callback, settings.retry_scale
         )

@@ -1,7 +1,9 @@
-"""What the DingTalk sandbox knows: apps, forms, tokens, approval instances, undelivered events,
-the calls it answered, and faults."""
+"""What the DingTalk sandbox knows: apps, forms, employees, tokens, approval instances and
+their records, work notifications, undelivered events, the calls it answered, and faults."""
 
 import itertools
+import json
+import logging
 import secrets
 import threading
 import time
@@ -9,7 +11,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from sandbox.forms import FormTemplate, stored_value
+
+log = logging.getLogger(__name__)
 TOKEN_SECONDS = 7200
+USERS = (
+    ("sandbox-approver", "审批机器人"),
+    ("manager01", "王经理"),
+    ("zhangsan01", "张三"),
+    ("lisi02", "李四"),
+)
+"""The organisation's employees unless told otherwise: (userId, name)."""
+APPROVER = "manager01"
+"""Who decides an instance in the console unless the request names someone else."""
+AGENT_ID = 1000001
+"""The app's AgentId unless told otherwise: work notifications must name it."""
+SAME_NOTICE_SECONDS = 86400.0
+"""DingTalk hands the same content to the same user once a day; the rest it answers "ok"
+and drops (dingtalk-results.md §5)."""
 FORM_COMPONENTS = (
     "申请编号",
     "产品",
@@ -27,6 +46,18 @@ dingpass's default DINGTALK_FORM_FIELDS fills (written again here: the sandbox i
 of the project, and a test holds the two lists together)."""
 
 
+@dataclass(frozen=True)
+class Record:
+    """One entry of an instance's operationRecords: who did what, when."""
+
+    user_id: str
+    at_ms: int
+    type: str  # START_PROCESS_INSTANCE, EXECUTE_TASK_NORMAL, TERMINATE_PROCESS_INSTANCE, ADD_REMARK
+    result: str = "NONE"  # AGREE | REFUSE for EXECUTE_TASK_NORMAL
+    remark: str | None = None
+    images: tuple[str, ...] = ()
+
+
 @dataclass
 class Instance:
     """One approval instance, as DingTalk keeps it."""
@@ -36,22 +67,46 @@ class Instance:
     originator: str
     dept_id: int
     form: list[dict[str, Any]]
+    """The values as GetProcessInstance returns them: id, name (label), value, componentType."""
     created_ms: int
     status: str = "RUNNING"  # RUNNING | COMPLETED | TERMINATED
     result: str = ""  # agree | refuse, once COMPLETED
     finished_ms: int | None = None
+    form_name: str = ""
+    originator_name: str = ""
+    approver: str = APPROVER
+    """Whose task the instance waits on; whoever decides it takes the task."""
+    task_id: int = 0
+    records: list[Record] = field(default_factory=list)
 
     def title(self) -> str:
-        """The title DingTalk would show: the first form value."""
-        return f"License application {self.form[0]['value']}" if self.form else self.id
+        """The title DingTalk shows: "<originator's name>提交的<form name>"."""
+        who = self.originator_name or self.originator
+        return f"{who}提交的{self.form_name or self.process_code}"
+
+    def comments(self) -> list[Record]:
+        """The comments added to the instance, oldest first."""
+        return [record for record in self.records if record.type == "ADD_REMARK"]
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One work notification as one employee received it."""
+
+    user_id: str
+    agent_id: int
+    msg: dict[str, Any]
+    task_id: int
+    at: float  # by the sandbox's clock
 
 
 @dataclass
 class Faults:
     """Switches for tests: how many of the next calls or events to spoil, and how.
 
-    A ``*_api`` switch aims its fault at one API (token, start, get, list, failed, open);
-    empty, the fault spoils whichever call comes next.
+    A ``*_api`` switch aims its fault at one API (token, start, get, list, failed, open,
+    comment, schema, notify); empty, the fault spoils whichever call comes next. On the old
+    APIs (failed, notify) a rate limit or server error is an errcode with HTTP 200, as there.
     """
 
     rate_limit: int = 0
@@ -118,8 +173,11 @@ class SandboxState:
 
     app_key: str
     app_secret: str
-    forms: dict[str, frozenset[str]]
-    """Each approval form's process code and the names of its components."""
+    forms: dict[str, FormTemplate]
+    """Each approval form by its process code."""
+    users: dict[str, str] = field(default_factory=lambda: dict(USERS))
+    """The organisation's employees: userId to name."""
+    agent_id: int = AGENT_ID
     clock: Callable[[], float] = time.time
     tokens: dict[str, float] = field(default_factory=dict)
     instances: dict[str, Instance] = field(default_factory=dict)
@@ -129,9 +187,17 @@ class SandboxState:
     asked: list[str] = field(default_factory=list)
     """The instances GetProcessInstance was asked about, in order."""
     pushes: list[Push] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    """Work notifications as their recipients got them, oldest first."""
     faults: Faults = field(default_factory=Faults)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+    _task_ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(256271667526))
+    forms_made_ms: int = field(init=False)
+    """When the forms were published (the sandbox's start)."""
+
+    def __post_init__(self) -> None:
+        self.forms_made_ms = self._now_ms()
 
     def issue_token(self, app_key: str, app_secret: str) -> str | None:
         """A token for the app's credentials (the same one while it lasts), or None."""
@@ -174,31 +240,91 @@ class SandboxState:
         originator: str,
         dept_id: int,
         form: list[dict[str, Any]],
+        approver: str = APPROVER,
     ) -> Instance:
-        """A new running instance."""
+        """A new running instance, its values kept as GetProcessInstance returns them."""
         with self.lock:
-            number = next(self._ids)
+            number, now = next(self._ids), self._now_ms()
+            template = self.forms.get(process_code)
             instance = Instance(
                 f"sbx-{number:06d}-{secrets.token_hex(4)}",
                 process_code,
                 originator,
                 dept_id,
-                form,
-                int(self.clock() * 1000),
+                [stored_value(template, value["name"], value["value"]) for value in form],
+                now,
+                form_name=template.name if template else "",
+                originator_name=self.users.get(originator, ""),
+                approver=approver,
+                task_id=next(self._task_ids),
+                records=[Record(originator, now, "START_PROCESS_INSTANCE")],
             )
             self.instances[instance.id] = instance
             return instance
 
-    def decide(self, instance_id: str, action: str) -> Instance | None:
-        """Approve, refuse or terminate a running instance; None if it is not running."""
+    def decide(self, instance_id: str, action: str, user_id: str | None = None) -> Instance | None:
+        """Approve, refuse or terminate a running instance; None if it is not running.
+
+        The approver decides unless ``user_id`` is given; a termination is the originator's.
+        """
         with self.lock:
             instance = self.instances.get(instance_id)
             if instance is None or instance.status != "RUNNING":
                 return None
             instance.status = "TERMINATED" if action == "terminate" else "COMPLETED"
             instance.result = {"approve": "agree", "refuse": "refuse"}.get(action, "")
-            instance.finished_ms = int(self.clock() * 1000)
+            instance.finished_ms = self._now_ms()
+            if action == "terminate":
+                actor = user_id or instance.originator
+                record = Record(actor, instance.finished_ms, "TERMINATE_PROCESS_INSTANCE")
+            else:
+                instance.approver = user_id or instance.approver
+                record = Record(
+                    instance.approver,
+                    instance.finished_ms,
+                    "EXECUTE_TASK_NORMAL",
+                    instance.result.upper(),
+                )
+            instance.records.append(record)
             return instance
+
+    def comment(
+        self, instance_id: str, user_id: str, text: str, images: tuple[str, ...] = ()
+    ) -> Instance | None:
+        """Add a comment to an instance (in any status); None if there is no such instance."""
+        with self.lock:
+            instance = self.instances.get(instance_id)
+            if instance is not None:
+                record = Record(user_id, self._now_ms(), "ADD_REMARK", remark=text, images=images)
+                instance.records.append(record)
+            return instance
+
+    def notify(self, user_ids: list[str], msg: dict[str, Any]) -> int:
+        """Hand a work notification to each user; its task id.
+
+        A user who got the same content in the last day gets nothing, and the answer is the
+        same: that is what DingTalk does.
+        """
+        with self.lock:
+            task_id, now = next(self._task_ids), self.clock()
+            content = json.dumps(msg, ensure_ascii=False, sort_keys=True)
+            for user_id in user_ids:
+                if self._had_lately(user_id, content, now):
+                    log.info("sandbox dropped a work notification: %s had it today", user_id)
+                    continue
+                self.notifications.append(Notification(user_id, self.agent_id, msg, task_id, now))
+            return task_id
+
+    def _had_lately(self, user_id: str, content: str, now: float) -> bool:
+        return any(
+            n.user_id == user_id
+            and now - n.at < SAME_NOTICE_SECONDS
+            and json.dumps(n.msg, ensure_ascii=False, sort_keys=True) == content
+            for n in self.notifications
+        )
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
 
     def take_failed(self, limit: int = 200) -> tuple[list[dict[str, Any]], bool]:
         """Up to ``limit`` failed events; reading them clears them, as DingTalk does."""
