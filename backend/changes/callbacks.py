@@ -28,7 +28,7 @@ from requests.adapters import HTTPAdapter
 
 from backend.apps import store as apps
 from backend.changes.model import Change
-from backend.changes.outcome import CALLBACK_KIND
+from backend.changes.names import CALLBACK_KIND
 from backend.exceptions import DingpassError, RetryCannotHelp
 from backend.jobs.model import Done, Job, Outcome, Retry
 from backend.jobs.registry import Registry
@@ -141,7 +141,8 @@ def _settled(note: Notification, answer: Answer) -> Outcome:
     if 300 <= answer.status < 400:
         raise CallbackRefused(
             f"{host} answered HTTP {answer.status}, a redirect to {answer.location!r}: "
-            "callbacks do not follow redirects; send the change again with the final URL"
+            "callbacks do not follow redirects, so the receiver must answer at callback_url "
+            "itself; once it does, `dingpass jobs retry` sends it again"
         )
     raise CallbackRefused(
         f"{host} refused {note.delivery} with HTTP {answer.status}: {answer.excerpt!r}; "
@@ -163,8 +164,12 @@ class CallbackSender:
         self.verify, self.timeout = verify, timeout
 
     def send(self, note: Notification) -> Answer:
-        """The receiver's answer; CallbackRefused for an address that may not be sent to,
-        CallbackUnavailable if no address answered."""
+        """The receiver's answer, whatever its status.
+
+        Raises:
+            CallbackRefused: the URL's host or its addresses may not be sent to.
+            CallbackUnavailable: the host did not resolve, or no address of it answered.
+        """
         parts = urlsplit(note.url)
         host, port = _host_and_port(parts)
         try:
@@ -182,8 +187,9 @@ class CallbackSender:
             except requests.RequestException as err:  # sent, and no answer came in time
                 failure = err
                 break
-        _log(note, host, f"no answer ({type(failure).__name__})")
-        raise CallbackUnavailable(f"{host} did not answer: {failure}")
+        reason = _reason(failure)
+        _log(note, host, f"no answer ({reason})")
+        raise CallbackUnavailable(f"{host} did not answer {note.delivery}: {reason}")
 
     def _check(self, note: Notification, host: str, addresses: list[str]) -> None:
         closed = [a for a in addresses if not public(a)]
@@ -281,6 +287,12 @@ def _host_header(parts: SplitResult, host: str) -> str:
 
 def _literal(address: str) -> str:
     return f"[{address}]" if ":" in address else address
+
+
+def _reason(failure: Exception | None) -> str:
+    """Why no answer came, without the URL (its path or query may hold the receiver's token)."""
+    cause = failure.args[0] if failure is not None and failure.args else failure
+    return f"{type(failure).__name__}: {getattr(cause, 'reason', cause)}"
 
 
 def _excerpt(first: bytes) -> str:
