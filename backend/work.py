@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from backend import license_keys
 from backend.approvals.opener import InstanceOpener
 from backend.catalogue import Catalogue
-from backend.changes import approval_jobs
+from backend.changes import approval_jobs, callbacks
 from backend.changes import steps as change_steps
 from backend.changes.approval import ApprovalSettings, ChangeApprovals
 from backend.changes.context import ChangeContext
@@ -37,6 +37,7 @@ KIND_MODULES = (
     reminder_mails.kinds,
     change_steps.kinds,
     approval_jobs.kinds,
+    callbacks.kinds,
 )
 
 

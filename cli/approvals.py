@@ -75,6 +75,7 @@ def reconcile(config: Config) -> None:
         dispatcher_for(config, database, clock),
         timedelta(seconds=config.reconcile_after),
         clock,
+        [form.process_code for form in config.change_forms.requests],
     )
     report = reconciler.run()
     click.echo(

@@ -28,6 +28,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from approval.app import create_app as create_approval
 from backend import defaults
 from backend.app import create_app
+from backend.changes.forms import load_change_forms
 from backend.checks.run import CheckSettings, check_every_minute
 from backend.clock import utc_now
 from backend.config import Config
@@ -37,6 +38,7 @@ from backend.storage import migrate
 from backend.storage.database import Database, make_engine
 from backend.work import standalone_runner
 from cli.context import pass_config
+from cli.sandbox import EXAMPLE_CHANGE_FORMS, SANDBOX_AGENT_ID, sandbox_forms
 from cli.stopping import stop_event
 
 if TYPE_CHECKING:  # the sandboxes come with the dev extra: imported when `dingpass dev` runs
@@ -224,7 +226,10 @@ def _local(config: Config, use_sandbox: bool, sandbox_url: str) -> Config:
             "dingtalk_callback_aes_key": config.dingtalk_callback_aes_key or _aes_key(),
             "dingtalk_api_base": sandbox_url,
             "dingtalk_oapi_base": sandbox_url,
+            "dingtalk_agent_id": config.dingtalk_agent_id or SANDBOX_AGENT_ID,
         }
+        if not config.change_forms.process_codes:  # the sandbox's forms, as the example maps them
+            made["change_forms"] = load_change_forms(EXAMPLE_CHANGE_FORMS)
     return dataclasses.replace(config, **made)  # type: ignore[arg-type]
 
 
@@ -379,6 +384,7 @@ def _start_dingtalk_sandbox(config: Config, host: str, port: int, callback: str 
         config.dingtalk_process_code or "",
         form_components=tuple(name for name, _ in config.dingtalk_form_fields),
         callback=target,
+        forms=sandbox_forms(config),
     )
     return Sandbox(settings, host=host, port=port).start().url
 

@@ -1,6 +1,7 @@
 """`dingpass sandbox`: the DingTalk and cloud sandboxes alone, for pointing other tools at them."""
 
 import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -13,6 +14,23 @@ from cli.stopping import stop_event
 
 if TYPE_CHECKING:  # with the dev extra; imported when the command runs
     from sandbox.cloud import CloudSandbox
+    from sandbox.forms import FormTemplate
+
+EXAMPLE_CHANGE_FORMS = Path(__file__).parents[1] / "change-forms.example.toml"
+SANDBOX_AGENT_ID = 1000001
+"""The sandbox's AgentId: work notifications are sent as it."""
+
+
+def sandbox_forms(config: Config) -> "tuple[FormTemplate, ...]":
+    """The sandbox's forms beside the license form: each approval form of CHANGE_FORMS_FILE
+    (its components the labels dingpass fills), and the employees' request form."""
+    from sandbox.forms import CLOUD_REQUEST_FORM, text_form
+
+    approvals = tuple(
+        text_form(form.process_code, "云资源变更审批", tuple(label for label, _ in form.fields))
+        for form in config.change_forms.approvals
+    )
+    return (*approvals, CLOUD_REQUEST_FORM)
 
 
 @click.command("sandbox")
@@ -53,7 +71,9 @@ def sandbox(config: Config, port: int, cloud_port: int, callback_url: str | None
             config.callback_owner_key or key,
         )
     form = tuple(name for name, _ in config.dingtalk_form_fields)
-    settings = SandboxSettings(key, secret, code, form_components=form, callback=target)
+    settings = SandboxSettings(
+        key, secret, code, form_components=form, callback=target, forms=sandbox_forms(config)
+    )
     server = Sandbox(settings, port=port).start()
     cloud, made = _cloud_sandbox(config, cloud_port)
     stopped = stop_event()  # before the banner: a signal sent on reading it must find its handler

@@ -148,6 +148,17 @@ def _take_held(connection: Connection, event_id: int) -> bool:
     return taken.rowcount == 1
 
 
+def decided(connection: Connection, instance_ids: Collection[str]) -> set[str]:
+    """Those of ``instance_ids`` whose decision (finish or terminate) is on record."""
+    if not instance_ids:
+        return set()
+    query = select(approval_events.c.instance_id).where(
+        approval_events.c.instance_id.in_(list(instance_ids)),
+        approval_events.c.event_type.in_(("finish", "terminate")),
+    )
+    return set(connection.execute(query).scalars())
+
+
 def held_instances(connection: Connection) -> list[str]:
     """Instances with events held, oldest first."""
     query = (
