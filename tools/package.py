@@ -31,6 +31,8 @@ PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1)] + [
     "manylinux1_x86_64",
 ]
 COMMON = ("bootstrap", "catalogue.toml")
+OWN = ("change-forms.toml", "robots.toml")
+"""A deployment's own files, copied when it has them (CHANGE_FORMS_FILE=change-forms.toml, ...)."""
 # alibabacloud_dingtalk ships all of DingTalk's APIs (126 of them, 41 MB); each package keeps the
 # ones its code imports (`import alibabacloud_dingtalk.<api>...`), nothing else.
 SLIM = ("alibabacloud_dingtalk",)
@@ -118,7 +120,8 @@ def copy_code(root: Path, function: Function, out: Path) -> None:
     if function is FUNCTIONS["frontend"] and not (root / "frontend/static/index.html").is_file():
         raise PackageError("frontend/static/index.html is missing: run `make page` first")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in (*COMMON, *function.code):
+    own = tuple(name for name in OWN if (root / name).is_file())
+    for name in (*COMMON, *own, *function.code):
         source, target = root / name, out / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
