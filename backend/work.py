@@ -128,14 +128,18 @@ def runner(
         context.clock,
         lease=timedelta(seconds=config.job_lease),
         retry=default_retry(config),
-        on_failed=_both(change_steps.on_step_failed, robot_jobs.failed_job_notifier(context)),
+        on_failed=_all(
+            change_steps.on_step_failed,
+            approval_jobs.on_open_failed,
+            robot_jobs.failed_job_notifier(context),
+        ),
     )
 
 
-def _both(first: FailureHook, then: FailureHook) -> FailureHook:
+def _all(*hooks: FailureHook) -> FailureHook:
     def hook(connection: Connection, job: Job, error: str, now: datetime) -> None:
-        first(connection, job, error, now)
-        then(connection, job, error, now)
+        for each in hooks:
+            each(connection, job, error, now)
 
     return hook
 

@@ -48,14 +48,15 @@ def decide(connection: Connection, change: Change, event: ApprovalEvent, now: da
     if not moved:
         return Outcome.NOT_PENDING
     if ended:
-        _cancel_steps(connection, change, now)
+        cancel_steps(connection, change, now)
         outcome.ended(connection, change, status, now)
     else:
         queue_steps(connection, change.id, now)
     return Outcome.MOVED
 
 
-def _cancel_steps(connection: Connection, change: Change, now: datetime) -> None:
+def cancel_steps(connection: Connection, change: Change, now: datetime) -> None:
+    """Cancel the steps of a change that will not run."""
     for step in change.steps:
         store.set_step(
             connection,

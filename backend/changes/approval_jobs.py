@@ -2,9 +2,12 @@
 request, and tell DingTalk how a change ended (a comment, a work notification)."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from backend.changes import dingtalk_requests, summary
+from sqlalchemy import Connection
+
+from backend.approvals import change_decisions
+from backend.changes import dingtalk_requests, outcome, summary
 from backend.changes.approval import ChangeApprovals
 from backend.changes.model import Change, ChangeStatus
 from backend.changes.names import COMMENT_KIND, NOTICE_KIND, OPEN_APPROVAL_KIND, TAKE_REQUEST_KIND
@@ -85,6 +88,27 @@ def work_notice(services: Services, job: Job) -> Done:
     message = job.payload.get("msg") or summary.notice(_change(services, job))
     approvals.client.send_work_notification(agent_id, str(job.payload["user_id"]), message)
     return Done()
+
+
+def on_open_failed(connection: Connection, job: Job, error: str, now: datetime) -> None:
+    """The approval could not be opened for a day: the change fails, and its caller is told,
+    rather than waiting for an approver no one asked. Runs in the transaction that marks
+    the job failed (the runner's failure hook)."""
+    if job.kind != OPEN_APPROVAL_KIND or job.subject is None:
+        return
+    change = store.by_id(connection, _change_id(job))
+    failed = store.set_change(
+        connection,
+        change.id,
+        now,
+        only_if=(ChangeStatus.AWAITING_APPROVAL,),
+        status=ChangeStatus.FAILED,
+        error=f"its approval could not be opened in DingTalk: {error}",
+        finished_at=now,
+    )
+    if failed:
+        change_decisions.cancel_steps(connection, change, now)
+        outcome.ended(connection, change, ChangeStatus.FAILED, now)
 
 
 def _approvals(services: Services) -> ChangeApprovals:

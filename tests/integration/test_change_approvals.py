@@ -392,3 +392,36 @@ def test_the_reconciler_runs_a_request_whose_events_were_all_lost(
     assert reconciler.run().recovered == [instance_id]
     assert wait_for(lambda: cloud.count("instance") == 1, 30)
     assert reconciler.run().checked == 0  # decided on record: not read again
+
+
+@pytest.fixture
+def formless(change_config):
+    """A DingTalk without the change approval form: every start of one is refused."""
+    server = Sandbox(SandboxSettings(APP_KEY, APP_SECRET, PROCESS_CODE)).start()
+    yield replace(change_config, dingtalk_api_base=server.url, dingtalk_oapi_base=server.url)
+    server.stop()
+
+
+def test_a_change_whose_approval_cannot_be_opened_for_a_day_fails_and_its_caller_is_told(
+    formless, database, clock, receiver
+):
+    from backend.app import create_app
+    from backend.apps import store
+
+    app = create_app(formless, clock=clock)
+    with database.transaction() as connection:
+        caller = store.create(connection, "itsm", clock())
+    itsm = AppClient(app, caller, clock)
+    body = {**NEW_NETWORK, "callback_url": receiver.url}
+    change_id = itsm.send("POST", "/api/v1/changes", body).get_json()["id"]
+    jobs = standalone_runner(formless, clock)
+    for _ in range(400):  # every try refused (no such form), backing off for a day
+        jobs.run_due()
+        clock.advance(300)
+    shown = progress(itsm, change_id)
+    assert shown["status"] == "failed" and "could not be opened" in shown["error"]
+    assert {step["status"] for step in shown["steps"]} == {"cancelled"}
+    jobs.run_due()
+    assert wait_for(lambda: receiver.received)
+    app.extensions["database"].dispose()
+    jobs.database.dispose()
