@@ -297,6 +297,7 @@ def list_instance_ids() -> Any:
             if i.process_code == body.get("processCode")
             and body["startTime"] <= i.created_ms <= end
             and (not body.get("userIds") or i.originator in body["userIds"])
+            and (not body.get("statuses") or i.status in body["statuses"])
         ),
         key=lambda i: i.created_ms,
     )

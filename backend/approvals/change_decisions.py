@@ -42,7 +42,7 @@ def decide(connection: Connection, change: Change, event: ApprovalEvent, now: da
         only_if=(ChangeStatus.AWAITING_APPROVAL,),
         status=status,
         approval=decision,
-        decided_at=now,
+        decided_at=event.finished_at or now,
         **({"finished_at": now, "error": ERRORS[status]} if ended else {}),
     )
     if not moved:

@@ -62,11 +62,14 @@ class Dispatcher:
             event_id = _claim(connection, event, now)
             if event_id is None:
                 return Outcome.DUPLICATE
-            applied = self._apply(connection, event, now) if self._ours(event) else NOT_OURS
+            # An instance already linked is ours whatever its form: the form may have left the
+            # configuration (renamed, made anew) while an application or a change waits on it.
+            ours = self._ours(event) or _linked(connection, event.instance_id)
+            applied = self._apply(connection, event, now) if ours else NOT_OURS
             _record_outcome(connection, event_id, applied)
             outcome = applied.outcome
             if outcome is Outcome.UNKNOWN_INSTANCE:
-                ask_whose(connection, event.instance_id, now)
+                ask_whose(connection, event.instance_id, now, event.process_code)
         if outcome in KICKING and self.kick is not None:
             self.kick()  # the work it recorded is committed: run it now, not at the next timer tick
         return outcome
@@ -195,9 +198,23 @@ def _record_outcome(connection: Connection, event_id: int, applied: "Applied") -
     )
 
 
-def ask_whose(connection: Connection, instance_id: str, now: datetime) -> None:
-    """Record (or make due again) the work of finding out which application the instance is."""
+def _linked(connection: Connection, instance_id: str) -> bool:
+    """Whether an application or a change has the instance (a plain read: a link made long
+    before the form left the configuration is what this is for)."""
+    return (
+        by_instance(connection, instance_id) is not None
+        or change_store.by_instance(connection, instance_id) is not None
+    )
+
+
+def ask_whose(
+    connection: Connection, instance_id: str, now: datetime, process_code: str | None = None
+) -> None:
+    """Record (or make due again) the work of finding out whose the instance is: an
+    application's, or a change's (``process_code``, when the event named its form)."""
     payload = {"instance_id": instance_id}
+    if process_code is not None:
+        payload["process_code"] = process_code
     queue.enqueue(connection, ADOPT_INSTANCE, None, now, part=instance_id, payload=payload)
     queue.due_now(connection, ADOPT_INSTANCE, None, now, part=instance_id, again=True)
 

@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 INSTANCE_CHANGE = "bpms_instance_change"
@@ -24,6 +25,17 @@ class ApprovalEvent:
         """The approval form the instance belongs to, when the event says (pushes do)."""
         code = self.payload.get("processCode")
         return code if isinstance(code, str) else None
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When the approver decided, when the event says (finishTime, in milliseconds)."""
+        moment = self.payload.get("finishTime")
+        if not isinstance(moment, int) or isinstance(moment, bool) or moment <= 0:
+            return None
+        try:
+            return datetime.fromtimestamp(moment / 1000, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
 
     def payload_json(self) -> str:
         """The raw business fields, kept for the record."""

@@ -22,6 +22,7 @@ from backend.storage.database import Database
 
 log = logging.getLogger(__name__)
 MAX_FAILED_BATCHES = 50  # 200 events each; the rest waits for the next run
+DECIDED = ["COMPLETED", "TERMINATED"]
 REQUEST_LOOKBACK = timedelta(days=7)
 """How far back the employees' request forms are searched for agreed instances not taken."""
 
@@ -75,7 +76,9 @@ class Reconciler:
         """
         try:
             since = self.clock() - REQUEST_LOOKBACK
-            listed = self.client.instance_ids(process_code, since, None, self.clock() - self.after)
+            listed = self.client.instance_ids(
+                process_code, since, None, self.clock() - self.after, DECIDED
+            )
         except DingTalkError as err:
             report.errors.append(f"{process_code}: {err}")
             return

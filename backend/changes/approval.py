@@ -81,6 +81,12 @@ class ChangeApprovals:
             )
         return linked.instance_id if linked else None
 
+    def may_be_ours(self, process_code: object) -> bool:
+        """Whether an instance of form ``process_code`` (None: not known) may gate a change."""
+        if process_code is None:
+            return bool(self.forms.approvals)
+        return self.forms.approval_form(str(process_code)) is not None
+
     def adopt(self, instance_id: str) -> bool:
         """Link an instance whose events came before its change knew it; whether it was a
         change's. Ours means started as our originator, on one of our approval forms, with

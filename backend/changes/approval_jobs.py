@@ -97,13 +97,19 @@ def on_open_failed(connection: Connection, job: Job, error: str, now: datetime) 
     if job.kind != OPEN_APPROVAL_KIND or job.subject is None:
         return
     change = store.by_id(connection, _change_id(job))
+    reason = f"its approval could not be opened in DingTalk: {error}"
+    if change.approval is not None and change.approval.requested_at is not None:
+        reason += (
+            f"; a start sent at {change.approval.requested_at:%Y-%m-%d %H:%M} UTC got no answer: "
+            f"if DingTalk shows an instance carrying {change.public_id}, withdraw it"
+        )
     failed = store.set_change(
         connection,
         change.id,
         now,
         only_if=(ChangeStatus.AWAITING_APPROVAL,),
         status=ChangeStatus.FAILED,
-        error=f"its approval could not be opened in DingTalk: {error}",
+        error=reason,
         finished_at=now,
     )
     if failed:

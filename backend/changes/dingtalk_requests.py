@@ -20,7 +20,7 @@ from backend.changes.service import Changes, NewChange, record, request_hash
 from backend.changes.summary import refusal_comment, refusal_notice
 from backend.cloud.plugins.base import Param
 from backend.dingtalk.client import InstanceState
-from backend.exceptions import ValidationError
+from backend.exceptions import RetryCannotHelp, ValidationError
 from backend.jobs import queue
 from backend.services import Services
 from backend.storage import changes as store
@@ -28,16 +28,27 @@ from backend.storage import changes as store
 log = logging.getLogger(__name__)
 
 
+class NotDecidedYet(Exception):
+    """DingTalk does not show the agreed request as decided yet; the job asks again."""
+
+
 def take(services: Services, changes: Changes, instance_id: str, process_code: str) -> str:
     """Make the change an agreed request asks for; what became of it, for the log."""
     approvals = services.approvals
     form = approvals.forms.request_form(process_code) if approvals else None
     if approvals is None or form is None:
-        return f"form {process_code} is no request form of this deployment"
+        raise RetryCannotHelp(
+            f"instance {instance_id} was agreed on form {process_code}, which CHANGE_FORMS_FILE "
+            "no longer lists as a request form: put it back, then `dingpass jobs retry` this job"
+        )
     with services.database.transaction() as connection:
         if store.by_instance(connection, instance_id) is not None:
             return "taken before"
     state = approvals.client.get_instance(instance_id)
+    if state.status == "RUNNING":
+        # The event said agreed; DingTalk's read may lag behind it: ask again later, since
+        # the event, once recorded, never comes back.
+        raise NotDecidedYet(f"DingTalk still shows {instance_id} running; asking again later")
     if (state.status, state.result) != ("COMPLETED", "agree"):
         return f"not agreed ({state.status} {state.result})"
     body = spec_of(form, state, _parameters(changes, form.type))
@@ -102,7 +113,7 @@ def _refuse(services: Services, instance_id: str, state: InstanceState, lines: l
     with services.database.transaction() as connection:
         _enqueue(connection, COMMENT_KIND, instance_id, now, {"text": refusal_comment(lines)})
         if state.originator:
-            notice = {"user_id": state.originator, "msg": refusal_notice(lines)}
+            notice = {"user_id": state.originator, "msg": refusal_notice(instance_id, lines)}
             _enqueue(connection, NOTICE_KIND, instance_id, now, notice)
     services.kick()
 

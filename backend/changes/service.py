@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy import Connection
 
@@ -251,12 +251,24 @@ def _request_id(body: Any) -> str:
     return request_id
 
 
+def _parts(url: Any) -> SplitResult | None:
+    """The URL's parts, or None for one Python cannot read (``http://[::1``, port 99999)."""
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- reading it checks it
+    except ValueError:
+        return None
+    return parts
+
+
 def _callback_url(body: dict[str, Any]) -> str | None:
     """The caller's URL told of the change's end, if it gave one: http(s), absolute."""
     url = body.get("callback_url")
     if url is None:
         return None
-    parts = urlsplit(url) if isinstance(url, str) else None
+    parts = _parts(url)
     if (
         parts is None
         or parts.scheme not in ("http", "https")

@@ -57,7 +57,11 @@ def notice(change: Change) -> dict[str, Any]:
     """The outcome, as a work notification (a markdown msg) to the employee who asked."""
     title = _title(change)
     lines = [f"### {title}", *(f"- {line}" for line in _outcome(change)[1:])]
-    text = "  \n".join(lines)
+    return _markdown(title, "  \n".join(lines))
+
+
+def _markdown(title: str, text: str) -> dict[str, Any]:
+    """A markdown msg, its text cut to fit DingTalk's 2048 bytes (of UTF-8 JSON)."""
     while len(_msg(title, text)) > NOTICE_BYTES:
         text = text[: len(text) * 9 // 10] + "…"
     return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
@@ -70,11 +74,12 @@ def refusal_comment(problems: list[str]) -> str:
     return _cut("\n".join(lines), COMMENT_LENGTH)
 
 
-def refusal_notice(problems: list[str]) -> dict[str, Any]:
-    """The same, as a work notification."""
+def refusal_notice(instance_id: str, problems: list[str]) -> dict[str, Any]:
+    """The same, as a work notification; the instance named, since DingTalk drops a second
+    message of the same content to the same person within a day."""
     title = "云资源申请未执行"
-    text = "  \n".join([f"### {title}", "表单中的值不能构成有效的变更：", *problems])
-    return {"msgtype": "markdown", "markdown": {"title": title, "text": text[:1500]}}
+    lines = [f"### {title}", f"审批实例 {instance_id}：表单中的值不能构成有效的变更：", *problems]
+    return _markdown(title, "  \n".join(lines))
 
 
 def _outcome(change: Change) -> list[str]:

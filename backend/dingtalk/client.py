@@ -201,14 +201,16 @@ class DingTalkClient:
         since: datetime,
         originator: str | None = None,
         until: datetime | None = None,
+        statuses: list[str] | None = None,
     ) -> list[str]:
         """Ids of the process's instances started between ``since`` and ``until`` (by
-        ``originator``), every page of them."""
+        ``originator``; in ``statuses``: RUNNING, COMPLETED, TERMINATED), every page of them."""
         found: list[str] = []
         next_token: int | None = 0
         window = (_ms(since), _ms(until) if until else None)
+        who = (originator, statuses)
         while next_token is not None:
-            page, next_token = self._instance_id_page(process_code, window, originator, next_token)
+            page, next_token = self._instance_id_page(process_code, window, who, next_token)
             found.extend(page)
         return found
 
@@ -216,7 +218,7 @@ class DingTalkClient:
         self,
         process_code: str,
         window: tuple[int, int | None],
-        originator: str | None,
+        who: tuple[str | None, list[str] | None],
         next_token: int,
     ) -> tuple[list[str], int | None]:
         from alibabacloud_dingtalk.workflow_1_0 import models as wf
@@ -227,7 +229,8 @@ class DingTalkClient:
             end_time=window[1],
             next_token=next_token,
             max_results=20,
-            user_ids=[originator] if originator else None,
+            user_ids=[who[0]] if who[0] else None,
+            statuses=who[1],
         )
         headers = wf.ListProcessInstanceIdsHeaders
         body = self._call(

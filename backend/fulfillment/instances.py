@@ -43,8 +43,9 @@ def adopt_instance(services: Services, job: Job) -> Done:
     """Find out whether an instance DingTalk told us about is one of our applications'."""
     if services.opener is None:
         raise NotOpenedYet("DingTalk is not configured; see `dingpass config check`")
-    instance_id = str(job.payload["instance_id"])
-    if services.approvals is not None and services.approvals.adopt(instance_id):
+    instance_id, form = str(job.payload["instance_id"]), job.payload.get("process_code")
+    approvals = services.approvals
+    if approvals is not None and approvals.may_be_ours(form) and approvals.adopt(instance_id):
         return Done()  # a change's approval, whose start went unanswered
     services.opener.adopt(instance_id)
     return Done()

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from approval.app import create_app as create_approval
 from backend.approvals.dispatcher import dispatcher_for
+from backend.approvals.events import ApprovalEvent
 from backend.approvals.reconciler import Reconciler
 from backend.approvals.wiring import dingtalk_client
 from backend.changes.forms import load_change_forms
@@ -425,3 +426,42 @@ def test_a_change_whose_approval_cannot_be_opened_for_a_day_fails_and_its_caller
     assert wait_for(lambda: receiver.received)
     app.extensions["database"].dispose()
     jobs.database.dispose()
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://a:99999/", "ftp://a/", "/relative"])
+def test_a_callback_url_that_is_no_url_is_refused_by_field(itsm, url):
+    answer = itsm.send("POST", "/api/v1/changes", {**NEW_NETWORK, "callback_url": url})
+    assert answer.status_code == 422, answer.get_json()
+    assert "callback_url" in answer.get_json()["fields"]
+
+
+def test_an_agreed_event_ahead_of_dingtalks_read_is_taken_once_dingtalk_shows_it(
+    change_config, sandbox, cloud, database, clock
+):
+    instance_id = start_request(sandbox, A_REQUEST)
+    event = {"processCode": REQUEST_FORM, "processInstanceId": instance_id}
+    agreed = ApprovalEvent(instance_id, "finish", "agree", "http", event)
+    dispatcher_for(change_config, database, clock).dispatch(agreed)
+    jobs = standalone_runner(change_config, clock)
+    jobs.run_due()  # DingTalk still shows it running: asked again later, not dropped
+    sandbox.state.decide(instance_id, "approve")
+    clock.advance(600)
+    jobs.run_due()
+    with database.transaction() as connection:
+        assert connection.exec_driver_sql("select count(*) from changes").scalar() == 1
+    jobs.database.dispose()
+
+
+def test_the_reconciler_reads_only_decided_requests(change_config, sandbox, database):
+    for _ in range(3):
+        start_request(sandbox, A_REQUEST)  # running: nothing to recover
+    reconciler = Reconciler(
+        database,
+        dingtalk_client(change_config, database, utc_now),
+        dispatcher_for(change_config, database, utc_now),
+        after=timedelta(seconds=0),
+        clock=utc_now,
+        request_forms=[REQUEST_FORM],
+    )
+    assert reconciler.run().checked == 0
+    assert sandbox.state.answers("get") == []
