@@ -70,11 +70,18 @@ def take_change_request(services: Services, job: Job) -> Done:
 def comment(services: Services, job: Job) -> Done:
     """Comment on the approval instance: the change's outcome, or why nothing was run."""
     approvals = _approvals(services)
-    text = job.payload.get("text") or summary.comment(_change(services, job))
-    approvals.client.add_comment(
-        str(job.payload["instance_id"]), str(text), approvals.settings.originator
-    )
+    text = str(job.payload.get("text") or summary.comment(_change(services, job)))
+    instance_id, user = str(job.payload["instance_id"]), approvals.settings.originator
+    if job.attempts > 1 and _commented(approvals, instance_id, user, text):
+        return Done()  # an earlier try's answer was lost, not its comment
+    approvals.client.add_comment(instance_id, text, user)
     return Done()
+
+
+def _commented(approvals: ChangeApprovals, instance_id: str, user: str, text: str) -> bool:
+    """Whether the comment is on the instance already: DingTalk has no idempotency key."""
+    remarks = approvals.client.get_instance(instance_id).remarks
+    return (user, text[: summary.COMMENT_LENGTH]) in remarks
 
 
 @kinds.kind(NOTICE_KIND, retry=WORD_RETRY)

@@ -45,6 +45,8 @@ class InstanceState:
     originator: str = ""  # the userId it was started as
     form_ids: dict[str, str] = field(default_factory=dict)
     """The same values by component id: labels can be renamed in the admin console, ids not."""
+    remarks: tuple[tuple[str, str], ...] = ()
+    """The comments on it: (userId, text), oldest first."""
 
 
 class DingTalkClient:
@@ -141,7 +143,12 @@ class DingTalkClient:
         result = body.result
         status, outcome = str(result.status), str(result.result or "")
         originator = str(result.originator_user_id or "")
-        return InstanceState(instance_id, status, outcome, form, originator, form_ids)
+        remarks = tuple(
+            (str(record.user_id or ""), str(record.remark or ""))
+            for record in result.operation_records or []
+            if record.type == "ADD_REMARK"
+        )
+        return InstanceState(instance_id, status, outcome, form, originator, form_ids, remarks)
 
     def add_comment(self, instance_id: str, text: str, user_id: str) -> None:
         """Comment on an approval instance as ``user_id``: how results go back to it."""

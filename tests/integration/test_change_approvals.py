@@ -19,14 +19,16 @@ from backend.approvals.events import ApprovalEvent
 from backend.approvals.reconciler import Reconciler
 from backend.approvals.wiring import dingtalk_client
 from backend.changes.forms import load_change_forms
+from backend.changes.names import COMMENT_KIND
 from backend.clock import utc_now
+from backend.jobs import queue
 from backend.storage.schema import approval_events
 from backend.work import standalone_runner
 from sandbox.delivery import CallbackTarget
 from sandbox.forms import CLOUD_REQUEST_FORM, text_form
 from sandbox.server import Sandbox, SandboxSettings
 from tests.conftest import wait_for
-from tests.integration.conftest import APP_KEY, APP_SECRET, PROCESS_CODE, LiveServer
+from tests.integration.conftest import APP_KEY, APP_SECRET, PROCESS_CODE, LiveServer, faults
 from tests.integration.test_changes_api import AppClient
 from tests.integration.test_changes_cloud import AK, NEW_NETWORK, SECRET
 from tests.integration.test_stream import Worker
@@ -465,3 +467,22 @@ def test_the_reconciler_reads_only_decided_requests(change_config, sandbox, data
     )
     assert reconciler.run().checked == 0
     assert sandbox.state.answers("get") == []
+
+
+def test_a_comment_whose_answer_was_lost_is_not_written_twice(
+    change_config, sandbox, database, clock
+):
+    instance_id = start_request(sandbox, A_REQUEST)
+    payload = {"instance_id": instance_id, "text": "dingpass：已开通。"}
+    with database.transaction() as connection:
+        queue.enqueue(connection, COMMENT_KIND, None, clock(), part="t", payload=payload)
+    dingtalk_client(change_config, database, clock).access_token()  # cached before the fault
+    jobs = standalone_runner(change_config, clock)
+    faults(sandbox, slow_seconds=3.5)  # past the client's 3 s: the comment lands, unanswered
+    jobs.run_due()
+    faults(sandbox, slow_seconds=0)
+    assert wait_for(lambda: remarks(sandbox, instance_id))
+    clock.advance(600)
+    jobs.run_due()
+    assert remarks(sandbox, instance_id) == ["dingpass：已开通。"]
+    jobs.database.dispose()
