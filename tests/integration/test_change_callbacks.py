@@ -5,20 +5,15 @@ Changes run through the real runner with the fake plugins of test_changes.py; th
 is a real HTTP(S) server on loopback. On SQLite and MariaDB.
 """
 
-import datetime as dt
 import hashlib
 import hmac
 import json
-import ssl
 import threading
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -45,6 +40,7 @@ from backend.storage import changes as store
 from backend.storage.schema import jobs
 from backend.work import runner, services
 from tests.app_signing import signed_headers
+from tests.certificates import self_signed
 from tests.conftest import free_port
 from tests.integration.conftest import LiveServer
 from tests.integration.fake_cloud import FakeCloud, fake_plugins
@@ -374,32 +370,8 @@ def test_the_request_goes_to_the_address_checked_named_as_the_urls_host(changes,
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory):
     """A certificate for hooks.test alone: (server context, CA file)."""
-    folder, key = tmp_path_factory.mktemp("tls"), ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.test")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.test")]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return context, str(folder / "cert.pem")
+    names = [x509.DNSName("hooks.test")]
+    return self_signed(tmp_path_factory.mktemp("tls"), "hooks.test", names)
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Sending over STARTTLS and SSL with a login, to a real TLS mail server on loopback."""
 
-import datetime
 import ipaddress
 import smtplib
 import ssl
@@ -11,13 +10,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from backend.mail.compose import compose
 from backend.mail.smtp import SmtpSender
 from sandbox.mail import MailSandbox
+from tests.certificates import self_signed
 from tests.conftest import free_port
 
 FACTS = {
@@ -32,37 +29,8 @@ FACTS = {
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
     """A certificate for 127.0.0.1, and the files a server and a client need."""
-    folder, key = (
-        tmp_path_factory.mktemp("tls"),
-        ec.generate_private_key(ec.SECP256R1()),
-    )
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return server, str(folder / "cert.pem")
+    address = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+    return self_signed(tmp_path_factory.mktemp("tls"), "mail.test", [address])
 
 
 class Received:
