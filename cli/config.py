@@ -92,6 +92,7 @@ def _checks(config: Config) -> list[tuple[str, Callable[[], str | _Warning]]]:
         ("database", lambda: _database(config)),
         ("client addresses", lambda: _proxy_hops(config)),
         ("robots", lambda: _robots(config)),
+        ("change forms", lambda: _change_forms(config)),
     ]
 
 
@@ -191,6 +192,42 @@ def _events(config: Config) -> str:
     if len(key) != 43:
         raise ConfigError(f"DINGTALK_CALLBACK_AES_KEY has {len(key)} characters; DingTalk's has 43")
     return f"HTTP callback at {defaults.CALLBACK_PATH}, encrypted for {config.callback_owner_key}"
+
+
+def _change_forms(config: Config) -> str:
+    """Whether CHANGE_FORMS_FILE names change types and spec parameters that exist: a typo
+    there would refuse every employee's request, or gate nothing."""
+    from backend.changes.types import change_types
+    from backend.cloud.plugins import all_plugins
+
+    forms, types = config.change_forms, change_types(all_plugins())
+    if not forms.process_codes:
+        return "none (set CHANGE_FORMS_FILE to have changes approved in DingTalk)"
+    for approval in forms.approvals:
+        unknown = sorted(approval.types - set(types) - {"*"})
+        if unknown:
+            raise ConfigError(f"[[approvals]] {approval.process_code}: no change type {unknown[0]}")
+    for request in forms.requests:
+        kind = types.get(request.type)
+        if kind is None:
+            raise ConfigError(f"[[requests]] {request.process_code}: no change type {request.type}")
+        names = [name for name, _ in request.spec] + list(request.fixed)
+        unknown = sorted(set(names) - set(kind.parameters))
+        if unknown:
+            raise ConfigError(
+                f"[[requests]] {request.process_code}: {request.type} has no parameter "
+                f"{unknown[0]}; it has {', '.join(sorted(kind.parameters))}"
+            )
+    waiting = [f"{', '.join(sorted(a.types))} on {a.process_code}" for a in forms.approvals]
+    asked = [f"{r.type} from {r.process_code}" for r in forms.requests]
+    return "; ".join(
+        part
+        for part in (
+            f"approved in DingTalk: {'; '.join(waiting)}" if waiting else "",
+            f"asked for on: {'; '.join(asked)}" if asked else "",
+        )
+        if part
+    )
 
 
 def _robots(config: Config) -> str | _Warning:

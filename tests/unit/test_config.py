@@ -1,5 +1,7 @@
 """Configuration: built once from the environment and .env; secrets never printed."""
 
+from pathlib import Path
+
 import pytest
 
 from backend.config import Config
@@ -116,3 +118,32 @@ def test_a_configs_repr_shows_no_secret():
         {"CLOUD_ACCESS_KEY_SECRET": "cloud-secret-1", "PROXY_SECRET": "proxy-secret-1"}
     )
     assert "cloud-secret-1" not in repr(config) and "proxy-secret-1" not in repr(config)
+
+
+EXAMPLE_FORMS = Path(__file__).parents[2] / "change-forms.example.toml"
+
+
+def test_config_check_says_which_changes_wait_for_dingtalk(run_cli):
+    result = run_cli("config", "check", env={"CHANGE_FORMS_FILE": str(EXAMPLE_FORMS)})
+    assert "ok    change forms: approved in DingTalk: ecs.instance, ram.user on " in result.output
+
+
+def test_config_check_fails_a_request_form_mapping_a_parameter_its_type_lacks(run_cli, tmp_path):
+    forms = tmp_path / "forms.toml"
+    forms.write_text(
+        '[[requests]]\nprocess_code = "P"\ntype = "ecs.instance"\n'
+        '[requests.spec]\ninstance_typ = "实例规格"\n',
+        encoding="utf-8",
+    )
+    result = run_cli("config", "check", env={"CHANGE_FORMS_FILE": str(forms)})
+    assert result.exit_code == 1
+    assert "FAIL  change forms: [[requests]] P: ecs.instance has no parameter instance_typ" in (
+        result.output
+    )
+
+
+def test_a_change_forms_file_with_a_mistake_names_the_table_and_key(tmp_path):
+    forms = tmp_path / "forms.toml"
+    forms.write_text('[[approvals]]\nprocess_code = "P"\ntypes = "ecs.instance"\n')
+    with pytest.raises(ConfigError, match=r"\[\[approvals\]\] number 1: types: a list"):
+        Config.from_env({"CHANGE_FORMS_FILE": str(forms)})
