@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from sandbox.cloud import ecs, ram, vpc
+from sandbox.cloud import ecs, price, ram, vpc
 from sandbox.cloud.app import CloudApp
 from sandbox.cloud.auth import Authenticator, Key
 from sandbox.cloud.faults import Faults
@@ -50,9 +50,8 @@ class CloudSandbox:
         self.state.custom_policies.update(custom_policies)
         self.faults = Faults()
         self.auth = Authenticator(_keys(keys), clock)
-        self.app = CloudApp(
-            self.state, self.faults, self.auth, (vpc.actions, ecs.actions, ram.actions)
-        )
+        registries = (vpc.actions, ecs.actions, price.actions, ram.actions)
+        self.app = CloudApp(self.state, self.faults, self.auth, registries)
         self._server = make_server(host, port, self.app, threaded=True, request_handler=_Handler)
         self.endpoint = f"{host}:{self._server.server_port}"
         """``host:port``, as the SDK's ``Config.endpoint`` wants it (no scheme)."""

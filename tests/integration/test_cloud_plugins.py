@@ -2,6 +2,7 @@
 
 import ipaddress
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -10,8 +11,9 @@ from backend.cloud.clients import CloudClients
 from backend.cloud.credentials import CloudCredentials
 from backend.cloud.errors import CloudNotFound, CloudRefused, CloudRetryable
 from backend.cloud.plugins import all_plugins
-from backend.cloud.plugins.base import Plugin, Progress
+from backend.cloud.plugins.base import MonthlyCost, Plugin, Progress
 from sandbox.cloud import CloudSandbox
+from sandbox.cloud import price as prices
 from tests.conftest import wait_for
 
 AK, SECRET = "dingpass-test-ak", "dingpass-test-secret"
@@ -289,6 +291,76 @@ def test_an_instance_type_the_cloud_does_not_sell_is_refused(cloud, network):
         INSTANCE.start(cloud, given, "chg-1-i", network)
     assert raised.value.code == "InvalidInstanceType.ValueNotSupported"
     assert "'ecs.nonesuch' does not exist" in raised.value.message
+
+
+# -- what an instance costs --------------------------------------------------------------
+
+
+def month_of(*hourly: Decimal) -> MonthlyCost:
+    """What hourly sandbox prices come to in a month: their sum for 730 hours, to the cent."""
+    month = sum(hourly, Decimal(0)) * 730
+    return MonthlyCost(month.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), "CNY")
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "disk", "size"),
+    [(TYPE, "cloud_essd", 40), ("ecs.c7.large", "cloud_efficiency", 100)],
+)
+def test_an_instance_costs_a_month_of_its_types_and_its_disks_hours(
+    cloud, instance_type, disk, size
+):
+    given = instance_spec(instance_type=instance_type, system_disk_category=disk)
+    cost = INSTANCE.monthly_cost(cloud, {**given, "system_disk_size": size})
+    assert cost == month_of(prices.HOURLY[instance_type], prices.DISK_GIB_HOURLY[disk] * size)
+
+
+def test_a_month_is_rounded_to_the_cent(cloud):
+    """(0.544 + 41 × 0.0014) × 730 = 439.022."""
+    cost = INSTANCE.monthly_cost(cloud, instance_spec(system_disk_size=41))
+    assert cost == MonthlyCost(Decimal("439.02"), "CNY")
+
+
+def test_public_bandwidth_paid_by_traffic_adds_nothing_to_the_month(cloud):
+    """start's instances pay for traffic by the GiB (RunInstances' default): no hourly price."""
+    public = INSTANCE.monthly_cost(cloud, instance_spec(internet_max_bandwidth_out=5))
+    assert public == INSTANCE.monthly_cost(cloud, instance_spec())
+
+
+def test_an_instance_type_the_cloud_does_not_sell_has_no_price(cloud):
+    with pytest.raises(CloudRefused) as raised:
+        INSTANCE.monthly_cost(cloud, instance_spec(instance_type="ecs.nonesuch.large"))
+    assert (raised.value.action, raised.value.code) == (
+        "DescribePrice",
+        "InvalidInstanceType.ValueNotSupported",
+    )
+
+
+def test_a_throttled_price_is_asked_for_again(cloud, sandbox):
+    sandbox.faults.set("throttling", action="DescribePrice", times=1)
+    with pytest.raises(CloudRetryable) as raised:
+        INSTANCE.monthly_cost(cloud, instance_spec())
+    assert raised.value.code == "Throttling.User"
+    assert INSTANCE.monthly_cost(cloud, instance_spec()) == month_of(
+        prices.HOURLY[TYPE], prices.DISK_GIB_HOURLY["cloud_essd"] * 40
+    )
+
+
+def test_a_spec_without_an_instance_type_has_no_price_and_asks_nothing(cloud, sandbox):
+    sandbox.faults.set("unavailable", action="DescribePrice")
+    given = {k: v for k, v in instance_spec().items() if k != "instance_type"}
+    assert INSTANCE.monthly_cost(cloud, given) is None
+
+
+@pytest.mark.parametrize(
+    ("cost", "text"),
+    [
+        (MonthlyCost(Decimal("398.52"), "CNY"), "约 ¥398.52/月（按量付费，按 730 小时计）"),
+        (MonthlyCost(Decimal("438"), "CNY"), "约 ¥438.00/月（按量付费，按 730 小时计）"),
+        (MonthlyCost(Decimal("398.52"), "USD"), "约 398.52 USD/月（按量付费，按 730 小时计）"),
+    ],
+)
+def test_a_monthly_cost_reads_as_the_approval_form_shows_it(cost, text):
+    assert cost.text() == text
 
 
 # -- ram user ----------------------------------------------------------------------------

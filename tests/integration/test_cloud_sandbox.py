@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from Tea.exceptions import TeaException, UnretryableException
 
 import sandbox.cloud as cloud_package
 from sandbox.cloud import CloudSandbox, signature
+from sandbox.cloud import price as price_table
 from sandbox.cloud.auth import Authenticator, Incoming, Key
 from tests.conftest import free_port, wait_for
 
@@ -753,6 +755,78 @@ def test_errors_are_json_never_html(cloud, method, path, headers, code):
     assert answer.headers["content-type"].startswith("application/json")
     assert set(answer.json()) == {"RequestId", "HostId", "Code", "Message", "Recommend"}
     assert answer.json()["Code"] == code
+
+
+# --- prices ----------------------------------------------------------------------------------
+
+
+def price_request(**more: object) -> ecs_models.DescribePriceRequest:
+    """DescribePrice for an hour of ecs.g7.large with a 40 GiB ESSD, changed by ``more``."""
+    settings: dict[str, object] = {
+        "region_id": REGION,
+        "resource_type": "instance",
+        "instance_type": TYPE,
+        "system_disk": ecs_models.DescribePriceRequestSystemDisk(category="cloud_essd", size=40),
+        **more,
+    }
+    return ecs_models.DescribePriceRequest(**settings)
+
+
+def test_prices_an_hour_of_an_instance_and_its_system_disk_from_the_table(ecs):
+    price = ecs.describe_price(price_request()).body.price_info.price
+    instance, disk = price_table.HOURLY[TYPE], price_table.DISK_GIB_HOURLY["cloud_essd"] * 40
+    assert (price.currency, price.trade_price) == ("CNY", float(instance + disk))
+    assert {d.resource: d.trade_price for d in price.detail_infos.detail_info} == {
+        "instanceType": float(instance),
+        "systemDisk": float(disk),
+        "bandwidth": 0.0,
+    }
+
+
+@pytest.mark.parametrize(("charge", "per_mbps"), [("PayByTraffic", 0), ("PayByBandwidth", 1)])
+def test_outbound_bandwidth_costs_by_the_hour_only_when_paid_by_bandwidth(ecs, charge, per_mbps):
+    """Traffic paid by the GiB is billed as it flows: nothing of it is in an hour's price."""
+    plain = ecs.describe_price(price_request()).body.price_info.price.trade_price
+    request = price_request(internet_charge_type=charge, internet_max_bandwidth_out=5)
+    priced = ecs.describe_price(request).body.price_info.price.trade_price
+    expected = price_table.BANDWIDTH_MBPS_HOURLY * 5 * per_mbps
+    assert Decimal(str(priced)) - Decimal(str(plain)) == expected
+
+
+PRICE_REFUSALS = [
+    ({"region_id": None}, 400, "MissingParameter"),
+    ({"instance_type": None}, 404, "InvalidInstanceType.Missing"),
+    ({"instance_type": "ecs.nonesuch.large"}, 400, "InvalidInstanceType.ValueNotSupported"),
+    ({"resource_type": "vm"}, 400, "InvalidResourceType.ValueNotSupported"),
+    ({"price_unit": "Day"}, 400, "InvalidPriceUnit.ValueNotSupported"),
+    ({"price_unit": "Hour", "period": 2}, 400, "InvalidPeriod"),
+    ({"internet_max_bandwidth_out": 101}, 400, "InvalidInternetMaxBandwidthOut.ValueNotSupported"),
+    (
+        {"system_disk": ecs_models.DescribePriceRequestSystemDisk(category="cloud", size=501)},
+        404,
+        "InvalidSystemDiskSize.MoreThanMaxSize",
+    ),
+    # What the service prices but the sandbox has no number for: never a made-up price.
+    ({"price_unit": "Month"}, 400, "PriceNotFound"),
+    ({"resource_type": "disk"}, 400, "PriceNotFound"),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "code"),
+    PRICE_REFUSALS,
+    ids=[f"{'+'.join(changes)}:{code}" for changes, _, code in PRICE_REFUSALS],
+)
+def test_a_price_the_service_would_not_give_is_refused(ecs, changes, status, code):
+    error = refusal(ecs.describe_price, price_request(**changes))
+    assert (error.status_code, error.code) == (status, code)
+
+
+def test_a_price_request_meets_the_faults_like_any_call(cloud, ecs):
+    cloud.faults.set("unavailable", action="DescribePrice", times=1)
+    error = refusal(ecs.describe_price, price_request())
+    assert (error.status_code, error.code) == (503, "ServiceUnavailable")
+    assert ecs.describe_price(price_request()).body.price_info.price.currency == "CNY"
 
 
 # --- what the sandbox shows ----------------------------------------------------------------

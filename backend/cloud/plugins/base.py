@@ -8,6 +8,7 @@ the plugin alone talks to the cloud.
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 from backend.cloud.clients import CloudClients
@@ -54,6 +55,26 @@ class Progress:
     results: Results = field(default_factory=dict)
 
 
+HOURS_A_MONTH = 730
+"""Hours a month is taken to have when an hourly price is stated a month (8,760 / 12)."""
+
+
+@dataclass(frozen=True)
+class MonthlyCost:
+    """What a resource will cost a month, pay-as-you-go: shown to the change's approver."""
+
+    amount: Decimal
+    currency: str
+    """ISO 4217, as the cloud names it: CNY on the China site, USD on the international one."""
+
+    def text(self) -> str:
+        """The cost as the approval form shows it: ``约 ¥398.52/月（按量付费，按 730 小时计）``."""
+        basis = f"（按量付费，按 {HOURS_A_MONTH} 小时计）"
+        if self.currency == "CNY":
+            return f"约 ¥{self.amount:.2f}/月{basis}"
+        return f"约 {self.amount:.2f} {self.currency}/月{basis}"
+
+
 class Plugin(Protocol):
     """A resource type.
 
@@ -62,6 +83,13 @@ class Plugin(Protocol):
     and ``inputs``: values taken from earlier steps' results (``vpc_id`` for a vSwitch).
     ``check`` and ``delete`` take the resource id ``start`` gave. Each raises a
     backend.cloud.errors error when the cloud refuses or fails.
+
+    A plugin whose resource costs money MAY also define
+    ``monthly_cost(self, cloud: CloudClients, spec: Mapping[str, Any]) -> MonthlyCost | None``:
+    the resource's estimated monthly cost as the cloud prices it now, None when the spec
+    does not say enough to price it, a backend.cloud.errors error when the cloud gives no
+    price. It is not a member of this protocol (most resources are free): callers look it
+    up with ``getattr(plugin, "monthly_cost", None)``.
     """
 
     type: str

@@ -2,15 +2,29 @@
 
 import json
 from collections.abc import Mapping
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from backend.cloud.clients import CloudClients
-from backend.cloud.errors import CloudRetryable, translated
-from backend.cloud.plugins.base import Param, Progress, Results, Started
+from backend.cloud.errors import CloudRefused, CloudRetryable, translated
+from backend.cloud.plugins.base import (
+    HOURS_A_MONTH,
+    MonthlyCost,
+    Param,
+    Progress,
+    Results,
+    Started,
+)
 from backend.cloud.plugins.common import ECS_NAME, answer, deleting, given, token_for
 
 NOT_FOUND = frozenset({"InvalidInstanceId.NotFound"})
 """The code by which the ECS API says an instance does not exist."""
+
+INTERNET_CHARGE_TYPE = "PayByTraffic"
+"""How ``start``'s instances pay for their internet traffic: RunInstances' default, which
+``start`` leaves in place. Traffic is billed by the GiB, so its bandwidth adds nothing to
+the hourly price."""
+CENT = Decimal("0.01")
 
 DISK_CATEGORIES = (
     "cloud_essd",
@@ -135,6 +149,33 @@ class EcsInstancePlugin:
             return Progress(False, status)
         return Progress(True, status, _results(found[0]))
 
+    def monthly_cost(self, cloud: CloudClients, spec: Mapping[str, Any]) -> MonthlyCost | None:
+        """DescribePrice for an hour of the instance ``start`` would make, times 730 hours.
+
+        The hour is pay-as-you-go, in the client's region, with the spec's system disk and
+        outbound bandwidth; internet traffic, billed by the GiB, is not in it. None for a
+        spec without an instance type; a CloudError when the cloud gives no price.
+        """
+        if not spec.get("instance_type"):
+            return None
+        from alibabacloud_ecs20140526 import models
+
+        request = models.DescribePriceRequest(
+            region_id=cloud.region,
+            resource_type="instance",
+            instance_type=spec.get("instance_type"),
+            price_unit="Hour",
+            amount=1,
+            internet_charge_type=INTERNET_CHARGE_TYPE,
+            internet_max_bandwidth_out=spec.get("internet_max_bandwidth_out"),
+            system_disk=models.DescribePriceRequestSystemDisk(
+                category=spec.get("system_disk_category"), size=spec.get("system_disk_size")
+            ),
+        )
+        with translated("DescribePrice"):
+            priced = answer(cloud.ecs().describe_price(request))
+        return _monthly(priced)
+
     def delete(self, cloud: CloudClients, resource_id: str) -> None:
         """DeleteInstances, forced (it is Running); an instance gone already is fine."""
         from alibabacloud_ecs20140526 import models
@@ -147,6 +188,22 @@ class EcsInstancePlugin:
         )
         with deleting("DeleteInstances", NOT_FOUND):
             cloud.ecs().delete_instances(request)
+
+
+def _monthly(priced: Mapping[str, Any]) -> MonthlyCost:
+    """A month of the hourly trade price (after discounts) in a DescribePrice answer."""
+    price = (priced.get("PriceInfo") or {}).get("Price") or {}
+    hourly, currency = price.get("TradePrice"), price.get("Currency")
+    if not isinstance(hourly, (int, float)) or isinstance(hourly, bool) or not currency:
+        raise CloudRefused(
+            "DescribePrice",
+            None,
+            f"the answer holds no PriceInfo.Price.TradePrice and Currency (got {price!r})"[:300],
+            priced.get("RequestId"),
+        )
+    # str() first: the JSON number as written (0.708), not the float's binary expansion.
+    monthly = Decimal(str(hourly)) * HOURS_A_MONTH
+    return MonthlyCost(monthly.quantize(CENT, rounding=ROUND_HALF_UP), str(currency))
 
 
 def _results(instance: Mapping[str, Any]) -> Results:
