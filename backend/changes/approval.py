@@ -17,6 +17,7 @@ from backend.approvals.dispatcher import apply_held, release_held
 from backend.approvals.opener import SEARCH_AROUND, SETTLE, StartInDoubt, find_started
 from backend.approvals.outcomes import Outcome
 from backend.apps.store import by_id as app_by_id
+from backend.changes.costs import UNSTATED
 from backend.changes.forms import ApprovalForm, ChangeForms
 from backend.changes.model import Change, ChangeStatus
 from backend.changes.summary import form_values
@@ -52,9 +53,11 @@ class ChangeApprovals:
         self.database, self.client, self.forms = database, client, forms
         self.settings, self.clock = settings, clock
 
-    def open(self, change_id: int) -> str | None:
+    def open(
+        self, change_id: int, cost: Callable[[Change], str] = lambda _: UNSTATED
+    ) -> str | None:
         """Open the change's approval (or find the one a start in doubt opened); its id, or
-        None when the change no longer waits for one."""
+        None when the change no longer waits for one. ``cost``: its estimated monthly cost."""
         with self.database.transaction() as connection:
             change = store.by_id(connection, change_id)
             requester = _requester(connection, change)
@@ -63,7 +66,7 @@ class ChangeApprovals:
         if change.approval.instance_id is not None:
             return change.approval.instance_id
         form = self._form(change)
-        instance_id = self._earlier(change, form) or self._start(change, form, requester)
+        instance_id = self._earlier(change, form) or self._start(change, form, requester, cost)
         with self.database.transaction() as connection:
             if store.link_instance(connection, change.id, instance_id):
                 apply_held(connection, instance_id, self.clock())
@@ -133,13 +136,16 @@ class ChangeApprovals:
             )
         return form
 
-    def _start(self, change: Change, form: ApprovalForm, requester: str) -> str:
+    def _start(
+        self, change: Change, form: ApprovalForm, requester: str, cost: Callable[[Change], str]
+    ) -> str:
+        # The price first: a slow cloud must not stretch the time a start is marked sent.
+        values = form_values(change, form, self.settings.region, requester, cost(change))
         approval = change.approval
         with self.database.transaction() as connection:
             before = approval.requested_at if approval else None
             if not store.mark_requested(connection, change.id, self.clock(), before):
                 raise StartInDoubt("another runner is starting this approval")
-        values = form_values(change, form, self.settings.region, requester)
         try:
             return self.client.start_instance(
                 form.process_code, self.settings.originator, self.settings.dept_id, values

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from backend.approvals import change_decisions
-from backend.changes import dingtalk_requests, outcome, summary
+from backend.changes import costs, dingtalk_requests, outcome, summary
 from backend.changes.approval import ChangeApprovals
 from backend.changes.model import Change, ChangeStatus
 from backend.changes.names import COMMENT_KIND, NOTICE_KIND, OPEN_APPROVAL_KIND, TAKE_REQUEST_KIND
@@ -43,7 +43,7 @@ def open_change_approval(services: Services, job: Job) -> Done:
     """Open the DingTalk approval a change waits for (or find it opened before)."""
     approvals = _approvals(services)
     change_id = _change_id(job)
-    approvals.open(change_id)
+    approvals.open(change_id, lambda change: costs.monthly_cost(services.changes, change))
     with services.database.transaction() as connection:
         change = store.by_id(connection, change_id)
     waiting = change.status == ChangeStatus.AWAITING_APPROVAL

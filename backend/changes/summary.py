@@ -26,7 +26,7 @@ def type_name(change_type: str) -> str:
 
 
 def form_values(
-    change: Change, form: ApprovalForm, region: str, requester: str
+    change: Change, form: ApprovalForm, region: str, requester: str, cost: str
 ) -> list[tuple[str, str]]:
     """The approval form's values, by component label, for ``change``."""
     values = {
@@ -35,7 +35,7 @@ def form_values(
         "region": region,
         "spec": spec_lines(change.spec),
         "count": _count(change),
-        "cost": "插件未能估算",
+        "cost": cost,
         "requester": requester,
     }
     return [(label, values[source]) for label, source in form.fields]

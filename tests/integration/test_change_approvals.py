@@ -241,6 +241,8 @@ def test_the_approver_reads_what_will_be_created_and_who_asked(itsm, sandbox, ru
     assert "instance_type: ecs.g7.large" in form["规格"].splitlines()
     assert form["数量"].startswith("4 个资源")
     assert form["申请人"] == "itsm（API）"
+    # The cloud sandbox's prices: ecs.g7.large and a 40 GiB ESSD, 730 hours a month.
+    assert form["预估月费用"] == "约 ¥438.00/月（按量付费，按 730 小时计）"
 
 
 def test_an_approved_change_runs_to_succeeded_and_its_caller_is_called_back(
