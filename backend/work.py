@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from backend import license_keys
+from backend.approvals import reconcile_job
 from backend.approvals.opener import InstanceOpener
 from backend.catalogue import Catalogue
 from backend.changes import approval_jobs, callbacks
@@ -38,6 +39,7 @@ KIND_MODULES = (
     change_steps.kinds,
     approval_jobs.kinds,
     callbacks.kinds,
+    reconcile_job.kinds,
 )
 
 

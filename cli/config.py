@@ -203,6 +203,11 @@ def _change_forms(config: Config) -> str:
     forms, types = config.change_forms, change_types(all_plugins())
     if not forms.process_codes:
         return "none (set CHANGE_FORMS_FILE to have changes approved in DingTalk)"
+    if config.dingtalk_process_code in forms.process_codes:
+        raise ConfigError(
+            f"{config.dingtalk_process_code} is both DINGTALK_PROCESS_CODE (licenses) and a form "
+            "of CHANGE_FORMS_FILE: give each its own form"
+        )
     for approval in forms.approvals:
         unknown = sorted(approval.types - set(types) - {"*"})
         if unknown:

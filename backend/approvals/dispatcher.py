@@ -17,6 +17,7 @@ from backend.applications.status import ApplicationStatus
 from backend.approvals import change_decisions
 from backend.approvals.events import ApprovalEvent
 from backend.approvals.outcomes import Outcome as Outcome  # callers know it from here
+from backend.changes.forms import ChangeForms
 from backend.changes.names import TAKE_REQUEST_KIND
 from backend.config import Config
 from backend.fulfillment.names import ADOPT_INSTANCE, ISSUE_LICENSE, SEND_REFUSAL_MAIL
@@ -92,9 +93,19 @@ def dispatcher_for(
     clock: Callable[[], datetime],
     kick: Callable[[], None] | None = None,
 ) -> Dispatcher:
-    """The dispatcher of approval events, acting on the configured form's instances only."""
-    forms = [config.dingtalk_process_code] if config.dingtalk_process_code else []
-    changes = config.change_forms
+    """The dispatcher of approval events, acting on the configured forms' instances only."""
+    return dispatcher_of(database, clock, kick, config.dingtalk_process_code, config.change_forms)
+
+
+def dispatcher_of(
+    database: Database,
+    clock: Callable[[], datetime],
+    kick: Callable[[], None] | None,
+    license_form: str | None,
+    changes: ChangeForms,
+) -> Dispatcher:
+    """The dispatcher acting on the license form's and the change forms' instances."""
+    forms = [license_form] if license_form else []
     forms += [form.process_code for form in changes.approvals]
     requests = [form.process_code for form in changes.requests]
     return Dispatcher(database, clock, kick, process_codes=forms, request_forms=requests)

@@ -102,10 +102,18 @@ def load_change_forms(path: Path) -> ChangeForms:
         raise ConfigError(
             f"{SETTING}: {path}: unknown table {unknown[0]!r}; use [[approvals]] and [[requests]]"
         )
-    return ChangeForms(
+    forms = ChangeForms(
         tuple(_each(path, "approvals", data, _approval)),
         tuple(_each(path, "requests", data, _request)),
     )
+    codes = [form.process_code for form in forms.approvals]
+    codes += [form.process_code for form in forms.requests]
+    twice = sorted({code for code in codes if codes.count(code) > 1})
+    if twice:
+        # Events are routed by form: one form in two roles would make an employee's request
+        # of dingpass's own approvals, or the other way round.
+        raise ConfigError(f"{SETTING}: {path}: process_code {twice[0]} is listed twice")
+    return forms
 
 
 def _each(path: Path, name: str, data: dict[str, Any], read: Any) -> list[Any]:

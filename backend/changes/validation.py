@@ -42,7 +42,9 @@ def validate(
             if param.required:
                 errors[f"spec.{name}"] = message("必填。", f"Required: {param.help or name}.")
             elif param.default is not None:
-                clean[name] = param.default
+                # As JSON has it (a list, not a tuple): a spec is checked again once planned.
+                default = param.default
+                clean[name] = list(default) if isinstance(default, tuple) else default
             continue
         problem = check_value(spec[name], param)
         if problem is None:
@@ -87,7 +89,7 @@ def _check_text(value: str, param: Param) -> Message | None:
         return problem
     if param.pattern is not None and not re.fullmatch(param.pattern, value):
         hint = param.help or f"the pattern {param.pattern}"
-        return message(f"格式不正确：{hint}。", f"Not valid: {hint}.")
+        return message("格式不正确。", f"Not valid: {hint}.")
     return None
 
 

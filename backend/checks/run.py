@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from backend.checks import digest, expiring, pending
+from backend.checks import digest, expiring, pending, reconcile
 from backend.config import Config
 from backend.services import Services
 
@@ -23,11 +23,16 @@ class CheckSettings:
 
     pending_every: timedelta = timedelta(hours=24)
     digest_hour: int = 1
+    reconcile_every: timedelta = timedelta(minutes=10)
 
     @classmethod
     def from_config(cls, config: Config) -> "CheckSettings":
-        """PENDING_REMINDER_HOURS and DIGEST_HOUR."""
-        return cls(timedelta(hours=config.pending_reminder_hours), config.digest_hour)
+        """PENDING_REMINDER_HOURS, DIGEST_HOUR and RECONCILE_AFTER."""
+        return cls(
+            timedelta(hours=config.pending_reminder_hours),
+            config.digest_hour,
+            timedelta(seconds=config.reconcile_after),
+        )
 
 
 class _DryRun(Exception):
@@ -45,6 +50,7 @@ def run_checks(
         found.extend(expiring.check(connection, services, now))
         found.extend(pending.check(connection, services, settings.pending_every, now))
         found.extend(digest.check(connection, services, settings.digest_hour, now))
+        found.extend(reconcile.check(connection, services, settings.reconcile_every, now))
         if dry_run:
             raise _DryRun
 

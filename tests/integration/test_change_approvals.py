@@ -488,3 +488,30 @@ def test_a_comment_whose_answer_was_lost_is_not_written_twice(
     jobs.run_due()
     assert remarks(sandbox, instance_id) == ["dingpass：已开通。"]
     jobs.database.dispose()
+
+
+def test_a_decision_whose_event_was_lost_is_found_by_the_runners_timer(
+    change_config, sandbox, database, clock
+):
+    from backend.app import create_app
+    from backend.apps import store
+    from backend.checks.run import CheckSettings, check_now
+
+    app = create_app(change_config, clock=clock)
+    with database.transaction() as connection:
+        caller = store.create(connection, "itsm", clock())
+    itsm = AppClient(app, caller, clock)
+    change_id = itsm.send("POST", "/api/v1/changes", NEW_NETWORK).get_json()["id"]
+    jobs = standalone_runner(change_config, clock)
+    jobs.run_due()  # opens the approval
+    instance_id = progress(itsm, change_id)["approval"]["instance_id"]
+    sandbox.state.decide(instance_id, "approve")  # and its event never arrives
+    settings = CheckSettings.from_config(change_config)
+    for _ in range(3):  # the timer, once a minute; the reconciliation runs every 10 minutes
+        check_now(jobs.context, settings, clock)
+        jobs.run_due()
+        clock.advance(change_config.reconcile_after + 1)
+    shown = progress(itsm, change_id)
+    assert shown["approval"]["decision"] == "agree" and shown["status"] != "awaiting_approval"
+    app.extensions["database"].dispose()
+    jobs.database.dispose()

@@ -147,3 +147,20 @@ def test_a_change_forms_file_with_a_mistake_names_the_table_and_key(tmp_path):
     forms.write_text('[[approvals]]\nprocess_code = "P"\ntypes = "ecs.instance"\n')
     with pytest.raises(ConfigError, match=r"\[\[approvals\]\] number 1: types: a list"):
         Config.from_env({"CHANGE_FORMS_FILE": str(forms)})
+
+
+def test_a_change_forms_file_listing_one_form_twice_is_refused(tmp_path):
+    forms = tmp_path / "forms.toml"
+    forms.write_text(
+        '[[approvals]]\nprocess_code = "P"\ntypes = ["*"]\n'
+        '[[requests]]\nprocess_code = "P"\ntype = "vpc"\n[requests.spec]\nname = "名称"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="process_code P is listed twice"):
+        Config.from_env({"CHANGE_FORMS_FILE": str(forms)})
+
+
+def test_config_check_fails_the_license_form_used_for_changes_too(run_cli):
+    env = {"CHANGE_FORMS_FILE": str(EXAMPLE_FORMS), "DINGTALK_PROCESS_CODE": "PROC-SANDBOX-CHANGE"}
+    result = run_cli("config", "check", env=env)
+    assert result.exit_code == 1 and "is both DINGTALK_PROCESS_CODE" in result.output
