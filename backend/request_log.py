@@ -37,6 +37,11 @@ _CREDENTIAL_HEADER = re.compile(
 )
 """A credential in a logged dict of request headers: FC 2.0's SDK logs a refused call's headers
 (its signature and STS token) at ERROR, and SLS is read by many."""
+_SECRET_IN_QUERY = re.compile(
+    r"([?&](?:access_token|signature|msg_signature)=)[^&#\s\"]+", re.IGNORECASE
+)
+"""A credential in a URL's query: DingTalk's old API takes its access token there, and its
+pushes carry their signatures there; request lines and errors print the URL whole."""
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 """ANSI control sequences, as werkzeug colours its request lines with."""
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
@@ -47,12 +52,13 @@ _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 def redact_tokens(text: str) -> str:
     """``text`` with every status token in a path cut to its first 4 characters and '…', and
-    the credentials of logged request headers replaced by '***'.
+    the credentials of logged request headers and of URLs' queries replaced by '***'.
 
     A status token is the only key to an application's status page, so a log line, which
     many people can read in SLS, must not carry it whole.
     """
-    return _CREDENTIAL_HEADER.sub(r"\1***", _TOKEN_IN_PATH.sub(r"\1\2…", text))
+    text = _CREDENTIAL_HEADER.sub(r"\1***", _TOKEN_IN_PATH.sub(r"\1\2…", text))
+    return _SECRET_IN_QUERY.sub(r"\1***", text)
 
 
 def one_line(text: str) -> str:

@@ -87,6 +87,15 @@ class ChangeForms:
         """The request form with ``process_code``, if it is one of ours."""
         return next((f for f in self.requests if f.process_code == process_code), None)
 
+    def __str__(self) -> str:
+        waiting = [
+            f"{form.process_code} ({', '.join(sorted(form.types))})" for form in self.approvals
+        ]
+        asked = [f"{form.process_code} -> {form.type}" for form in self.requests]
+        parts = [f"approvals on {'; '.join(waiting)}"] if waiting else []
+        parts += [f"requests on {'; '.join(asked)}"] if asked else []
+        return ", ".join(parts) or "none"
+
     @property
     def process_codes(self) -> frozenset[str]:
         """Every form whose instances concern changes."""

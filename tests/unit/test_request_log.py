@@ -122,3 +122,20 @@ def test_a_thread_s_uncaught_error_is_a_log_line(monkeypatch, caplog):
     (record,) = caplog.records
     assert record.getMessage() == "uncaught ZeroDivisionError in thread worker"
     assert record.exc_info[0] is ZeroDivisionError
+
+
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        (
+            '"POST /topapi/message/corpconversation/asyncsend_v2?access_token=df8ed816a1 HTTP/1.1"',
+            '"POST /topapi/message/corpconversation/asyncsend_v2?access_token=*** HTTP/1.1"',
+        ),
+        (
+            "POST /dingtalk/callback?signature=061b&timestamp=17&nonce=eF&msg_signature=061b HTTP",
+            "POST /dingtalk/callback?signature=***&timestamp=17&nonce=eF&msg_signature=*** HTTP",
+        ),
+    ],
+)
+def test_credentials_in_a_urls_query_are_hidden(line, redacted):
+    assert redact_tokens(line) == redacted
