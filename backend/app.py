@@ -69,7 +69,7 @@ def create_app(
         limits,
         config.public_base_url,
         clock,
-        run_now=lambda job_id: jobs.run_one(only=job_id),
+        kick=context.kick,
     )
     plugins = change_context.plugins if (change_context := context.changes) else Plugins()
     app.extensions["changes"] = Changes(

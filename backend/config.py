@@ -71,6 +71,13 @@ def _positive(value: str) -> int:
     return number
 
 
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0 or number == float("inf"):
+        raise ValueError("must be a number above 0")
+    return number
+
+
 def _smtp_security(value: str) -> str:
     if value not in ("none", "starttls", "ssl"):
         raise ValueError("must be none, starttls or ssl")
@@ -215,6 +222,13 @@ class Config:
         "DingTalk's old API address (failed-callback list); default "
         "https://oapi.dingtalk.com in production, the local sandbox in development",
         parse=_url,
+    )
+    dingtalk_calls_per_second: float = setting(
+        "DINGTALK_CALLS_PER_SECOND",
+        "calls per second each DingTalk API is sent, all function instances together: "
+        "DingTalk refuses an app more than 20 per API (raise it if your edition allows more)",
+        defaults.DINGTALK_CALLS_PER_SECOND,
+        parse=_positive_float,
     )
     reconcile_after: int = setting(
         "RECONCILE_AFTER",

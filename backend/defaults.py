@@ -63,6 +63,9 @@ DIGEST_HOUR = 1
 """Hour of the day (UTC) from which the daily digest goes out: 09:00 in China."""
 RECONCILE_AFTER = 600
 """Seconds an approval stays pending before the reconciler asks DingTalk about it."""
+DINGTALK_CALLS_PER_SECOND = 19.0
+"""One under DingTalk's 20 per API per app: our slots and DingTalk's one-second windows are
+not aligned, and a call's way there varies by milliseconds."""
 SMTP_PORT = 8025
 """The mail sandbox's port in development; set SMTP_PORT for a real server."""
 MAIL_FROM = "DingPass <licenses@dingpass.localhost>"

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -> Flask:
-    """Build the runner app: every invocation runs due jobs within RUNNER_BUDGET seconds."""
+    """Build the runner app: every invocation runs jobs as they fall due, for RUNNER_BUDGET
+    seconds at most."""
     clock = clock or utc_now
     jobs = standalone_runner(config, clock)
     database = jobs.database
@@ -38,7 +39,7 @@ def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -
         if source != kicked_by:
             # The timer's pass (once a minute): the checks first, so what they record runs now.
             check_now(jobs.context, checks, clock)
-        ran = jobs.run_due(time.monotonic() + config.runner_budget, _invoked_with(jobs.context))
+        ran = jobs.run_until(time.monotonic() + config.runner_budget, _invoked_with(jobs.context))
         log.info("runner invoked by %s: ran %d job(s)", source, ran)
         return {"ran": ran, "source": source}
 

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from backend.applications.status import ApplicationStatus
 from backend.applications.validation import ApplicationForm, validate
@@ -24,7 +24,6 @@ from backend.storage.applications import (
     by_idempotency_key,
     by_token,
     insert_application,
-    status_of,
     timeline,
 )
 from backend.storage.database import Database
@@ -88,11 +87,11 @@ class Applications:
         limits: Limits,
         public_base_url: str,
         clock: Callable[[], datetime],
-        run_now: Callable[[int], object] | None = None,
+        kick: Callable[[], None] = lambda: None,
     ) -> None:
         self.database, self.catalogue, self.limits = database, catalogue, limits
         self.public_base_url, self.clock = public_base_url, clock
-        self.run_now = run_now
+        self.kick = kick
 
     def submit(self, data: object, client_ip: str, key: str | None = None) -> Submitted:
         """Store a valid application with the job that opens its approval; answer its number.
@@ -105,9 +104,13 @@ class Applications:
         if isinstance(stored, Submitted):
             return stored
         # Committed first: whatever happens next (DingTalk down, say), the customer has a number
-        # and the job is on record. Running it now, under its lease, is the fast path.
-        self._open_now(stored.job_id)
-        return self._fresh_answer(stored)
+        # and the job is on record. A runner opens the approval, woken now; the request does
+        # not wait for DingTalk, whose limits a crowd of applicants would otherwise run into.
+        self._kick()
+        status_url = f"{self.public_base_url}/status/{stored.token}"
+        return Submitted(
+            stored.number, stored.token, ApplicationStatus.SUBMITTED, status_url, replayed=False
+        )
 
     def _store_once(
         self, form: ApplicationForm, digest: str, key: str | None, client_ip: str, now: datetime
@@ -144,25 +147,11 @@ class Applications:
         job_id = queue.enqueue(connection, OPEN_INSTANCE, Subject.application(application_id), now)
         return Stored(application_id, number, new.token, job_id)
 
-    def _open_now(self, job_id: int | None) -> None:
-        if self.run_now is None or job_id is None:
-            return
+    def _kick(self) -> None:
         try:
-            self.run_now(job_id)
-        except Exception:  # the job is on record: the runner opens it later, as after any failure
-            log.warning(
-                "job %s could not run at once; the runner will take it", job_id, exc_info=True
-            )
-
-    def _fresh_answer(self, stored: Stored) -> Submitted:
-        """The answer for a stored application: pending if its approval opened at once."""
-        try:
-            with self.database.transaction() as connection:
-                status = status_of(connection, stored.id) or ApplicationStatus.SUBMITTED
-        except DBAPIError:  # gone since the commit: the application is stored all the same
-            status = ApplicationStatus.SUBMITTED
-        status_url = f"{self.public_base_url}/status/{stored.token}"
-        return Submitted(stored.number, stored.token, status, status_url, replayed=False)
+            self.kick()
+        except Exception:  # the job is on record: the runner's timer takes it, as after any failure
+            log.warning("the runner could not be woken; its timer will open it", exc_info=True)
 
     def _replay(self, key: str, digest: str) -> Submitted | None:
         """The first answer under ``key``; None if no application was stored under it."""

@@ -20,6 +20,7 @@ from backend.approvals.outcomes import Outcome
 from backend.catalogue import Catalogue
 from backend.dingtalk.client import DingTalkClient
 from backend.exceptions import DingTalkError, DingTalkUnavailable
+from backend.storage import searched_instances
 from backend.storage.applications import (
     Application,
     by_id,
@@ -176,9 +177,24 @@ def find_started(
     window: tuple[datetime, datetime],
 ) -> str | None:
     """The instance of ``process_code`` started as ``originator`` within ``window`` whose
-    component ``carrying[0]`` holds ``carrying[1]``: what a start in doubt opened, if any."""
+    component ``carrying[0]`` holds ``carrying[1]``: what a start in doubt opened, if any.
+
+    Instances already linked are passed over, and what is read of the others is kept, so a
+    search that is cut short (DingTalk limiting it, say) and run again reads no instance twice.
+    """
     label, value = carrying
-    for instance_id in client.instance_ids(process_code, window[0], originator, window[1]):
-        if client.get_instance(instance_id).form.get(label) == value:
+    ids = client.instance_ids(process_code, window[0], originator, window[1])
+    with client.database.transaction() as connection:
+        passed_over = searched_instances.linked(connection, ids)
+        known = searched_instances.forms(connection, ids)
+    for instance_id in ids:
+        if instance_id in passed_over:
+            continue
+        form = known.get(instance_id)
+        if form is None:
+            form = client.get_instance(instance_id).form
+            with client.database.transaction() as connection:
+                searched_instances.remember(connection, instance_id, form, client.clock())
+        if form.get(label) == value:
             return instance_id
     return None

@@ -46,6 +46,7 @@ def dingtalk_client(
         database,
         clock,
         config.dingtalk_oapi,
+        config.dingtalk_calls_per_second,
     )
 
 

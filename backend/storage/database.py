@@ -7,13 +7,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from backend.exceptions import ConfigError
 
 T = TypeVar("T")
+PING_IDLE = 1.0
+"""Seconds a pooled MySQL connection may sit idle and be used unchecked (see _ping_when_idle)."""
 POOL_RECYCLE = 280
 """Seconds: below MySQL's and NAT gateways' idle cut-offs, since FC instances freeze."""
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -67,7 +69,7 @@ class Database:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for SQLite or MySQL/MariaDB, pre-pinging pooled connections."""
+    """An engine for SQLite or MySQL/MariaDB, checking pooled connections that sat idle."""
     try:
         parsed = make_url(url)
     except Exception as err:  # sqlalchemy raises ArgumentError, and ValueError for bad ports
@@ -76,20 +78,47 @@ def make_engine(url: str) -> Engine:
         return _sqlite_engine(parsed.database)
     if parsed.get_backend_name() == "mysql":
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
-        return create_engine(
+        engine = create_engine(
             parsed,
-            pool_pre_ping=True,
             pool_recycle=POOL_RECYCLE,
             connect_args=MYSQL_CONNECT_ARGS,
             hide_parameters=True,  # an error's log line must not carry a row's tokens and emails
         )
+        _ping_when_idle(engine)
+        return engine
     raise ConfigError(f"DATABASE_URL: use sqlite:/// or mysql+pymysql://, not {parsed.drivername}")
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use if it sat idle: it may have died meanwhile.
+
+    An FC instance frozen between requests, a database restarted or failed over, a NAT
+    gateway's idle cut: each leaves a connection that fails only when used. SQLAlchemy's
+    pool_pre_ping would check it on every checkout, a round trip per transaction; a connection
+    handed back moments ago is alive, so only one idle longer than PING_IDLE is checked.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection, record):  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE:
+            return
+        try:
+            dbapi_connection.ping(reconnect=False)
+        except Exception as err:  # noqa: BLE001 -- any failure means: get a fresh connection
+            # The pool closes this connection and tries another (SQLAlchemy's documented way).
+            raise exc.DisconnectionError(f"a pooled connection died while idle: {err}") from err
 
 
 def _sqlite_engine(database: str | None) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{database or ''}", pool_pre_ping=True, hide_parameters=True)
+    # A file never drops the connection: no ping.
+    engine = create_engine(f"sqlite:///{database or ''}", hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _pragmas(connection, _record):  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -203,6 +204,24 @@ callback_nonces = Table(
     metadata,
     Column("key", String(100), primary_key=True),  # timestamp:nonce
     Column("seen_at", UTCDateTime, nullable=False, index=True),
+    **MYSQL,
+)
+
+dingtalk_call_slots = Table(
+    "dingtalk_call_slots",
+    metadata,
+    Column("app_key", String(100), primary_key=True),
+    Column("api", String(32), primary_key=True),
+    Column("next_at", BigInteger, nullable=False),  # epoch microseconds: the next free slot
+    **MYSQL,
+)
+
+searched_instances = Table(
+    "searched_instances",
+    metadata,
+    Column("instance_id", String(64), primary_key=True),
+    Column("form", Text, nullable=False),  # its components' values by label, as JSON
+    Column("seen_at", UTCDateTime, nullable=False),
     **MYSQL,
 )
 

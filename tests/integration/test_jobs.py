@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -276,3 +277,28 @@ def test_a_runner_loop_comes_back_when_a_waiting_job_is_due_not_on_its_timer(dat
         loop.kick()
         thread.join(timeout=10)
     assert checks[1] - checks[0] >= timedelta(seconds=0.5)
+
+
+def test_an_invocation_runs_a_failed_job_again_when_its_backoff_ends(database):
+    attempts: list[object] = []
+
+    def flaky(job):
+        attempts.append(job)
+        if len(attempts) == 1:
+            raise RuntimeError("DingTalk said: try again later")
+        return Done()
+
+    now = lambda: datetime.now(timezone.utc)  # noqa: E731 -- the real clock: it really waits
+    retry = Retry(first=timedelta(seconds=0.3), cap=timedelta(seconds=1))
+    invocation = Runner(database, kinds_of(flaky=flaky), None, now, retry=retry)
+    record(database, now, "flaky")
+    assert invocation.run_until(time.monotonic() + 20) == 2  # not on the timer's next minute
+
+
+def test_an_invocation_returns_when_nothing_falls_due_before_its_deadline(database):
+    now = lambda: datetime.now(timezone.utc)  # noqa: E731
+    invocation = runner(database, now, later=lambda job: Wait(check_in=timedelta(minutes=5)))
+    record(database, now, "later")
+    started = time.monotonic()
+    assert invocation.run_until(started + 20) == 1
+    assert time.monotonic() - started < 10

@@ -1,0 +1,82 @@
+"""DingTalk's per-API rate limit, kept by every function instance together through the database.
+
+DingTalk allows an app 20 calls per second to each API, and answers a call over it with 403
+QpsLimitForAppkeyAndApi. Function instances run side by side (many runners in a burst, the
+approval function beside them), so each call first takes the next free slot of its API from one
+row in the database, and waits for it: a burst is smoothed to the limit instead of refused.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Insert, case, select
+from sqlalchemy.dialects import mysql, sqlite
+
+from backend.exceptions import DingTalkRateLimited
+from backend.storage.database import Database
+from backend.storage.schema import dingtalk_call_slots
+
+MICROSECONDS = 1_000_000
+LONGEST_WAIT = 10.0
+"""Seconds a call may wait for its slot; a longer queue is DingTalk's limit hit, retried later."""
+
+
+@dataclass(frozen=True)
+class CallLimiter:
+    """Spaces one app key's calls to each API at most ``per_second`` apart, across processes."""
+
+    database: Database
+    app_key: str
+    per_second: float
+    now: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+    def wait_turn(self, api: str) -> None:
+        """Block until ``api`` may be called; DingTalkRateLimited if that is too far off."""
+        if self.per_second <= 0:  # no limit configured
+            return
+        now = int(self.now() * MICROSECONDS)
+        spacing = int(MICROSECONDS / self.per_second)
+        slot = self.database.run(lambda c: take_slot(c, self.app_key, api, now, spacing))
+        wait = (slot - now) / MICROSECONDS
+        if wait > LONGEST_WAIT:
+            # The slot stays taken and unused: a queue this long means DingTalk's limit is
+            # spent for a while, and spending one slot less on it is harmless.
+            raise DingTalkRateLimited(
+                f"DingTalk's {api} API is booked {wait:.0f} s ahead at {self.per_second:g} "
+                "calls/s: try again later"
+            )
+        if wait > 0:
+            self.sleep(wait)
+
+
+def take_slot(connection: Connection, app_key: str, api: str, now: int, spacing: int) -> int:
+    """Book the next free slot (epoch microseconds) of ``api`` for ``app_key``; when it is.
+
+    One upsert moves the row's next free slot on by ``spacing`` (from now, if it lay in the
+    past), so concurrent callers each get their own slot; reading the row back in the same
+    transaction sees this caller's booking.
+    """
+    connection.execute(_book(connection.dialect.name, app_key, api, now, spacing))
+    table = dingtalk_call_slots.c
+    booked = connection.execute(
+        select(table.next_at).where(table.app_key == app_key, table.api == api)
+    ).scalar_one()
+    return int(booked) - spacing
+
+
+def _book(dialect: str, app_key: str, api: str, now: int, spacing: int) -> Insert:
+    table = dingtalk_call_slots.c
+    row = {"app_key": app_key, "api": api, "next_at": now + spacing}
+    moved = case((table.next_at > now, table.next_at + spacing), else_=now + spacing)
+    if dialect == "mysql":
+        on_mysql = mysql.insert(dingtalk_call_slots).values(row)
+        return on_mysql.on_duplicate_key_update(next_at=moved)
+    on_sqlite = sqlite.insert(dingtalk_call_slots).values(row)
+    return on_sqlite.on_conflict_do_update(
+        index_elements=[table.app_key, table.api], set_={"next_at": moved}
+    )
+
+
+__all__ = ["LONGEST_WAIT", "CallLimiter", "take_slot"]
