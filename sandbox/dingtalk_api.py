@@ -12,11 +12,11 @@ import secrets
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from sandbox.forms import FormTemplate, refused_label, schema_item
 from sandbox.instance_view import instance_result
-from sandbox.state import APPROVER, TOKEN_SECONDS, SandboxState
+from sandbox.state import APPROVER, THROTTLED, TOKEN_SECONDS, SandboxState
 
 log = logging.getLogger(__name__)
 api = Blueprint("dingtalk_api", __name__)
@@ -73,10 +73,8 @@ def faults() -> Response | tuple[Response, int] | dict[str, Any] | None:
     switches = sandbox_state().faults
     if switches.slow_seconds:
         time.sleep(switches.slow_seconds)
-    if switches.take("rate_limit", name):
-        if name in OLD_APIS:
-            return old_error(90018, "当前企业调用该接口超过每秒调用频率限制")
-        return error(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "调用频率超过限制")
+    if switches.take("rate_limit", name) or _over_qps(name):
+        return _throttled(name)
     if switches.take("server_error", name):
         if name in OLD_APIS:
             return old_error(-1, "系统繁忙")
@@ -87,11 +85,44 @@ def faults() -> Response | tuple[Response, int] | dict[str, Any] | None:
     return None
 
 
+def _over_qps(name: str) -> bool:
+    """Whether the caller's app has used up this second's calls of API ``name``."""
+    state = sandbox_state()
+    if state.faults.qps_limit is None:
+        return False
+    app_key = _caller(name)
+    return app_key is not None and not state.admit(app_key, name)
+
+
+def _caller(name: str) -> str | None:
+    """The app key a call counts against: its token's, or for the calls that get a token or
+    a Stream connection, the key in the body. None when no app is known (a bad token)."""
+    if name in ("token", "open"):
+        body = request.get_json(silent=True)
+        field = "appKey" if name == "token" else "clientId"
+        key = body.get(field) if isinstance(body, dict) else None
+        return key if isinstance(key, str) else None
+    if name in OLD_APIS:
+        token = request.args.get("access_token", "")
+    else:
+        token = request.headers.get("x-acs-dingtalk-access-token", "")
+    return sandbox_state().token_app(token)
+
+
+def _throttled(name: str) -> Response | tuple[Response, int] | dict[str, Any]:
+    """DingTalk's answer to an app calling an API more often than it may."""
+    new_code, old_code = THROTTLED
+    g.sandbox_refusal = old_code if name in OLD_APIS else new_code
+    if name in OLD_APIS:
+        return old_error(int(old_code), "当前企业调用该接口超过每秒调用频率限制")
+    return error(403, new_code, "调用频率超过限制")
+
+
 def record(response: Response) -> Response:
     """Keep which API was called and what it answered, for tests to read."""
     name = APIS.get(request.endpoint or "")
     if name is not None:
-        sandbox_state().record(name, response.status_code)
+        sandbox_state().record(name, response.status_code, g.get("sandbox_refusal", ""))
     return response
 
 
@@ -330,7 +361,8 @@ def failed_callbacks() -> Any:
 
 @api.post("/sandbox/faults")
 def set_faults() -> Any:
-    """Tests switch faults on: {"rate_limit": 1, "rate_limit_api": "start", "drop_events": 1}."""
+    """Tests switch faults on: {"rate_limit": 1, "rate_limit_api": "start", "drop_events": 1};
+    {"qps_limit": 20} enforces DingTalk's per-app, per-API limit, {"qps_limit": null} lifts it."""
     switches = sandbox_state().faults
     asked = request.get_json(silent=True) or {}
     known = switches.switches()

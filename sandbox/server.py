@@ -38,6 +38,9 @@ class SandboxSettings:
     stream_redeliver_after: float = 10.0
     stream_ping_every: float = PING_EVERY
     stream_disconnect_grace: float = DISCONNECT_GRACE
+    qps_limit: int | None = None
+    """Calls each app may make to each API per second (DingTalk's is 20); None: no limit.
+    The fault switch ``qps_limit`` changes it while the sandbox runs."""
 
     def all_forms(self) -> dict[str, FormTemplate]:
         """Every form by its process code: the license form, then the others."""
@@ -68,6 +71,7 @@ class Sandbox:
             dict(settings.users),
             settings.agent_id,
         )
+        self.state.faults.qps_limit = settings.qps_limit
         self.deliverer = Deliverer(
             self.state, settings.corp_id, settings.callback, settings.retry_scale
         )

@@ -7,6 +7,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -26,6 +27,9 @@ APPROVER = "manager01"
 """Who decides an instance in the console unless the request names someone else."""
 AGENT_ID = 1000001
 """The app's AgentId unless told otherwise: work notifications must name it."""
+THROTTLED = ("Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "90018")
+"""The codes DingTalk refuses a call with when the app calls the API too often: the new
+API's (with HTTP 403) and the old API's errcode (with HTTP 200)."""
 SAME_NOTICE_SECONDS = 86400.0
 """DingTalk hands the same content to the same user once a day; the rest it answers "ok"
 and drops (dingtalk-results.md §5)."""
@@ -109,6 +113,9 @@ class Faults:
     APIs (failed, notify) a rate limit or server error is an errcode with HTTP 200, as there.
     """
 
+    qps_limit: int | None = None
+    """Calls each app may make to each API in one second, as DingTalk enforces it (20 for
+    standard-edition organisations); the rest of that second is refused. None: no limit."""
     rate_limit: int = 0
     rate_limit_api: str = ""
     server_error: int = 0
@@ -148,10 +155,12 @@ class Faults:
 
 @dataclass(frozen=True)
 class Call:
-    """One API call the sandbox answered: which API, and the HTTP status it answered."""
+    """One API call the sandbox answered: which API, the HTTP status, and the error code of a
+    refusal the faults made (an old API's errcode as text), "" otherwise."""
 
     api: str
     status: int
+    code: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,6 +193,8 @@ class SandboxState:
     failed_events: list[dict[str, Any]] = field(default_factory=list)
     token_requests: int = 0
     calls: list[Call] = field(default_factory=list)
+    admitted: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    """Per (app key, API): the current second and the calls admitted in it (the QPS limit)."""
     asked: list[str] = field(default_factory=list)
     """The instances GetProcessInstance was asked about, in order."""
     pushes: list[Push] = field(default_factory=list)
@@ -219,15 +230,49 @@ class SandboxState:
         with self.lock:
             return self.tokens.get(token, 0) > self.clock()
 
-    def record(self, api: str, status: int) -> None:
-        """Note an answered API call."""
+    def token_app(self, token: str) -> str | None:
+        """The app key ``token`` was issued to; None for a token the sandbox never issued."""
         with self.lock:
-            self.calls.append(Call(api, status))
+            # The sandbox issues tokens to its one app only.
+            return self.app_key if token in self.tokens else None
+
+    def admit(self, app_key: str, api: str) -> bool:
+        """Whether the QPS limit lets ``app_key`` call ``api`` now; an admitted call counts.
+
+        Counted in fixed one-second windows of the sandbox's clock, as a per-second limit is;
+        a refused call does not use up the budget.
+        """
+        limit = self.faults.qps_limit
+        if limit is None:
+            return True
+        with self.lock:
+            second = int(self.clock())
+            window, used = self.admitted.get((app_key, api), (second, 0))
+            used = used if window == second else 0
+            if used >= limit:
+                return False
+            self.admitted[app_key, api] = (second, used + 1)
+            return True
+
+    def record(self, api: str, status: int, code: str = "") -> None:
+        """Note an answered API call (``code``: the error code of a refusal by a fault)."""
+        with self.lock:
+            self.calls.append(Call(api, status, code))
 
     def answers(self, api: str) -> list[int]:
         """The HTTP statuses the sandbox answered to calls of ``api``, in order."""
         with self.lock:
             return [call.status for call in self.calls if call.api == api]
+
+    def counts(self) -> Counter[tuple[str, int]]:
+        """How many calls of each API were answered with each HTTP status: (api, status)."""
+        with self.lock:
+            return Counter((call.api, call.status) for call in self.calls)
+
+    def throttled(self) -> Counter[str]:
+        """How many calls of each API were refused for calling too often (403 or 90018)."""
+        with self.lock:
+            return Counter(call.api for call in self.calls if call.code in THROTTLED)
 
     def pushes_of(self, instance_id: str) -> list[Push]:
         """The HTTP push attempts of an instance's events, in the order they were sent."""

@@ -1,9 +1,12 @@
 """The DingTalk sandbox refuses what DingTalk refuses, in DingTalk's words, and its faults aim."""
 
+import time
+
 import pytest
 import requests
 
 from backend import defaults
+from sandbox.server import Sandbox, SandboxSettings
 from sandbox.state import FORM_COMPONENTS
 from tests.integration.conftest import APP_KEY, APP_SECRET, PROCESS_CODE, faults
 
@@ -77,3 +80,90 @@ def test_an_html_error_is_a_page_not_json(sandbox, token):
 def test_a_misspelt_fault_is_refused_not_ignored(sandbox):
     answer = requests.post(f"{sandbox.url}/sandbox/faults", json={"rate_limt": 1}, timeout=5)
     assert answer.status_code == 400 and "no fault rate_limt" in answer.json()["message"]
+
+
+QPS_CODE = "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
+
+
+class StoppedClock:
+    """The sandbox's clock, stopped mid-second: a test's calls fall in one window."""
+
+    def __init__(self) -> None:
+        self.now = int(time.time()) + 0.5
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def stopped(sandbox) -> StoppedClock:
+    clock = StoppedClock()
+    sandbox.state.clock = clock
+    return clock
+
+
+def get(sandbox, token: str) -> requests.Response:
+    """GetProcessInstance (a new API) of an instance the sandbox does not have."""
+    return requests.get(
+        f"{sandbox.url}/v1.0/workflow/processInstances",
+        params={"processInstanceId": "sbx-none"},
+        headers={"x-acs-dingtalk-access-token": token},
+        timeout=5,
+    )
+
+
+def failed_list(sandbox, token: str) -> requests.Response:
+    """The failed-callback list (an old API: errors are HTTP 200 with an errcode)."""
+    url = f"{sandbox.url}/call_back/get_call_back_failed_result"
+    return requests.get(url, params={"access_token": token}, timeout=5)
+
+
+def test_the_21st_call_of_a_new_api_in_a_second_is_refused_with_403(sandbox, token, stopped):
+    faults(sandbox, qps_limit=20)
+    assert {get(sandbox, token).status_code for _ in range(20)} == {400}  # no such instance
+    assert refusal(get(sandbox, token)) == (403, QPS_CODE)
+    assert sandbox.state.throttled() == {"get": 1}
+    assert sandbox.state.counts()["get", 403] == 1
+
+
+def test_the_21st_call_of_an_old_api_in_a_second_is_refused_with_90018(sandbox, token, stopped):
+    faults(sandbox, qps_limit=20)
+    assert {failed_list(sandbox, token).json()["errcode"] for _ in range(20)} == {0}
+    answer = failed_list(sandbox, token)
+    assert answer.status_code == 200 and answer.json()["errcode"] == 90018
+    assert sandbox.state.throttled() == {"failed": 1}
+
+
+def test_each_api_has_its_own_qps_budget(sandbox, token, stopped):
+    faults(sandbox, qps_limit=20)
+    for _ in range(20):
+        get(sandbox, token)
+    assert start(sandbox, token).status_code == 200
+    assert sandbox.state.throttled() == {}
+
+
+def test_the_next_second_has_a_new_qps_budget(sandbox, token, stopped):
+    faults(sandbox, qps_limit=20)
+    statuses = [get(sandbox, token).status_code for _ in range(21)]
+    stopped.now += 1
+    assert statuses[-1] == 403 and get(sandbox, token).status_code == 400
+
+
+def test_there_is_no_qps_limit_by_default(sandbox, token, stopped):
+    assert {get(sandbox, token).status_code for _ in range(30)} == {400}
+    assert sandbox.state.throttled() == {}
+
+
+def test_the_token_call_is_limited_per_app_key_in_its_body():
+    settings = SandboxSettings(APP_KEY, APP_SECRET, PROCESS_CODE, qps_limit=1)
+    server = Sandbox(settings).start()
+    server.state.clock = StoppedClock()
+    url = f"{server.url}/v1.0/oauth2/accessToken"
+    asked = [
+        {"appKey": "another-app", "appSecret": "x"},
+        *[{"appKey": APP_KEY, "appSecret": APP_SECRET}] * 2,
+    ]
+    answers = [requests.post(url, json=body, timeout=5) for body in asked]
+    server.stop()
+    assert [a.status_code for a in answers] == [400, 200, 403]
+    assert answers[2].json()["code"] == QPS_CODE
