@@ -18,6 +18,8 @@ from backend.storage.database import Database
 from backend.storage.schema import dingtalk_call_slots
 
 MICROSECONDS = 1_000_000
+REBOOKINGS = 5
+"""Slots a call may take, woken too late for each, before it gives up as rate-limited."""
 LONGEST_WAIT = 10.0
 """Seconds a call may wait for its slot; a longer queue is DingTalk's limit hit, retried later."""
 
@@ -36,8 +38,18 @@ class CallLimiter:
         """Block until ``api`` may be called; DingTalkRateLimited if that is too far off."""
         if self.per_second <= 0:  # no limit configured
             return
-        now = int(self.now() * MICROSECONDS)
         spacing = int(MICROSECONDS / self.per_second)
+        for _ in range(REBOOKINGS):
+            slot = self._book(api, spacing)
+            # Woken late (a busy machine), the call would bunch with the next slots' calls and
+            # go over DingTalk's count for that second: it takes a new slot instead.
+            if self.now() * MICROSECONDS - slot <= spacing / 2:
+                return
+        raise DingTalkRateLimited(f"DingTalk's {api} API: no slot kept, try again later")
+
+    def _book(self, api: str, spacing: int) -> int:
+        """Book a slot of ``api`` and sleep until it; the slot, in epoch microseconds."""
+        now = int(self.now() * MICROSECONDS)
         slot = self.database.run(lambda c: take_slot(c, self.app_key, api, now, spacing))
         wait = (slot - now) / MICROSECONDS
         if wait > LONGEST_WAIT:
@@ -49,6 +61,7 @@ class CallLimiter:
             )
         if wait > 0:
             self.sleep(wait)
+        return slot
 
 
 def take_slot(connection: Connection, app_key: str, api: str, now: int, spacing: int) -> int:

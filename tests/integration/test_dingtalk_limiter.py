@@ -75,3 +75,16 @@ def test_a_queue_longer_than_the_longest_wait_is_refused_as_rate_limited(databas
 def test_no_limit_configured_takes_no_slot(database, waits):
     CallLimiter(database, "key", 0, sleep=waits.append).wait_turn("start")
     assert book(database) == NOW and waits == []
+
+
+def test_a_call_woken_too_late_for_its_slot_takes_a_new_one(database):
+    late = NOW + 200_000  # microseconds
+    moments = iter([NOW, late, late, late])
+    waits: list[float] = []
+    calls = CallLimiter(
+        database, "key", 20, now=lambda: next(moments) / 1_000_000, sleep=waits.append
+    )
+    book(database)  # the slot at NOW is taken: this call waits for NOW + 50 ms...
+    calls.wait_turn("start")  # ... wakes at NOW + 200 ms, where it would bunch, and books again
+    assert waits == [pytest.approx(0.05)]
+    assert book(database, now=late) == late + SPACING  # the slot at NOW + 200 ms went to it
