@@ -28,7 +28,8 @@ def test_the_printed_apply_url_serves_the_page_and_takes_an_application(dev_stac
     answer = requests.post(f"{base}/api/applications", json=DEV_FORM, timeout=5)
     assert answer.status_code == 201
     status_api = answer.json()["status_url"].replace("/status/", "/api/applications/")
-    assert requests.get(status_api, timeout=5).json()["status"] == "pending"  # open in the sandbox
+    # The in-process runner, kicked by the intake, opens it in the sandbox a moment later.
+    assert wait_for(lambda: requests.get(status_api, timeout=5).json()["status"] == "pending")
 
 
 def test_the_backend_it_starts_refuses_unsigned_requests(dev_stack):
@@ -40,6 +41,7 @@ def test_approving_in_the_sandbox_console_approves_the_application(dev_stack):
     base = re.search(r"Apply page\s+(\S+)", dev_stack).group(1).split("/apply")[0]
     console = re.search(r"Approver\s+(\S+)", dev_stack).group(1).rstrip("/")
     token = requests.post(f"{base}/api/applications", json=DEV_FORM, timeout=5).json()["token"]
+    assert wait_for(lambda: "data-instance=" in requests.get(console, timeout=5).text)
     instance = re.search(r'data-instance="([^"]+)"', requests.get(console, timeout=5).text).group(1)
     requests.post(f"{console}/console/{instance}/approve", timeout=5).raise_for_status()
     deadline, seen = time.monotonic() + 5, []
