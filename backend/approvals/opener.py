@@ -103,10 +103,12 @@ class InstanceOpener:
                 self.settings.dept_id,
                 form_values(application, self.settings, self.catalogue),
             )
-        except DingTalkError as err:
+        except Exception as err:
+            # Only a start sent without an answer is in doubt: DingTalk said no, or the start
+            # never left (no token, the database away while getting one), and it may go again.
             if not (isinstance(err, DingTalkUnavailable) and err.in_doubt):
                 with self.database.transaction() as connection:
-                    unmark_requested(connection, application.id)  # DingTalk said no, or never heard
+                    unmark_requested(connection, application.id)
             raise
 
     def _earlier(self, application: Application) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from backend.dingtalk.limiter import CallLimiter
 from backend.dingtalk.sdk_errors import from_sdk
@@ -315,15 +315,15 @@ class DingTalkClient:
         request = oauth.GetAccessTokenRequest(app_key=self.app_key, app_secret=self._secret)
         body = self._sdk("token", lambda: self._oauth.get_access_token(request))
         expires = now + timedelta(seconds=int(body.expire_in))
-        with self.database.transaction() as connection:
-            connection.execute(
-                delete(dingtalk_tokens).where(dingtalk_tokens.c.app_key == self.app_key)
-            )
-            connection.execute(
-                insert(dingtalk_tokens).values(
-                    app_key=self.app_key, token=body.access_token, expires_at=expires
-                )
-            )
+        row = {"app_key": self.app_key, "token": body.access_token, "expires_at": expires}
+
+        def store(connection: Connection) -> None:
+            # Runners starting together all fetch one: MySQL may pick one as a deadlock victim.
+            table = dingtalk_tokens
+            connection.execute(delete(table).where(table.c.app_key == self.app_key))
+            connection.execute(insert(table).values(row))
+
+        self.database.run(store)
         self._token = (str(body.access_token), expires)
         return str(body.access_token)
 

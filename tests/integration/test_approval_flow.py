@@ -6,18 +6,21 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 from click.testing import CliRunner
+from sqlalchemy.exc import OperationalError
 
 from approval.app import create_app as create_approval
+from backend.app import create_app
 from backend.approvals.dispatcher import Dispatcher
 from backend.approvals.reconciler import Reconciler
 from backend.approvals.wiring import dingtalk_client
 from backend.config import Config
+from backend.storage.applications import by_token
 from backend.work import standalone_runner
 from cli.context import script_info
 from cli.main import cli
 from sandbox.delivery import RETRY_DELAYS, CallbackTarget
 from tests.conftest import wait_for
-from tests.integration.conftest import CATALOGUE, LiveServer, a_form, faults
+from tests.integration.conftest import CATALOGUE, LiveServer, SignedClient, a_form, faults
 
 RETRY_SCALE = 0.05
 """DingTalk's retries come 10 s and 30 s after a failed push; here 0.5 s and 1.5 s."""
@@ -320,3 +323,19 @@ def test_dingpass_reconcile_without_dingtalk_says_what_to_set(run_cli):
         result.exit_code == 1
         and "DingTalk is not configured: set DINGTALK_APP_KEY" in result.output
     )
+
+
+def test_a_start_that_never_left_is_not_taken_for_one_in_doubt(
+    dingtalk_config, database, clock, monkeypatch
+):
+    app = create_app(dingtalk_config, clock=clock)
+
+    def database_away() -> str:  # storing a new token: MySQL chose it as a deadlock victim
+        raise OperationalError("INSERT INTO dingtalk_tokens", {}, Exception("1213"))
+
+    monkeypatch.setattr(app.extensions["opener"].client, "access_token", database_away)
+    token = SignedClient(app).post("/applications", a_form()).get_json()["token"]
+    assert app.extensions["runner"].run_due() == 1  # the job failed, to be retried
+    with database.transaction() as connection:
+        found = by_token(connection, token)
+    assert found.instance_requested_at is None  # no start went out: the retry starts at once
