@@ -2,6 +2,7 @@
 
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,10 @@ class _HandingOver(smtplib.SMTP):
         body = DOTS.sub(b"..", text)
         self.send(body if body.endswith(b"\r\n") else body + b"\r\n")
         self.before_commit()
+        if self.sock is not None:
+            # The terminator is a small write after a large one: with Nagle's algorithm it
+            # waits for the server's delayed ACK of the body, some 40 ms per mail.
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.send(b".\r\n")
         if self.sock is not None:  # servers scan the message before answering (RFC 5321 4.5.3.2)
             self.sock.settimeout(FINAL_REPLY_TIMEOUT)
