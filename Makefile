@@ -96,6 +96,9 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/e2e_latency.py
 	$(BIN)/python bench/changes_bench.py
 	$(BIN)/python bench/codes_bench.py
+	$(BIN)/python bench/burst.py
+	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/proxy_hop.py
 
 clean:
 	rm -rf $(VENV) $(VENV_FC) build var test-artifacts frontend/static vue-app/node_modules tools/fun-validate/node_modules
