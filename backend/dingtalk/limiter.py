@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Insert, case, select
-from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy import Connection, select, text
 
 from backend.exceptions import DingTalkRateLimited
 from backend.storage.database import Database
@@ -71,7 +70,8 @@ def take_slot(connection: Connection, app_key: str, api: str, now: int, spacing:
     past), so concurrent callers each get their own slot; reading the row back in the same
     transaction sees this caller's booking.
     """
-    connection.execute(_book(connection.dialect.name, app_key, api, now, spacing))
+    values = {"app_key": app_key, "api": api, "now": now, "spacing": spacing}
+    connection.execute(_BOOK[connection.dialect.name], values)
     table = dingtalk_call_slots.c
     booked = connection.execute(
         select(table.next_at).where(table.app_key == app_key, table.api == api)
@@ -79,17 +79,19 @@ def take_slot(connection: Connection, app_key: str, api: str, now: int, spacing:
     return int(booked) - spacing
 
 
-def _book(dialect: str, app_key: str, api: str, now: int, spacing: int) -> Insert:
-    table = dingtalk_call_slots.c
-    row = {"app_key": app_key, "api": api, "next_at": now + spacing}
-    moved = case((table.next_at > now, table.next_at + spacing), else_=now + spacing)
-    if dialect == "mysql":
-        on_mysql = mysql.insert(dingtalk_call_slots).values(row)
-        return on_mysql.on_duplicate_key_update(next_at=moved)
-    on_sqlite = sqlite.insert(dingtalk_call_slots).values(row)
-    return on_sqlite.on_conflict_do_update(
-        index_elements=[table.app_key, table.api], set_={"next_at": moved}
-    )
+_BOOK = {
+    # Written out: SQLAlchemy compiles its MySQL upsert construct anew on every call.
+    "mysql": text(
+        "INSERT INTO dingtalk_call_slots (app_key, api, next_at) "
+        "VALUES (:app_key, :api, :now + :spacing) "
+        "ON DUPLICATE KEY UPDATE next_at = GREATEST(next_at, :now) + :spacing"
+    ),
+    "sqlite": text(
+        "INSERT INTO dingtalk_call_slots (app_key, api, next_at) "
+        "VALUES (:app_key, :api, :now + :spacing) "
+        "ON CONFLICT (app_key, api) DO UPDATE SET next_at = MAX(next_at, :now) + :spacing"
+    ),
+}
 
 
 __all__ = ["LONGEST_WAIT", "CallLimiter", "take_slot"]

@@ -1,7 +1,6 @@
 """Fixed-window counters in the database, so limits hold across function instances."""
 
-from sqlalchemy import Connection, Insert, case, select, update
-from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy import Connection, TextClause, select, text, update
 
 from backend.storage.schema import rate_limits
 
@@ -14,7 +13,7 @@ def hit(connection: Connection, key: str, limit: int, window: int, now: int) -> 
     limit is counted too: the caller refuses it and its transaction rolls the count back.
     """
     start = now - now % window
-    connection.execute(_count(connection.dialect.name, key, start))
+    connection.execute(*_count(connection.dialect.name, key, start))
     query = select(rate_limits.c.count).where(rate_limits.c.key == key)
     counted = connection.execute(query).scalar_one()
     return None if counted <= limit else start + window - now
@@ -30,15 +29,20 @@ def give_back(connection: Connection, key: str, window: int, now: int) -> None:
     )
 
 
-def _count(dialect: str, key: str, start: int) -> Insert:
-    table = rate_limits.c
-    row = {"key": key, "window_start": start, "count": 1}
-    counted = case((table.window_start == start, table.count + 1), else_=1)
-    if dialect == "mysql":
-        # MySQL assigns left to right, reading values already assigned: the count goes first.
-        on_mysql = mysql.insert(rate_limits).values(row)
-        return on_mysql.on_duplicate_key_update([("count", counted), ("window_start", start)])
-    on_sqlite = sqlite.insert(rate_limits).values(row)
-    return on_sqlite.on_conflict_do_update(
-        index_elements=[table.key], set_={"count": counted, "window_start": start}
-    )
+def _count(dialect: str, key: str, start: int) -> tuple[TextClause, dict[str, object]]:
+    # Written out: SQLAlchemy compiles its MySQL upsert construct anew on every call (it has no
+    # cache key), and this runs twice for every application.
+    return (_UPSERT_MYSQL if dialect == "mysql" else _UPSERT_SQLITE), {"key": key, "start": start}
+
+
+# MySQL assigns left to right, reading values already assigned: the count goes first.
+_UPSERT_MYSQL = text(
+    "INSERT INTO rate_limits (`key`, window_start, count) VALUES (:key, :start, 1) "
+    "ON DUPLICATE KEY UPDATE count = IF(window_start = :start, count + 1, 1), "
+    "window_start = :start"
+)
+_UPSERT_SQLITE = text(
+    "INSERT INTO rate_limits (key, window_start, count) VALUES (:key, :start, 1) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    "count = CASE WHEN window_start = :start THEN count + 1 ELSE 1 END, window_start = :start"
+)
