@@ -144,7 +144,8 @@ class Applications:
         self._count(connection, client_ip, form, int(now.timestamp()))
         new = NewApplication(form, "", secrets.token_urlsafe(24), client_ip, now, key, digest)
         application_id, number = insert_numbered(connection, new)
-        job_id = queue.enqueue(connection, OPEN_INSTANCE, Subject.application(application_id), now)
+        subject = Subject.application(application_id)
+        job_id = queue.enqueue(connection, OPEN_INSTANCE, subject, now, new_subject=True)
         return Stored(application_id, number, new.token, job_id)
 
     def _kick(self) -> None:

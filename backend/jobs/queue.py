@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, exists, func, insert, or_, select, upda
 
 from backend.jobs.model import Job, JobStatus, JsonObject, Retry, dedupe_key
 from backend.storage.schema import job_dependencies, jobs
-from backend.storage.unique import insert_unless_present
+from backend.storage.unique import insert_new, insert_unless_present
 from backend.subjects import Subject
 
 CANDIDATES = 16
@@ -33,11 +33,14 @@ def enqueue(
     part: str | None = None,
     payload: JsonObject | None = None,
     depends_on: Collection[int] = (),
+    new_subject: bool = False,
 ) -> int | None:
     """Record a job in the caller's transaction; None if its dedupe key was recorded already.
 
     By default a kind has one job per subject; several jobs of one kind for one subject (one
     change opening several resources) each name a ``part`` of their key (see dedupe_key).
+    ``new_subject``: the subject was made in this very transaction, so no job of it can be
+    recorded yet, and the insert needs no savepoint (two round trips of every application).
     """
     row = {
         "kind": kind,
@@ -53,7 +56,11 @@ def enqueue(
         "payload": json.dumps(payload or {}),
         "version": 0,
     }
-    job_id = insert_unless_present(connection, jobs, row)
+    job_id = (
+        insert_new(connection, jobs, row)
+        if new_subject
+        else insert_unless_present(connection, jobs, row)
+    )
     if job_id is not None and depends_on:
         edges = [{"job_id": job_id, "depends_on": other} for other in sorted(set(depends_on))]
         connection.execute(insert(job_dependencies), edges)

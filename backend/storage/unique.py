@@ -17,6 +17,14 @@ def insert_unless_present(connection: Connection, table: Table, row: dict[str, A
     return new_id
 
 
+def insert_new(connection: Connection, table: Table, row: dict[str, Any]) -> int:
+    """Insert ``row``, which no unique key can hold yet, into a table with an integer id; its id."""
+    (new_id,) = connection.execute(insert(table).values(row)).inserted_primary_key or (None,)
+    if not isinstance(new_id, int):
+        raise TypeError(f"{table.name} has no integer id")
+    return new_id
+
+
 def insert_if_absent(connection: Connection, table: Table, row: dict[str, Any]) -> bool:
     """Insert ``row`` into any table; False if a unique key says it is there already."""
     return _insert(connection, table, row) is not None
