@@ -10,8 +10,10 @@ application number in the form is how it is recognised.
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from backend.applications.status import ApplicationStatus
 from backend.approvals.dispatcher import apply_held, link, release_held
@@ -103,7 +105,7 @@ class InstanceOpener:
                 self.settings.dept_id,
                 form_values(application, self.settings, self.catalogue),
             )
-        except Exception as err:
+        except (DingTalkError, DBAPIError) as err:
             # Only a start sent without an answer is in doubt: DingTalk said no, or the start
             # never left (no token, the database away while getting one), and it may go again.
             if not (isinstance(err, DingTalkUnavailable) and err.in_doubt):
@@ -195,8 +197,10 @@ def find_started(
         form = known.get(instance_id)
         if form is None:
             form = client.get_instance(instance_id).form
-            with client.database.transaction() as connection:
-                searched_instances.remember(connection, instance_id, form, client.clock())
+            # Searches run side by side: MySQL may pick this one as a deadlock victim.
+            now = client.clock()
+            keep = partial(searched_instances.remember, instance_id=instance_id, form=form, now=now)
+            client.database.run(keep)
         if form.get(label) == value:
             return instance_id
     return None

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select, text, update
 
 from backend.exceptions import DingTalkRateLimited
 from backend.storage.database import Database
@@ -48,35 +48,42 @@ class CallLimiter:
 
     def _book(self, api: str, spacing: int) -> int:
         """Book a slot of ``api`` and sleep until it; the slot, in epoch microseconds."""
-        now = int(self.now() * MICROSECONDS)
-        slot = self.database.run(lambda c: take_slot(c, self.app_key, api, now, spacing))
-        wait = (slot - now) / MICROSECONDS
-        if wait > LONGEST_WAIT:
-            # The slot stays taken and unused: a queue this long means DingTalk's limit is
-            # spent for a while, and spending one slot less on it is harmless.
+        now, longest = int(self.now() * MICROSECONDS), int(LONGEST_WAIT * MICROSECONDS)
+        slot = self.database.run(lambda c: take_slot(c, self.app_key, api, (now, longest), spacing))
+        if slot is None:
             raise DingTalkRateLimited(
-                f"DingTalk's {api} API is booked {wait:.0f} s ahead at {self.per_second:g} "
-                "calls/s: try again later"
+                f"DingTalk's {api} API is booked over {LONGEST_WAIT:g} s ahead at "
+                f"{self.per_second:g} calls/s: try again later"
             )
+        wait = slot / MICROSECONDS - self.now()  # the booking itself took a moment
         if wait > 0:
             self.sleep(wait)
         return slot
 
 
-def take_slot(connection: Connection, app_key: str, api: str, now: int, spacing: int) -> int:
-    """Book the next free slot (epoch microseconds) of ``api`` for ``app_key``; when it is.
+def take_slot(
+    connection: Connection, app_key: str, api: str, now_longest: tuple[int, int], spacing: int
+) -> int | None:
+    """Book the next free slot (epoch microseconds) of ``api`` for ``app_key``; when it is, or
+    None if it is more than ``now_longest[1]`` after ``now_longest[0]`` (nothing is booked).
 
     One upsert moves the row's next free slot on by ``spacing`` (from now, if it lay in the
     past), so concurrent callers each get their own slot; reading the row back in the same
-    transaction sees this caller's booking.
+    transaction sees this caller's booking, and a booking too far off is taken back before
+    anyone else can book (the row stays locked until the transaction ends).
     """
+    now, longest = now_longest
     values = {"app_key": app_key, "api": api, "now": now, "spacing": spacing}
     connection.execute(_BOOK[connection.dialect.name], values)
     table = dingtalk_call_slots.c
-    booked = connection.execute(
-        select(table.next_at).where(table.app_key == app_key, table.api == api)
-    ).scalar_one()
-    return int(booked) - spacing
+    mine = (table.app_key == app_key, table.api == api)
+    booked = int(connection.execute(select(table.next_at).where(*mine)).scalar_one())
+    slot = booked - spacing
+    if slot - now <= longest:
+        return slot
+    # Refused callers must not push the queue on: each would add dead time for everyone after.
+    connection.execute(update(dingtalk_call_slots).where(*mine).values(next_at=slot))
+    return None
 
 
 _BOOK = {

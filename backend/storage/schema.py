@@ -222,6 +222,7 @@ searched_instances = Table(
     Column("instance_id", String(64), primary_key=True),
     Column("form", Text, nullable=False),  # its components' values by label, as JSON
     Column("seen_at", UTCDateTime, nullable=False),
+    Index("ix_searched_instances_seen_at", "seen_at"),
     **MYSQL,
 )
 

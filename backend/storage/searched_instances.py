@@ -5,7 +5,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, insert, select, union
-from sqlalchemy.exc import IntegrityError
 
 from backend.storage.schema import applications, changes, searched_instances
 
@@ -40,10 +39,13 @@ def forms(connection: Connection, instance_ids: Iterable[str]) -> dict[str, dict
 def remember(connection: Connection, instance_id: str, form: dict[str, str], now: datetime) -> None:
     """Keep ``form`` as what ``instance_id`` holds (a concurrent search may have kept it first),
     and let go of what is older than any search needs."""
-    connection.execute(delete(searched_instances).where(searched_instances.c.seen_at < now - KEPT))
+    table = searched_instances.c
+    connection.execute(delete(searched_instances).where(table.seen_at < now - KEPT))
     row = {"instance_id": instance_id, "form": json.dumps(form, ensure_ascii=False), "seen_at": now}
-    try:
-        with connection.begin_nested():
-            connection.execute(insert(searched_instances).values(row))
-    except IntegrityError:
-        pass  # the same instance, read by another search: its form is the same
+    # The same instance read by another search holds the same form: theirs stays.
+    connection.execute(
+        insert(searched_instances).values(row).prefix_with(_IGNORE[connection.dialect.name])
+    )
+
+
+_IGNORE = {"mysql": "IGNORE", "sqlite": "OR IGNORE"}

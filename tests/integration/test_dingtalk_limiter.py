@@ -11,8 +11,11 @@ SPACING = 50_000  # microseconds: 20 calls a second
 NOW = 1_800_000_000_000_000
 
 
-def book(database, api: str = "start", now: int = NOW, app_key: str = "key") -> int:
-    return database.run(lambda c: take_slot(c, app_key, api, now, SPACING))
+LONGEST = int(LONGEST_WAIT * 1_000_000)
+
+
+def book(database, api: str = "start", now: int = NOW, app_key: str = "key") -> int | None:
+    return database.run(lambda c: take_slot(c, app_key, api, (now, LONGEST), SPACING))
 
 
 def test_calls_made_at_once_get_slots_one_spacing_apart(database):
@@ -72,6 +75,24 @@ def test_a_queue_longer_than_the_longest_wait_is_refused_as_rate_limited(databas
         calls.wait_turn("start")
 
 
+def test_a_refused_call_does_not_push_the_queue_on(database):
+    for _ in range(int(LONGEST_WAIT * 20) + 1):
+        book(database)
+    assert [book(database) for _ in range(50)] == [None] * 50
+    # A slot later, the next free one is the one after the last booked, not 50 further on.
+    assert book(database, now=NOW + SPACING) == NOW + (int(LONGEST_WAIT * 20) + 1) * SPACING
+
+
+def test_a_call_waits_only_what_is_left_once_its_slot_is_booked(database, waits):
+    moments = iter([NOW, NOW + 30_000, NOW + 50_000])  # the booking took 30 ms
+    calls = CallLimiter(
+        database, "key", 20, now=lambda: next(moments) / 1_000_000, sleep=waits.append
+    )
+    book(database)  # the slot at NOW is taken: this call's is NOW + 50 ms
+    calls.wait_turn("start")
+    assert waits == [pytest.approx(0.02)]
+
+
 def test_no_limit_configured_takes_no_slot(database, waits):
     CallLimiter(database, "key", 0, sleep=waits.append).wait_turn("start")
     assert book(database) == NOW and waits == []
@@ -79,7 +100,7 @@ def test_no_limit_configured_takes_no_slot(database, waits):
 
 def test_a_call_woken_too_late_for_its_slot_takes_a_new_one(database):
     late = NOW + 200_000  # microseconds
-    moments = iter([NOW, late, late, late])
+    moments = iter([NOW, NOW, late, late, late, late])
     waits: list[float] = []
     calls = CallLimiter(
         database, "key", 20, now=lambda: next(moments) / 1_000_000, sleep=waits.append

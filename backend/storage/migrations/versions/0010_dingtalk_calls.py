@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("seen_at", UTCDateTime, nullable=False),
         **MYSQL,
     )
+    op.create_index("ix_searched_instances_seen_at", "searched_instances", ["seen_at"])
 
 
 def downgrade() -> None:
