@@ -288,6 +288,9 @@ class DingTalkClient:
             raise DingTalkUnavailable(
                 f"DingTalk's failed-callback list cannot be read: {err}"
             ) from None
+        if body.get("errcode") in OAPI_TOKEN_INVALID:
+            self._token = None  # the next call reads the shared cache again, or renews it
+            raise DingTalkTokenInvalid(f"DingTalk: {body.get('errmsg')}", str(body["errcode"]), 401)
         if body.get("errcode") != 0:
             raise DingTalkRejected(
                 f"DingTalk: {body.get('errmsg')}",

@@ -33,7 +33,7 @@ def open_instance(services: Services, job: Job) -> Done:
         # once, before this job is done, so that the news is never lost between the two.
         about = Subject.application(application_id)
         told = notify(connection, services.robots.robots, AWAITING, about, services.clock())
-    if told:  # the robots' jobs run in another runner, if this one is not looping
+    if told:  # wake a runner for the robots' jobs just recorded
         services.kick()
     return Done()
 
