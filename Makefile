@@ -99,6 +99,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/burst.py
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/proxy_hop.py
+	$(BIN)/python bench/cold_start.py
 
 clean:
 	rm -rf $(VENV) $(VENV_FC) build var test-artifacts frontend/static vue-app/node_modules tools/fun-validate/node_modules

@@ -4,8 +4,8 @@ Two things the stock gthread worker and logger do not do:
 
 * A slow client must not hold a worker thread. gunicorn's gthread worker hands a connection to a
   thread as soon as its first byte arrives, and the thread then blocks reading the rest of the
-  request: eight clients that each send one byte every two seconds hold all eight threads of
-  2 workers x 4 threads, and /healthz waits. ``WholeRequestWorker`` reads each request in the
+  request: four clients that each send one byte every two seconds hold all four threads of
+  bootstrap's one worker, and /healthz waits. ``WholeRequestWorker`` reads each request in the
   worker's event loop, without a thread, and hands it to a thread only once it has arrived in
   full (its head, and a body of up to ``BODY_LIMIT_BYTES``); a request that has not arrived
   within ``ARRIVAL_SECONDS`` is closed.
@@ -21,9 +21,13 @@ Two things the stock gthread worker and logger do not do:
 * Every line is in the one log format (backend/request_log.py), with the request id, and
   carries no status token: ``RedactingLogger`` cuts them to their first 4 characters
   (``/status/AbCd…``).
+
+And for a quick cold start (bench/cold_start.py measures it): no garbage collection while a
+worker builds its app, and no control socket.
 """
 
 import contextlib
+import gc
 import re
 import selectors
 import socket
@@ -51,6 +55,9 @@ connection does not reset it."""
 
 worker_class = "backend.gunicorn_conf.WholeRequestWorker"
 logger_class = "backend.gunicorn_conf.RedactingLogger"
+control_socket_disable = True
+"""Nothing on Function Compute runs gunicornc: without the socket the master starts no asyncio
+loop in a thread (stopped and started again around every fork), and writes nothing under $HOME."""
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _CONTENT_LENGTH = re.compile(rb"^content-length:[ \t]*(\d{1,9})[ \t]*\r?$", re.I | re.M)
@@ -79,6 +86,23 @@ def pre_request(worker: Any, req: Any) -> None:
     """
     header = next((value for name, value in req.headers if name == "X-FC-REQUEST-ID"), None)
     request_log.begin(request_log.request_id_from(header))
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """In a new worker, before it imports and builds its app: no garbage collection meanwhile.
+
+    Building the backend's app makes some 120,000 objects and leaves about 500 of them garbage,
+    yet the collector scans them over and over as they pile up: a tenth of the worker's start,
+    which Function Compute's fraction of a vCPU stretches to up to a second.
+    """
+    gc.disable()
+
+
+def post_worker_init(worker: Any) -> None:
+    """The app is built: its objects live as long as the worker, so no collection scans them
+    again (and the few hundred left over from the imports stay)."""
+    gc.freeze()
+    gc.enable()
 
 
 def request_size(data: bytes | bytearray) -> int | None:
