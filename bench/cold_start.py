@@ -45,11 +45,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from backend.approvals.dispatcher import Dispatcher  # noqa: E402
 from backend.approvals.events import ApprovalEvent  # noqa: E402
-from backend.signed_requests import CLIENT_IP, SIGNATURE, TIMESTAMP, signature  # noqa: E402
 from backend.storage.applications import mark_pending  # noqa: E402
 from backend.storage.database import Database  # noqa: E402
 from backend.storage.schema import applications  # noqa: E402
 from bench.scratch_database import database_url  # noqa: E402
+from bench.served import PROXY_SECRET  # noqa: E402
+from bench.served import signed as signed_headers  # noqa: E402
 from frontend.config import STATIC_DIR  # noqa: E402
 from sandbox import callback_crypto  # noqa: E402
 
@@ -90,7 +91,7 @@ WARM_UP_CALLS = 5 * CLIENTS  # enough for each worker to have taken each kind of
 CGROUP = Path(f"/sys/fs/cgroup/cpu/dingpass-bench-{os.getpid()}")
 PYTHON_BIN = Path(sys.executable).parent
 APP_KEY, APP_SECRET, PROCESS_CODE = "benchappkey", "bench-app-secret", "PROC-BENCH"
-PROXY_SECRET, TOKEN = secrets.token_urlsafe(24), "bench-token"
+TOKEN = "bench-token"  # noqa: S105 -- made up for the run, on loopback
 AES_KEY = "dP7s3kQ9vX2mL8nR4tY6wZ1aB5cD0eF3gH7jK9pQ2rS"
 PAGE = ("/apply",) if (STATIC_DIR / "index.html").exists() else ()
 """The apply page, once it is built (`make page`): the frontend's load asks for it too."""
@@ -366,15 +367,7 @@ class Workload:
     def signed(
         self, method: str, path: str, body: bytes = b"", ip: str = "203.0.113.7", status: int = 200
     ) -> Call:
-        stamp = str(int(time.time()))
-        mac = signature(PROXY_SECRET.encode(), method, path, stamp, ip, None, body)
-        headers = {
-            TIMESTAMP: stamp,
-            CLIENT_IP: ip,
-            SIGNATURE: mac,
-            "Content-Type": "application/json",
-        }
-        return Call(method, path, body, headers, status)
+        return Call(method, path, body, signed_headers(method, path, body, ip), status)
 
     def _approval_call(self, i: int) -> Call:
         instance = self.instances[i % len(self.instances)] if self.instances else "unknown"
