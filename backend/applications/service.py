@@ -57,12 +57,10 @@ class Submitted:
 
 @dataclass(frozen=True)
 class Stored:
-    """An application just stored, with the job that opens its approval (None: recorded before)."""
+    """An application just stored, with the job that opens its approval."""
 
-    id: int
     number: str
     token: str
-    job_id: int | None
 
 
 @dataclass(frozen=True)
@@ -145,8 +143,8 @@ class Applications:
         new = NewApplication(form, "", secrets.token_urlsafe(24), client_ip, now, key, digest)
         application_id, number = insert_numbered(connection, new)
         subject = Subject.application(application_id)
-        job_id = queue.enqueue(connection, OPEN_INSTANCE, subject, now, new_subject=True)
-        return Stored(application_id, number, new.token, job_id)
+        queue.enqueue(connection, OPEN_INSTANCE, subject, now, new_subject=True)
+        return Stored(number, new.token)
 
     def _kick(self) -> None:
         try:
