@@ -1,4 +1,4 @@
-"""The backend as the frontend sees it: one pooled keep-alive session, short timeouts.
+"""The backend as the frontend sees it: one pool of keep-alive connections, short timeouts.
 
 Every request carries the proxy's HMAC signature. On Function Compute it is also signed
 with the frontend's temporary credentials, as the backend's ``function``-auth trigger wants,
@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import parse_qsl, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
 from frontend.exceptions import BackendTimeout, BackendUnavailable, BadRequest
 from frontend.fc_signature import (
@@ -80,7 +80,11 @@ class Relayed:
 
 
 class BackendClient:
-    """Sends signed requests to the backend over one pooled session."""
+    """Sends signed requests to the backend over one pool of kept-alive connections.
+
+    urllib3's pool rather than a requests session: the hop is on every page call, and a
+    request through requests costs the frontend about a millisecond more CPU.
+    """
 
     def __init__(
         self,
@@ -91,16 +95,16 @@ class BackendClient:
         scheme: FcScheme = "fc3",
     ) -> None:
         self.base_url, self.secret, self.clock = base_url, secret.encode(), clock
+        self.base_path = urlsplit(base_url).path
         self.scheme = scheme
-        self.timeout = (CONNECT_TIMEOUT, timeout)
-        self.session = requests.Session()
-        self.session.trust_env = False  # never send our own backend calls through a proxy
-        # Only the headers each call names: a relayed call's signature covers Accept, which
-        # requests would otherwise send as "*/*".
-        self.session.headers.clear()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        # Only the headers each call names: a relayed call's signature covers Accept. No
+        # retries and no redirects: the backend's answer, whatever it is, goes back as it is.
+        self.pool = urllib3.connection_from_url(
+            base_url,
+            maxsize=POOL_SIZE,
+            retries=False,
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=timeout),
+        )
 
     def send(
         self,
@@ -116,14 +120,14 @@ class BackendClient:
         With ``credentials`` (FC's, from the request being relayed) FC's gateway can check it.
         """
         now = self.clock()
-        url = self.base_url + path
         headers = signed_headers(
             self.secret, method, path, int(now), client_ip, idempotency_key, body
         )
         headers["Content-Type"] = "application/json"
         if credentials is not None:
-            headers.update(self._fc_headers(credentials, method, urlsplit(url).path, headers, now))
-        return self._exchange(method, url, body, headers)
+            fc_path = self.base_path + path
+            headers.update(self._fc_headers(credentials, method, fc_path, headers, now))
+        return self._exchange(method, self.base_path + path, body, headers)
 
     def relay(
         self, call: Relayed, client_ip: str, credentials: FcCredentials | None = None
@@ -142,30 +146,30 @@ class BackendClient:
             signed_headers(self.secret, call.method, target, int(now), client_ip, None, call.body)
         )
         if credentials is not None:
-            path = urlsplit(self.base_url).path + call.path
+            path = self.base_path + call.path
             headers.update(
                 self._relay_fc_headers(credentials, call, path, headers, parameters, now)
             )
-        return self._exchange(call.method, self.base_url + target, call.body, headers)
+        return self._exchange(call.method, self.base_path + target, call.body, headers)
 
     def _exchange(
-        self, method: str, url: str, body: bytes, headers: dict[str, str]
+        self, method: str, target: str, body: bytes, headers: dict[str, str]
     ) -> BackendResponse:
-        request = requests.Request(method, url, data=body, headers=headers)
-        prepared = self.session.prepare_request(request)
-        prepared.url = url  # byte for byte: requests would re-quote the path and query
         try:
-            answer = self.session.send(prepared, timeout=self.timeout, allow_redirects=False)
-        except requests.Timeout as err:
+            # No body rather than an empty one, so a GET carries no Content-Length.
+            answer = self.pool.urlopen(
+                method, target, body=body or None, headers=headers, redirect=False
+            )
+        except NewConnectionError as err:  # urllib3 counts a refused connection as timed out
+            raise BackendUnavailable(str(err)) from None
+        except TimeoutError as err:
             raise BackendTimeout(str(err)) from None
-        except requests.RequestException as err:
+        except HTTPError as err:
             raise BackendUnavailable(str(err)) from None
         kept = {
             name: answer.headers[name] for name in RELAYED_ANSWER_HEADERS if name in answer.headers
         }
-        return BackendResponse(
-            answer.status_code, answer.content, answer.headers.get("Retry-After"), kept
-        )
+        return BackendResponse(answer.status, answer.data, answer.headers.get("Retry-After"), kept)
 
     def _fc_headers(
         self,
@@ -198,7 +202,7 @@ class BackendClient:
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self.session.close()
+        self.pool.close()
 
 
 def query_parameters(query: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ the two lists together. This module reads only the mapping it is given.
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from frontend.exceptions import FrontendConfigError
 from frontend.fc_signature import FcScheme, scheme_for
@@ -49,9 +50,17 @@ class FrontendConfig:
         return cls(**values)  # type: ignore[arg-type]
 
 
+def _backend_url(value: str) -> str:
+    """BACKEND_URL without its trailing slash; ValueError unless an http(s) URL with a host."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("give the backend's http:// or https:// URL, with its host")
+    return value.rstrip("/")
+
+
 _VARIABLES = (
     ("public_base_url", "PUBLIC_BASE_URL", lambda v: v.rstrip("/")),
-    ("backend_url", "BACKEND_URL", lambda v: v.rstrip("/")),
+    ("backend_url", "BACKEND_URL", _backend_url),
     ("proxy_secret", "PROXY_SECRET", str),
     ("catalogue_file", "CATALOGUE_FILE", Path),
     ("trusted_proxy_hops", "TRUSTED_PROXY_HOPS", int),

@@ -17,10 +17,13 @@ from backend.storage.codes import insert_batch, insert_hashes
 from frontend.app import create_app as create_frontend
 from frontend.backend_client import BackendClient
 from frontend.config import FrontendConfig
-from frontend.exceptions import BackendTimeout, BackendUnavailable
+from frontend.exceptions import BackendTimeout, BackendUnavailable, FrontendConfigError
 from license import codes
 from tests.conftest import CATALOGUE, VECTORS
 from tests.integration.conftest import SECRET, LiveServer, a_form
+
+DOWN = "http://127.0.0.1:1"
+"""A backend address nothing answers at, for clients whose calls never leave the test."""
 
 
 def frontend_for(backend_url: str, tmp_path, timeout: float = 2.0, hops: int = 0, backend=None):
@@ -120,6 +123,12 @@ def test_a_body_over_16_kb_is_refused(front):
     assert answer.get_json()["message"]["en"] == "The request is too large (16 KB at most)."
 
 
+@pytest.mark.parametrize("url", ["backend:8001", "ftp://backend", "http://", "/api"])
+def test_a_backend_url_that_is_not_an_http_url_is_refused_at_start(url):
+    with pytest.raises(FrontendConfigError, match="BACKEND_URL is not usable"):
+        FrontendConfig.from_env({"BACKEND_URL": url})
+
+
 def test_a_backend_that_is_down_is_a_503_at_once(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -151,7 +160,7 @@ def test_a_submission_whose_outcome_is_unknown_says_so_and_that_retrying_is_safe
         def send(self, *args, **kwargs):
             raise {503: BackendUnavailable, 504: BackendTimeout}[status]("no answer")
 
-    client = frontend_for("http://127.0.0.1:1", tmp_path, backend=Failing("", "", 1))
+    client = frontend_for(DOWN, tmp_path, backend=Failing(DOWN, "", 1))
     answer = submit(client)
     assert answer.status_code == status
     assert answer.get_json()["message"] == {
@@ -167,7 +176,7 @@ def test_an_unexpected_failure_is_a_500_that_does_not_blame_the_request(tmp_path
         def send(self, *args, **kwargs):
             raise RuntimeError("a bug between the frontend and the backend")
 
-    answer = submit(frontend_for("http://127.0.0.1:1", tmp_path, backend=Broken("", "", 1)))
+    answer = submit(frontend_for(DOWN, tmp_path, backend=Broken(DOWN, "", 1)))
     assert answer.status_code == 500
     assert answer.get_json() == {
         "error": "internal_error",
@@ -387,7 +396,7 @@ def test_a_redemption_whose_outcome_is_unknown_says_that_retrying_is_safe(tmp_pa
         def send(self, *args, **kwargs):
             raise BackendTimeout("no answer")
 
-    client = frontend_for("http://127.0.0.1:1", tmp_path, backend=Failing("", "", 1))
+    client = frontend_for(DOWN, tmp_path, backend=Failing(DOWN, "", 1))
     answer = redeem(client, codes.generate())
     assert answer.status_code == 504
     assert "it is safe to try again" in answer.get_json()["message"]["en"]
