@@ -6,9 +6,10 @@ function, started by ./bootstrap as Function Compute starts it, with DingTalk's 
 at the sandbox in this process. The baseline is bench/intake_baseline.py under the very same
 gunicorn command and flags, storing each form with one INSERT through SQLAlchemy in a table of
 its own on the same scratch database. Every request has an email and a client IP of its own,
-so the intake's rate limits never refuse one. The two take turns, ROUNDS times each, after a
-warm-up each time; then each serves one client alone for a while, for its latency when no
-request waits for another.
+so the intake's rate limits never refuse one, and an idempotency key of its own, as the page
+sends every submission with one (the baseline ignores it). The two take turns, ROUNDS times
+each, after a warm-up each time; then each serves one client alone for a while, for its
+latency when no request waits for another.
 
 Goal (issue 13): the backend's rate at least 0.5x the baseline's, and its p99 at most 50 ms.
 Also printed, to say where the time goes: the CPU each request costs in gunicorn's processes
@@ -78,10 +79,12 @@ _numbers = itertools.count(1)  # next() on it is atomic: each client thread draw
 
 
 def application() -> Request:
-    """A signed POST /applications from an applicant and an IP seen once."""
+    """A signed POST /applications from an applicant and an IP seen once, under an idempotency
+    key of its own, as the page sends every submission."""
     n = next(_numbers)
     body = json.dumps({**FORM, "email": f"bench{n}@example.com"}).encode()
-    return "POST", "/applications", body, signed("POST", "/applications", body, ip_of(n))
+    headers = signed("POST", "/applications", body, ip_of(n), key=f"bench-{n}")
+    return "POST", "/applications", body, headers
 
 
 @dataclass

@@ -1,11 +1,12 @@
 """Taking in applications: validate, rate-limit and store in one transaction."""
 
+import functools
 import hashlib
 import json
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -20,17 +21,18 @@ from backend.jobs import queue
 from backend.storage import rate_limits
 from backend.storage.applications import (
     NewApplication,
-    by_id,
     by_idempotency_key,
     by_token,
+    form_values,
     insert_application,
     timeline,
 )
 from backend.storage.database import Database
 from backend.subjects import Subject
-from license.codes import ALPHABET
+from license.alphabet import ALPHABET
 
 NUMBER_ATTEMPTS = 3
+NUMBER_SYMBOLS = 6
 Answer = dict[str, object]
 """A JSON answer of the applications API."""
 
@@ -61,6 +63,17 @@ class Stored:
 
     number: str
     token: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One valid submission: the form, what identifies its content, who sent it and when."""
+
+    form: ApplicationForm
+    digest: str
+    key: str | None
+    client_ip: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -97,8 +110,8 @@ class Applications:
         With an idempotency ``key`` a repeated submission (the page retrying after a timeout)
         gets the first answer, and is not counted against the limits again.
         """
-        form, now = validate(data, self.catalogue), self.clock()
-        stored = self._store_once(form, _digest(form), key, client_ip, now)
+        form = validate(data, self.catalogue)
+        stored = self._store_once(Submission(form, _digest(form), key, client_ip, self.clock()))
         if isinstance(stored, Submitted):
             return stored
         # Committed first: whatever happens next (DingTalk down, say), the customer has a number
@@ -110,41 +123,48 @@ class Applications:
             stored.number, stored.token, ApplicationStatus.SUBMITTED, status_url, replayed=False
         )
 
-    def _store_once(
-        self, form: ApplicationForm, digest: str, key: str | None, client_ip: str, now: datetime
-    ) -> Stored | Submitted:
-        """The newly stored application, or the first answer under ``key``."""
+    def _store_once(self, submission: Submission) -> Stored | Submitted:
+        """The newly stored application, or the first answer under the submission's key."""
+        key, digest = submission.key, submission.digest
         try:
-            stored = self.database.run(lambda c: self._store(c, form, digest, key, client_ip, now))
+            return self._store_numbered(submission)
         except (IntegrityError, RateLimited):
-            # The same key, committed by a concurrent twin (which may also have taken the last
-            # place in the limits), is answered as it was; anything else is raised as it came.
+            # A key used before, by a retry or by a concurrent twin (which may also have taken
+            # the last place in the limits), is answered as it was the first time: its unique
+            # index refused the insert, and the rollback uncounted the limits. Not looked up
+            # first: that would cost every application a query, to spare the few retries one
+            # rolled-back transaction. Anything else is raised as it came.
             replay = self._replay(key, digest) if key is not None else None
             if replay is None:
                 raise
             return replay
-        if stored is None:  # the key was found: this is a retry
-            return self._replay_found(key or "", digest)
-        return stored
 
-    def _store(
-        self,
-        connection: Connection,
-        form: ApplicationForm,
-        digest: str,
-        key: str | None,
-        client_ip: str,
-        now: datetime,
-    ) -> Stored | None:
-        """The new application and its job; None if ``key`` was used before."""
-        if key is not None and by_idempotency_key(connection, key) is not None:
-            return None
-        self._count(connection, client_ip, form, int(now.timestamp()))
-        new = NewApplication(form, "", secrets.token_urlsafe(24), client_ip, now, key, digest)
-        application_id, number = insert_numbered(connection, new)
-        subject = Subject.application(application_id)
+    def _store_numbered(self, submission: Submission) -> Stored:
+        """_store under a fresh number, its whole transaction run again under another if the
+        number was taken.
+
+        Whole, not a savepoint around the insert: that would cost every application two round
+        trips, to spare a rerun of a few statements on a clash, whose odds are one in a billion
+        for each application numbered earlier that day.
+        """
+        for attempt in range(1, NUMBER_ATTEMPTS + 1):
+            number = _new_number(submission.at)
+            try:
+                return self.database.run(functools.partial(self._store, submission, number))
+            except IntegrityError as clash:
+                if attempt == NUMBER_ATTEMPTS or _same_key(clash):
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _store(self, submission: Submission, number: str, connection: Connection) -> Stored:
+        """The new application under ``number``, and its job."""
+        form, key, now = submission.form, submission.key, submission.at
+        self._count(connection, submission.client_ip, form, int(now.timestamp()))
+        token = secrets.token_urlsafe(24)
+        new = NewApplication(form, number, token, submission.client_ip, now, key, submission.digest)
+        subject = Subject.application(insert_application(connection, new))
         queue.enqueue(connection, OPEN_INSTANCE, subject, now, new_subject=True)
-        return Stored(number, new.token)
+        return Stored(number, token)
 
     def _kick(self) -> None:
         try:
@@ -164,25 +184,12 @@ class Applications:
                 "This Idempotency-Key was used for a different application; reload the page "
                 "and submit again.",
             )
-        return self._answer(first.id, replayed=True)
-
-    def _replay_found(self, key: str, digest: str) -> Submitted:
-        replay = self._replay(key, digest)
-        if replay is None:
-            raise RuntimeError(f"the application stored under key {key!r} vanished")
-        return replay
-
-    def _answer(self, application_id: int, replayed: bool) -> Submitted:
-        with self.database.transaction() as connection:
-            application = by_id(connection, application_id)
-        if application is None:
-            raise RuntimeError(f"application {application_id} vanished after it was stored")
         return Submitted(
-            application.number,
-            application.token,
-            application.status,  # submitted, or pending if DingTalk answered at once
-            f"{self.public_base_url}/status/{application.token}",
-            replayed,
+            first.number,
+            first.token,
+            first.status,  # where it stands now: submitted, or on past it meanwhile
+            f"{self.public_base_url}/status/{first.token}",
+            replayed=True,
         )
 
     def status(self, token: str) -> Answer:
@@ -207,36 +214,45 @@ class Applications:
     def _count(
         self, connection: Connection, client_ip: str, form: ApplicationForm, now: int
     ) -> None:
-        window = self.limits.window
-        for key, limit in (
+        counters = [
             (f"ip:{client_ip}", self.limits.per_ip),
             (f"email:{form.email.lower()}", self.limits.per_email),
-        ):
-            wait = rate_limits.hit(connection, key, limit, window, now)
-            if wait is not None:
-                raise RateLimited(wait)
+        ]
+        wait = rate_limits.hit_all(connection, counters, self.limits.window, now)
+        if wait is not None:
+            raise RateLimited(wait)
 
 
 def insert_numbered(connection: Connection, new: NewApplication) -> tuple[int, str]:
-    """Store an application under a fresh number; its id and number (redemptions too)."""
+    """Store an application under a fresh number, in a savepoint per attempt; its id and
+    number (for redemptions: intake runs its whole transaction again instead)."""
     for attempt in range(1, NUMBER_ATTEMPTS + 1):
         numbered = replace(new, number=_new_number(new.at))
         try:
             with connection.begin_nested():  # a clashing number costs only this attempt
                 return insert_application(connection, numbered), numbered.number
-        except IntegrityError as clash:
-            # A concurrent twin under the same key: its answer is the one to give. (Read
-            # from the error, since MySQL's snapshot does not show the twin's row yet.)
-            if attempt == NUMBER_ATTEMPTS or "idempotency_key" in str(clash.orig):
+        except IntegrityError as clash:  # a twin under the same key: its answer is the one
+            if attempt == NUMBER_ATTEMPTS or _same_key(clash):
                 raise
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+def _same_key(clash: IntegrityError) -> bool:
+    """Whether an insert clashed with an application under the same idempotency key, a
+    retry's or a concurrent twin's (read from the error: MySQL's snapshot may not show the
+    twin's row yet)."""
+    return "idempotency_key" in str(clash.orig)
+
+
 def _new_number(at: datetime) -> str:
-    return f"A{at:%Y%m%d}-{''.join(secrets.choice(ALPHABET) for _ in range(6))}"
+    # Five random bits a symbol, from one draw: the alphabet has 32 symbols, so each is as
+    # likely as any other.
+    bits = secrets.randbits(5 * NUMBER_SYMBOLS)
+    symbols = "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in range(NUMBER_SYMBOLS))
+    return f"A{at:%Y%m%d}-{symbols}"
 
 
 def _digest(form: ApplicationForm) -> str:
     """What identifies a submission's content, to tell a retry from a different application."""
-    canonical = json.dumps(asdict(form), sort_keys=True, ensure_ascii=False)
+    canonical = json.dumps(form_values(form), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,6 +1,6 @@
 """Stored applications and their status timelines, as frozen records."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, insert, select, update
@@ -21,6 +21,9 @@ class NewApplication:
     at: datetime
     idempotency_key: str | None = None
     request_hash: str | None = None
+
+
+FORM_FIELDS = tuple(field.name for field in fields(ApplicationForm))
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class TimelineEntry:
 def insert_application(connection: Connection, new: NewApplication) -> int:
     """Store a new, submitted application with its first timeline entry; return its id."""
     row = {
-        **asdict(new.form),
+        **form_values(new.form),
         "number": new.number,
         "token": new.token,
         "status": ApplicationStatus.SUBMITTED,
@@ -67,7 +70,7 @@ def insert_application(connection: Connection, new: NewApplication) -> int:
         "idempotency_key": new.idempotency_key,
         "request_hash": new.request_hash,
     }
-    result = connection.execute(insert(applications).values(row))
+    result = connection.execute(_INSERT_APPLICATION, row)
     (application_id,) = result.inserted_primary_key or (None,)
     if not isinstance(application_id, int):
         raise RuntimeError("the database gave the new application no id")
@@ -238,4 +241,15 @@ def _add_entry(
     connection: Connection, application_id: int, status: ApplicationStatus, at: datetime
 ) -> None:
     entry = {"application_id": application_id, "status": status, "at": at}
-    connection.execute(insert(application_events).values(entry))
+    connection.execute(_INSERT_EVENT, entry)
+
+
+def form_values(form: ApplicationForm) -> dict[str, object]:
+    """The form's fields by name (what dataclasses.asdict gives, without its deep copies)."""
+    return {name: getattr(form, name) for name in FORM_FIELDS}
+
+
+# Built once: a statement whose values come with the execution keeps its cache key, where one
+# built with .values(row) on every call coerces each value and computes its key anew.
+_INSERT_APPLICATION = insert(applications)
+_INSERT_EVENT = insert(application_events)

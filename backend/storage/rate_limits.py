@@ -1,22 +1,40 @@
 """Fixed-window counters in the database, so limits hold across function instances."""
 
-from sqlalchemy import Connection, TextClause, select, text, update
+import functools
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, Select, TextClause, bindparam, select, text, update
 
 from backend.storage.schema import rate_limits
 
+Counter = tuple[str, int]
+"""A counter's key and how many attempts its window allows."""
+
 
 def hit(connection: Connection, key: str, limit: int, window: int, now: int) -> int | None:
-    """Count one attempt for ``key``; None if allowed, else the seconds until it would be.
+    """Count one attempt for ``key``; None if allowed, else the seconds until it would be."""
+    return hit_all(connection, [(key, limit)], window, now)
 
-    One upsert counts the attempt (restarting a window that has passed), so concurrent
-    callers never both take the last place and no savepoint is needed. An attempt over the
-    limit is counted too: the caller refuses it and its transaction rolls the count back.
+
+def hit_all(
+    connection: Connection, counters: Sequence[Counter], window: int, now: int
+) -> int | None:
+    """Count one attempt on each of ``counters`` (distinct keys); None if every one allows
+    it, else the seconds until all would.
+
+    One upsert counts the attempt on them all (restarting a window that has passed), so
+    concurrent callers never both take the last place and no savepoint is needed; one query
+    reads the counts back. An attempt over a limit is counted too: the caller refuses it and
+    its transaction rolls the count back. The rows are written in key order, the same in
+    every transaction, so two of them never wait for each other's second row.
     """
     start = now - now % window
-    connection.execute(*_count(connection.dialect.name, key, start))
-    query = select(rate_limits.c.count).where(rate_limits.c.key == key)
-    counted = connection.execute(query).scalar_one()
-    return None if counted <= limit else start + window - now
+    ordered = sorted(counters)
+    keys = {f"key{n}": key for n, (key, _) in enumerate(ordered)}
+    connection.execute(_upsert(connection.dialect.name, len(ordered)), {**keys, "start": start})
+    counts = connection.execute(_counts(len(ordered)), keys).one()
+    over = any(count > limit for count, (_, limit) in zip(counts, ordered, strict=True))
+    return start + window - now if over else None
 
 
 def give_back(connection: Connection, key: str, window: int, now: int) -> None:
@@ -29,20 +47,36 @@ def give_back(connection: Connection, key: str, window: int, now: int) -> None:
     )
 
 
-def _count(dialect: str, key: str, start: int) -> tuple[TextClause, dict[str, object]]:
+@functools.cache
+def _upsert(dialect: str, rows: int) -> TextClause:
     # Written out: SQLAlchemy compiles its MySQL upsert construct anew on every call (it has no
-    # cache key), and this runs twice for every application.
-    return (_UPSERT_MYSQL if dialect == "mysql" else _UPSERT_SQLITE), {"key": key, "start": start}
+    # cache key). Only placeholders are spliced in, one row of them per counter.
+    values = ", ".join(f"(:key{n}, :start, 1)" for n in range(rows))
+    return text((_UPSERT_MYSQL if dialect == "mysql" else _UPSERT_SQLITE).format(values=values))
 
 
 # MySQL assigns left to right, reading values already assigned: the count goes first.
-_UPSERT_MYSQL = text(
-    "INSERT INTO rate_limits (`key`, window_start, count) VALUES (:key, :start, 1) "
+_UPSERT_MYSQL = (
+    "INSERT INTO rate_limits (`key`, window_start, count) VALUES {values} "
     "ON DUPLICATE KEY UPDATE count = IF(window_start = :start, count + 1, 1), "
     "window_start = :start"
 )
-_UPSERT_SQLITE = text(
-    "INSERT INTO rate_limits (key, window_start, count) VALUES (:key, :start, 1) "
+_UPSERT_SQLITE = (
+    "INSERT INTO rate_limits (key, window_start, count) VALUES {values} "
     "ON CONFLICT (key) DO UPDATE SET "
     "count = CASE WHEN window_start = :start THEN count + 1 ELSE 1 END, window_start = :start"
 )
+
+
+@functools.cache
+def _counts(rows: int) -> Select[tuple[int, ...]]:
+    # One row of one column per key, in the keys' order: MySQL's collation may give a key back
+    # spelt as another row first stored it (an IPv6 address in upper case), so the counts are
+    # matched by position, not by the key the row carries.
+    table = rate_limits.c
+    return select(
+        *(
+            select(table.count).where(table.key == bindparam(f"key{n}")).scalar_subquery()
+            for n in range(rows)
+        )
+    )

@@ -1,8 +1,9 @@
 """Inserting a row that a unique key may already hold: the database decides who was first."""
 
+import functools
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Table, insert
+from sqlalchemy import Connection, CursorResult, Insert, Table, insert
 from sqlalchemy.exc import IntegrityError
 
 
@@ -19,7 +20,7 @@ def insert_unless_present(connection: Connection, table: Table, row: dict[str, A
 
 def insert_new(connection: Connection, table: Table, row: dict[str, Any]) -> int:
     """Insert ``row``, which no unique key can hold yet, into a table with an integer id; its id."""
-    (new_id,) = connection.execute(insert(table).values(row)).inserted_primary_key or (None,)
+    (new_id,) = connection.execute(_insert_into(table), row).inserted_primary_key or (None,)
     if not isinstance(new_id, int):
         raise TypeError(f"{table.name} has no integer id")
     return new_id
@@ -37,3 +38,11 @@ def _insert(connection: Connection, table: Table, row: dict[str, Any]) -> Cursor
             return connection.execute(insert(table).values(row))
     except IntegrityError:
         return None
+
+
+@functools.cache
+def _insert_into(table: Table) -> Insert:
+    # One statement per table, its values given with each execution (so plain values only): it
+    # keeps its cache key, where one built with .values(row) on every call coerces each value
+    # and keys it anew. insert_new stores every application's job.
+    return insert(table)

@@ -210,7 +210,7 @@ def test_access_lines_carry_only_the_start_of_a_status_token(start, name, path):
     assert token not in log
 
 
-SLOW_CLIENTS = 8  # twice the threads of the tests' one worker; as many as bootstrap's 2 x 4
+SLOW_CLIENTS = 8  # twice the threads of the tests' one worker, and of bootstrap's 1 x 4
 SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: slow\r\n\r\n"
 SLOW_POST = b"POST /api/applications HTTP/1.1\r\nHost: slow\r\nContent-Length: 64\r\n\r\n"
 SLOW_CHUNKED = (

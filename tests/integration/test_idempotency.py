@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from sqlalchemy import func, select
 
-from backend.storage.schema import applications, jobs
+from backend.storage.schema import applications, jobs, rate_limits
 from tests.integration.conftest import LiveServer, a_form, signed
 
 
@@ -33,6 +33,24 @@ def test_a_retry_does_not_count_against_the_limits(api, database):
     key = str(uuid.uuid4())
     answers = [api.post("/applications", a_form(), key=key).status_code for _ in range(10)]
     assert answers == [201] * 10  # the test config allows 3 per email and 5 per IP
+
+
+def test_a_retry_leaves_the_counts_as_the_first_left_them(api, database):
+    key = str(uuid.uuid4())
+    for _ in range(3):
+        api.post("/applications", a_form(), key=key)
+    with database.transaction() as connection:
+        counts = connection.execute(select(rate_limits.c.count)).scalars().all()
+    assert counts == [1, 1]  # the IP's and the email's
+
+
+def test_a_retry_after_the_limits_are_used_up_gets_the_first_answer(api, database):
+    key = str(uuid.uuid4())
+    first = api.post("/applications", a_form(), key=key)
+    for n in range(2):  # the test config allows 3 per email
+        assert api.post("/applications", a_form(), ip=f"198.51.100.{n}").status_code == 201
+    again = api.post("/applications", a_form(), key=key)
+    assert again.status_code == 201 and again.get_json() == first.get_json()
 
 
 def test_the_same_key_with_another_form_is_refused(api, database):
