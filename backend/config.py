@@ -10,8 +10,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
 from backend import defaults
 from backend.changes.forms import ChangeForms, load_change_forms
 from backend.exceptions import ConfigError
@@ -491,6 +489,8 @@ class Config:
 def _read_dotenv(path: Path | None) -> dict[str, str]:
     if path is None or not path.is_file():
         return {}
+    from dotenv import dotenv_values  # only with a file: on FC the environment has it all
+
     return {name: value for name, value in dotenv_values(path).items() if value is not None}
 
 

@@ -13,7 +13,7 @@ from backend.approvals.events import ApprovalEvent
 from backend.approvals.outcomes import Outcome
 from backend.changes import outcome
 from backend.changes.model import OPEN_STEPS, Change, ChangeStatus, StepStatus
-from backend.changes.service import queue_steps
+from backend.changes.queueing import queue_steps
 from backend.storage import changes as store
 
 DECISIONS: dict[tuple[str, str | None], tuple[ChangeStatus, str]] = {

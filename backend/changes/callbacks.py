@@ -20,11 +20,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
-
-import requests
-from requests.adapters import HTTPAdapter
 
 from backend.apps import store as apps
 from backend.changes.model import Change
@@ -170,6 +166,8 @@ class CallbackSender:
             CallbackRefused: the URL's host or its addresses may not be sent to.
             CallbackUnavailable: the host did not resolve, or no address of it answered.
         """
+        import requests  # here, not at start-up: see backend.changes.pinned_adapter
+
         parts = urlsplit(note.url)
         host, port = _host_and_port(parts)
         try:
@@ -202,9 +200,13 @@ class CallbackSender:
             )
 
     def _post(self, note: Notification, parts: SplitResult, host: str, address: str) -> Answer:
+        import requests
+
+        from backend.changes.pinned_adapter import PinnedAdapter
+
         with requests.Session() as session:
             session.trust_env = False  # no proxy from the environment: it would resolve anew
-            session.mount("https://", _PinnedAdapter(host))
+            session.mount("https://", PinnedAdapter(host))
             response = session.post(
                 _pinned_url(parts, address),
                 data=note.body,
@@ -219,27 +221,6 @@ class CallbackSender:
         taken = 200 <= response.status_code < 300
         _log(note, host, f"HTTP {response.status_code}", logging.INFO if taken else logging.WARNING)
         return Answer(response.status_code, response.headers.get("Location"), excerpt)
-
-
-class _PinnedAdapter(HTTPAdapter):
-    """Connects to the address in the URL, but checks TLS (SNI, certificate) for ``host``."""
-
-    def __init__(self, host: str) -> None:
-        super().__init__(max_retries=0)
-        self.host = host
-
-    def build_connection_pool_key_attributes(
-        self,
-        request: requests.PreparedRequest,
-        verify: bool | str,
-        cert: str | tuple[str, str] | None = None,
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """requests' pool settings, with the host name for TLS (urllib3's custom SNI)."""
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
-        )
-        pool_kwargs |= {"server_hostname": self.host, "assert_hostname": self.host}
-        return host_params, pool_kwargs
 
 
 def public(address: str) -> bool:

@@ -13,7 +13,8 @@ from sqlalchemy import Connection
 
 from backend.changes.forms import ChangeForms
 from backend.changes.model import Change, ChangeStatus
-from backend.changes.names import OPEN_APPROVAL_KIND, STEP_KIND
+from backend.changes.names import OPEN_APPROVAL_KIND
+from backend.changes.queueing import queue_steps
 from backend.changes.types import ChangeType, Plan, PlannedStep, plan
 from backend.changes.validation import message, validate
 from backend.cloud.plugins.base import Plugins
@@ -184,25 +185,6 @@ def record(connection: Connection, new: NewChange, now: datetime) -> int | None:
     else:
         queue_steps(connection, change_id, now)
     return change_id
-
-
-def queue_steps(connection: Connection, change_id: int, now: datetime) -> None:
-    """Queue each step's job, depending on the jobs of the steps it needs: the change runs."""
-    job_ids: dict[str, int] = {}
-    for step in store.steps_of(connection, change_id):
-        job_id = queue.enqueue(
-            connection,
-            STEP_KIND,
-            _subject(change_id),
-            now,
-            part=step.name,
-            payload={"step": step.name},
-            depends_on=[job_ids[name] for name in step.needs],
-        )
-        if job_id is None:
-            raise RuntimeError(f"change {change_id} step {step.name}: its job was recorded already")
-        job_ids[step.name] = job_id
-        store.set_step_job(connection, step.id, job_id)
 
 
 def _subject(change_id: int) -> Subject:

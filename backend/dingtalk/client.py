@@ -2,6 +2,7 @@
 
 The official SDK (alibabacloud-dingtalk) is imported and built on a client's first call, not
 at start-up: it costs a fifth of a second and 19 MiB, and most requests never call DingTalk.
+So is requests (with urllib3, some 25 ms of start-up), which the old API's calls use.
 Every call waits for its turn under DingTalk's per-API limit (backend/dingtalk/limiter.py).
 """
 
@@ -9,10 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 from sqlalchemy import Connection, delete, insert, select
 
 from backend.dingtalk.limiter import CallLimiter
@@ -25,6 +25,9 @@ from backend.exceptions import (
 )
 from backend.storage.database import Database
 from backend.storage.schema import dingtalk_tokens
+
+if TYPE_CHECKING:
+    import requests
 
 TOKEN_MARGIN = timedelta(minutes=5)
 """A cached token is renewed this long before it expires."""
@@ -70,8 +73,14 @@ class DingTalkClient:
         self.oapi_base = oapi_base or api_base
         self.limiter = CallLimiter(database, app_key, calls_per_second)
         self._token: tuple[str, datetime] | None = None  # this process's copy of the cache
-        self._session = requests.Session()
-        self._session.trust_env = False  # our DingTalk calls leave through the NAT, never a proxy
+
+    @cached_property
+    def _session(self) -> "requests.Session":
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False  # our DingTalk calls leave through the NAT, never a proxy
+        return session
 
     @cached_property
     def _sdk_config(self) -> Any:
@@ -204,6 +213,8 @@ class DingTalkClient:
 
     def _oapi_post(self, api: str, path: str, body: dict[str, Any], token: str) -> dict[str, Any]:
         """A call of the old API: errors come as HTTP 200 with an errcode."""
+        import requests  # loaded with the session, on the first call (see the module's docstring)
+
         self.limiter.wait_turn(api)
         try:
             answer = self._session.post(
@@ -275,6 +286,8 @@ class DingTalkClient:
 
     def failed_callbacks(self) -> tuple[list[dict[str, Any]], bool]:
         """A batch of pushes DingTalk gave up on (reading clears them), and whether more wait."""
+        import requests  # loaded with the session, on the first call (see the module's docstring)
+
         token = self.access_token()
         self.limiter.wait_turn("failed")
         try:

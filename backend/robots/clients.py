@@ -3,9 +3,8 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import requests
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from backend import defaults
 from backend.robots.config import Robot
@@ -18,6 +17,9 @@ from backend.robots.errors import (
     fix_for,
 )
 from backend.robots.sign import signed_url
+
+if TYPE_CHECKING:
+    import requests
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,20 @@ class RobotClient:
     def __init__(
         self,
         clock: Callable[[], datetime],
-        session: requests.Session | None = None,
+        session: "requests.Session | None" = None,
         timeout: float = defaults.ROBOT_TIMEOUT,
     ) -> None:
         self.clock, self.timeout = clock, timeout
-        self.session = session or requests.Session()
+        if session is not None:
+            self.session = session  # in place of the one made on first use
+
+    @cached_property
+    def session(self) -> "requests.Session":
+        """The HTTP session, made on the first send: requests costs some 25 ms of start-up, and
+        most runs post to no robot."""
+        import requests
+
+        return requests.Session()
 
     def send(self, robot: Robot, message: Markdown, uuid: str | None = None) -> dict[str, Any]:
         """Post ``message``; the robot's answer, or RobotRefused / RobotUnavailable.
@@ -63,6 +74,8 @@ class RobotClient:
         return url, _dingtalk_body(robot, message, uuid)
 
     def _post(self, robot: Robot, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        import requests  # loaded with the session, on the first send
+
         try:
             response = self.session.post(url, json=body, timeout=self.timeout)
         except requests.RequestException as err:
