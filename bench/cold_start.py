@@ -8,11 +8,16 @@ DingTalk and mail sandboxes. What is measured:
   database that is FC's ``POST /initialize`` (a query); for the frontend, /catalogue.json (its
   settings and catalogue read). The baseline, started in turn with each, is bench/hello_app.py
   served by ./bootstrap itself with only the app swapped. Goal (issue 13): at most 1.8 x the
-  baseline for the functions that touch the database, 1.2 x for the frontend.
+  baseline for the functions that touch the database, 1.2 x for the frontend. Beside those, the
+  floor (bench/floor_app.py): Flask, SQLAlchemy and the database driver answering /initialize
+  with one query, the least any function that touches the database can do; what a function
+  takes above it is dingpass's own.
 * Memory: PSS (/proc/PID/smaps_rollup) of gunicorn's master and workers summed, at its peak
   while 8 clients keep a representative endpoint busy (the runner: one client, as FC sends
   it one invocation at a time). Goal: at most 96 MiB per instance (FC's smallest is 128 MiB).
-* The import profile of each function's wsgi module (``python -X importtime``).
+* The import profile of each function's wsgi module (``python -X importtime``, with garbage
+  collection off as in the worker building its app: a collection would land on whichever
+  module is importing then).
 * bootstrap's server flags: two processes against one with threads, with and without
   --preload, for start, memory and throughput per vCPU, under the CPU share of an FC instance
   (a cgroup CPU quota; on this machine as it is where the bench cannot make one). Run with
@@ -23,6 +28,7 @@ import contextlib
 import http.client
 import json
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -69,6 +75,8 @@ CONFIGS = {  # name: (GUNICORN_WORKERS, GUNICORN_THREADS, preload)
     "1w x 4t": ("1", "4", False),
 }
 IMPORT_RUNS = 3  # the least of them: what the imports cost when nothing else runs
+IMPORT = "import gc; gc.disable(); import {name}.wsgi"
+"""As gunicorn's worker builds the app (backend/gunicorn_conf.py): without garbage collection."""
 OWN_PACKAGES = {"backend", "approval", "runner", "frontend", "license"}
 KEPT = 0.85
 """What a configuration must keep of today's throughput per vCPU: on a machine shared with other
@@ -261,17 +269,18 @@ def _send(connection: http.client.HTTPConnection, call: Call) -> tuple[int, byte
 
 
 SHIM = """#!/bin/bash
-# ./bootstrap's own exec of gunicorn, the hello app in place of the function's (the last argument).
-exec "{python}" "${@:1:$#-1}" bench.hello_app:app
+# ./bootstrap's own exec of gunicorn, a baseline app in place of the function's (the last argument).
+exec "{python}" "${@:1:$#-1}" bench.{app}:app
 """
 
 
-def with_hello(env: dict[str, str], folder: Path) -> dict[str, str]:
-    """``env`` in which ./bootstrap serves bench/hello_app.py: its python3 is a shim."""
-    shim = folder / "shim" / "python3"
+def with_baseline(env: dict[str, str], folder: Path, app: str) -> dict[str, str]:
+    """``env`` in which ./bootstrap serves bench/``app``.py: its python3 is a shim."""
+    shim = folder / f"shim-{app}" / "python3"
     if not shim.exists():
         shim.parent.mkdir(parents=True)
-        shim.write_text(SHIM.replace("{python}", str(PYTHON_BIN / "python3")))
+        python = str(PYTHON_BIN / "python3")
+        shim.write_text(SHIM.replace("{python}", python).replace("{app}", app))
         shim.chmod(0o755)
     return {**env, "PATH": f"{shim.parent}:{env['PATH']}"}
 
@@ -481,31 +490,40 @@ class Setting:
         extra["GUNICORN_CMD_ARGS"] = "--preload" if preload else ""
         return Setting({**self.env, **extra}, quota)
 
-    def start(self, name: str | None, probe: Call) -> Instance:
-        """Function ``name`` as FC starts it, or (None) the hello baseline in its place."""
-        env = self.env if name else with_hello(self.env, Path(self.env["DINGPASS_VAR_DIR"]))
-        return Instance([str(ROOT / "bootstrap"), name or "frontend"], env, probe, self.quota)
+    def start(self, name: str | None, probe: Call, baseline: str = "hello_app") -> Instance:
+        """Function ``name`` as FC starts it, or (None) a ``baseline`` app in its place, with
+        the backend's environment."""
+        folder = Path(self.env["DINGPASS_VAR_DIR"])
+        env = self.env if name else with_baseline(self.env, folder, baseline)
+        return Instance([str(ROOT / "bootstrap"), name or "backend"], env, probe, self.quota)
 
 
 HELLO = Call("GET", "/")
+FLOOR = Call("POST", "/initialize")
 
 
-def start_once(setting: Setting, name: str | None, probe: Call) -> tuple[float, float]:
+def start_once(
+    setting: Setting, name: str | None, probe: Call, baseline: str = "hello_app"
+) -> tuple[float, float]:
     """Seconds to the first good answer, and the CPU seconds the instance took to get there."""
-    instance = setting.start(name, probe)
+    instance = setting.start(name, probe, baseline)
     instance.stop()
     return instance.start_seconds, instance.start_cpu
 
 
 def cold_starts(setting: Setting, work: Workload) -> dict[str, tuple[float, ...]]:
-    """Each function's median start and its CPU seconds, and the baseline's, started in turn."""
+    """Each function's median start and its CPU seconds, the hello's and the floor's (for the
+    functions that touch the database), started in turn."""
     medians = {}
     for name in FUNCTIONS:
-        function, hello = [], []
+        function, hello, floor = [], [], []
         for _ in range(REPEATS):
             hello.append(start_once(setting, None, HELLO))
             function.append(start_once(setting, name, work.probe(name)))
+            if name != "frontend":
+                floor.append(start_once(setting, None, FLOOR, "floor_app"))
         columns = (*zip(*function, strict=True), *zip(*hello, strict=True))
+        columns += (*zip(*floor, strict=True),) if floor else ((math.nan,), (math.nan,))
         medians[name] = tuple(statistics.median(column) for column in columns)
     return medians
 
@@ -558,7 +576,7 @@ def import_profile(env: dict[str, str], name: str) -> tuple[float, list[tuple[st
 
 def _import_times(env: dict[str, str], name: str) -> tuple[float, dict[str, float], float]:
     done = subprocess.run(
-        [str(PYTHON_BIN / "python3"), "-X", "importtime", "-c", f"import {name}.wsgi"],
+        [str(PYTHON_BIN / "python3"), "-X", "importtime", "-c", IMPORT.format(name=name)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -703,15 +721,27 @@ def print_cold_starts(medians: dict[str, tuple[float, ...]], work: Workload) -> 
         f"  {'function':9} {'first good answer':20} {'function':>8} {'hello':>7} {'ratio':>6}",
         end="",
     )
-    print(f"  {'goal':14} {'CPU s':>6} {'hello':>5} {'ratio':>6}  at {mib} MiB ({vcpu} vCPU)")
-    for name, (wall, cpu, hello_wall, hello_cpu) in medians.items():
+    print(
+        f"  {'goal':14} {'CPU s':>6} {'hello':>5} {'ratio':>6}  at {mib} MiB ({vcpu} vCPU)", end=""
+    )
+    print(f"  {'floor':>6} {'ratio':>6} {'above it':>8}")
+    for name, (wall, cpu, hello_wall, hello_cpu, floor_wall, _) in medians.items():
         probe, goal = work.probe(name), START_GOAL[name]
         ratio = wall / hello_wall
         print(
             f"  {name:9} {probe.method + ' ' + probe.path:20} {wall:7.3f}s {hello_wall:6.3f}s"
             f" {ratio:5.2f}x  <= {goal}x {verdict(ratio <= goal):5} {cpu:5.2f}s {hello_cpu:5.2f}"
-            f" {cpu / hello_cpu:5.2f}x  ~{cpu / vcpu:4.1f}s (CPU s / {vcpu})"
+            f" {cpu / hello_cpu:5.2f}x  ~{cpu / vcpu:4.1f}s (CPU s / {vcpu})",
+            end="",
         )
+        if math.isnan(floor_wall):
+            print()
+            continue
+        print(f" {floor_wall:6.3f}s {floor_wall / hello_wall:5.2f}x {wall - floor_wall:+7.3f}s")
+    print(
+        "  floor: bench/floor_app.py, Flask + SQLAlchemy + the driver answering /initialize with"
+        " one query; its ratio is the least a function that touches the database could reach"
+    )
 
 
 LOADS = {
@@ -737,7 +767,8 @@ def print_memory(results: dict[str, tuple[Instance, Load]]) -> None:
 
 
 def print_import_profiles(env: dict[str, str]) -> None:
-    print(f"\nImport profile: python -X importtime -c 'import NAME.wsgi', least of {IMPORT_RUNS}")
+    command = IMPORT.format(name="NAME")
+    print(f"\nImport profile: python -X importtime -c '{command}', least of {IMPORT_RUNS}")
     print("  (the import builds the app; a package's ms from where it is first entered)")
     for name in FUNCTIONS:
         total, packages, own = import_profile(env, name)
@@ -758,6 +789,7 @@ def main() -> None:
             for name in FUNCTIONS:  # bytecode written and files cached before anything is timed
                 start_once(base, name, work.probe(name))
             start_once(base, None, HELLO)
+            start_once(base, None, FLOOR, "floor_app")
             print_cold_starts(cold_starts(base, work), work)
             loads = {name: loaded(base, name, work) for name in FUNCTIONS}
             print_memory(loads)
