@@ -152,7 +152,7 @@ class Applications:
             try:
                 return self.database.run(functools.partial(self._store, submission, number))
             except IntegrityError as clash:
-                if attempt == NUMBER_ATTEMPTS or _same_key(clash):
+                if attempt == NUMBER_ATTEMPTS or not _number_taken(clash):
                     raise
         raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -214,7 +214,7 @@ class Applications:
     def _count(
         self, connection: Connection, client_ip: str, form: ApplicationForm, now: int
     ) -> None:
-        counters = [
+        counters = [  # in this order always: see rate_limits.hit_all
             (f"ip:{client_ip}", self.limits.per_ip),
             (f"email:{form.email.lower()}", self.limits.per_email),
         ]
@@ -239,9 +239,16 @@ def insert_numbered(connection: Connection, new: NewApplication) -> tuple[int, s
 
 def _same_key(clash: IntegrityError) -> bool:
     """Whether an insert clashed with an application under the same idempotency key, a
-    retry's or a concurrent twin's (read from the error: MySQL's snapshot may not show the
-    twin's row yet)."""
+    retry's or a concurrent twin's (read from the error: for a redemption, which looks the key
+    up first, MySQL's snapshot may not show the twin's row yet)."""
     return "idempotency_key" in str(clash.orig)
+
+
+def _number_taken(clash: IntegrityError) -> bool:
+    """Whether an insert clashed with an application under the same number: MySQL names the
+    unique key (uq_applications_number, schema.py's naming convention), SQLite the column."""
+    error = str(clash.orig)
+    return "uq_applications_number" in error or "applications.number" in error
 
 
 def _new_number(at: datetime) -> str:

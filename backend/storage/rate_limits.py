@@ -25,15 +25,15 @@ def hit_all(
     One upsert counts the attempt on them all (restarting a window that has passed), so
     concurrent callers never both take the last place and no savepoint is needed; one query
     reads the counts back. An attempt over a limit is counted too: the caller refuses it and
-    its transaction rolls the count back. The rows are written in key order, the same in
-    every transaction, so two of them never wait for each other's second row.
+    its transaction rolls the count back. The rows are written, and locked, in the order
+    given: a caller gives its counters in one order always (intake: IP, then email, as every
+    release has), so two transactions never wait for each other's second row.
     """
     start = now - now % window
-    ordered = sorted(counters)
-    keys = {f"key{n}": key for n, (key, _) in enumerate(ordered)}
-    connection.execute(_upsert(connection.dialect.name, len(ordered)), {**keys, "start": start})
-    counts = connection.execute(_counts(len(ordered)), keys).one()
-    over = any(count > limit for count, (_, limit) in zip(counts, ordered, strict=True))
+    keys = {f"key{n}": key for n, (key, _) in enumerate(counters)}
+    connection.execute(_upsert(connection.dialect.name, len(counters)), {**keys, "start": start})
+    counts = connection.execute(_counts(len(counters)), keys).one()
+    over = any(count > limit for count, (_, limit) in zip(counts, counters, strict=True))
     return start + window - now if over else None
 
 

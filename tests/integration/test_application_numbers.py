@@ -3,6 +3,7 @@
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 from sqlalchemy import func, select
 
@@ -58,4 +59,13 @@ def test_a_number_taken_at_every_draw_fails_and_stores_nothing(api, database, mo
     api.post("/applications", a_form(email="first@example.com"))
     answer = api.post("/applications", a_form(email="second@example.com"))
     assert answer.status_code == 500 and list(drawn) == [FREE]
+    assert [count(database, t) for t in (applications, application_events, jobs)] == [1, 1, 1]
+
+
+def test_a_clash_on_anything_but_the_number_is_not_drawn_again(api, database, monkeypatch):
+    drawn = numbers_drawn(monkeypatch, FREE, TAKEN, TAKEN, TAKEN)
+    monkeypatch.setattr(service, "secrets", SimpleNamespace(token_urlsafe=lambda n: "same"))
+    api.post("/applications", a_form(email="first@example.com"))
+    answer = api.post("/applications", a_form(email="second@example.com"))
+    assert answer.status_code == 500 and list(drawn) == [TAKEN, TAKEN]
     assert [count(database, t) for t in (applications, application_events, jobs)] == [1, 1, 1]
