@@ -55,6 +55,7 @@ def _backend_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("give the backend's http:// or https:// URL, with its host")
+    parts.port  # noqa: B018 -- raises ValueError for a port that is not a number up to 65535
     return value.rstrip("/")
 
 

@@ -123,7 +123,10 @@ def test_a_body_over_16_kb_is_refused(front):
     assert answer.get_json()["message"]["en"] == "The request is too large (16 KB at most)."
 
 
-@pytest.mark.parametrize("url", ["backend:8001", "ftp://backend", "http://", "/api"])
+@pytest.mark.parametrize(
+    "url",
+    ["backend:8001", "ftp://backend", "http://", "/api", "http://backend:80a", "http://b:99999"],
+)
 def test_a_backend_url_that_is_not_an_http_url_is_refused_at_start(url):
     with pytest.raises(FrontendConfigError, match="BACKEND_URL is not usable"):
         FrontendConfig.from_env({"BACKEND_URL": url})
