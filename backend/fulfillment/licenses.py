@@ -32,9 +32,11 @@ def issue_license(services: Services, job: Job) -> Done:
         transition(
             connection, application_id, ApplicationStatus.APPROVED, ApplicationStatus.ISSUED, now
         )
-        queue.enqueue(connection, SEND_LICENSE_MAIL, Subject.application(application_id), now)
+        mail = queue.enqueue(
+            connection, SEND_LICENSE_MAIL, Subject.application(application_id), now
+        )
     services.kick()
-    return Done()
+    return Done(then=mail)
 
 
 def _sign(services: Services, application: Application, now: datetime) -> IssuedLicense:

@@ -124,7 +124,14 @@ class Job:
 
 @dataclass(frozen=True)
 class Done:
-    """The job's work is finished."""
+    """The job's work is finished.
+
+    ``then``: the id of a job it recorded to carry the same work on (the license's mail), which
+    the runner takes next, before older work: under a burst of approvals each customer's mail
+    then follows their own license, not every license of the burst.
+    """
+
+    then: int | None = None
 
 
 @dataclass(frozen=True)

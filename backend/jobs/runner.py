@@ -13,7 +13,16 @@ from sqlalchemy import Connection
 
 from backend.exceptions import RetryCannotHelp
 from backend.jobs import queue
-from backend.jobs.model import DEFAULT_RETRY, Cancelled, Job, JobStatus, Outcome, Retry, Wait
+from backend.jobs.model import (
+    DEFAULT_RETRY,
+    Cancelled,
+    Done,
+    Job,
+    JobStatus,
+    Outcome,
+    Retry,
+    Wait,
+)
 from backend.jobs.registry import C, Registry
 from backend.storage.database import Database
 
@@ -62,9 +71,27 @@ class Runner(Generic[C]):
         ``context`` replaces the runner's own for this job: a Function Compute invocation
         brings the credentials its jobs are to use.
         """
+        ran, _ = self._run(only, context)
+        return ran
+
+    def run_due(self, deadline: float | None = None, context: C | None = None) -> int:
+        """Run jobs until none is due (or ``deadline``, a time.monotonic() value); how many ran.
+
+        A job that hands its work on (Done.then) is followed by that job, before older work.
+        """
+        count, then = 0, None
+        while deadline is None or time.monotonic() < deadline:
+            ran, handed_on = self._run(then, context)
+            if not ran and then is None:
+                break
+            count, then = count + ran, handed_on  # not ran: another runner took the job on
+        return count
+
+    def _run(self, only: int | None, context: C | None) -> tuple[bool, int | None]:
+        """Claim and run one due job (or job ``only``): whether one ran, and what it handed on."""
         job = queue.claim(self.database.transaction, self.name, self.clock(), self.lease, only)
         if job is None:
-            return False
+            return False, None
         kind = self.kinds.get(job.kind)
         try:
             if kind is None:
@@ -72,19 +99,12 @@ class Runner(Generic[C]):
             outcome = kind.handler(self.context if context is None else context, job)
         except RetryCannotHelp as err:
             self._failed(job, f"{type(err).__name__}: {err}", GIVE_UP)
-            return True
+            return True, None
         except Exception as err:  # any failure is recorded and retried, never lost
             self._failed(job, f"{type(err).__name__}: {err}")
-            return True
+            return True, None
         self._settle(job, outcome)
-        return True
-
-    def run_due(self, deadline: float | None = None, context: C | None = None) -> int:
-        """Run jobs until none is due (or ``deadline``, a time.monotonic() value); how many ran."""
-        count = 0
-        while (deadline is None or time.monotonic() < deadline) and self.run_one(context=context):
-            count += 1
-        return count
+        return True, outcome.then if isinstance(outcome, Done) else None
 
     def run_until(self, deadline: float, context: C | None = None) -> int:
         """Run jobs as they fall due until ``deadline`` (a time.monotonic() value); how many ran.

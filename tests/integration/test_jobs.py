@@ -52,6 +52,23 @@ def test_a_job_runs_once_and_succeeds(database, clock):
     assert seen == [{"n": 1}] and status(database, job_id)[0] == "succeeded"
 
 
+def test_a_job_that_hands_its_work_on_is_followed_by_that_job_before_older_work(database, clock):
+    ran = []
+
+    def first(job):
+        ran.append(("first", job.subject.id))
+        return Done(then=record(database, clock, "second", job.subject))
+
+    def second(job):
+        ran.append(("second", job.subject.id))
+        return Done()
+
+    for application in (1, 2):
+        record(database, clock, "first", Subject.application(application))
+    assert runner(database, clock, first=first, second=second).run_due() == 4
+    assert ran == [("first", "1"), ("second", "1"), ("first", "2"), ("second", "2")]
+
+
 def test_a_job_that_always_fails_ends_failed_after_its_attempts(database, clock, caplog):
     job_id = record(database, clock, "doomed")
 
