@@ -69,7 +69,9 @@ class Runner(Generic[C]):
         """Claim and run one due job (or job ``only``); False if none was due.
 
         ``context`` replaces the runner's own for this job: a Function Compute invocation
-        brings the credentials its jobs are to use.
+        brings the credentials its jobs are to use. A job it hands on (Done.then) is left to
+        run_due: run_one runs inside requests (a redemption's license), which a mail must not
+        hold up.
         """
         ran, _ = self._run(only, context)
         return ran
@@ -84,7 +86,9 @@ class Runner(Generic[C]):
             ran, handed_on = self._run(then, context)
             if not ran and then is None:
                 break
-            count, then = count + ran, handed_on  # not ran: another runner took the job on
+            # Not ran: the job handed on is not to be claimed now (taken by another runner,
+            # waiting on another job, not due): older work next.
+            count, then = count + ran, handed_on
         return count
 
     def _run(self, only: int | None, context: C | None) -> tuple[bool, int | None]:

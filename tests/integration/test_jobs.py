@@ -69,6 +69,19 @@ def test_a_job_that_hands_its_work_on_is_followed_by_that_job_before_older_work(
     assert ran == [("first", "1"), ("second", "1"), ("first", "2"), ("second", "2")]
 
 
+def test_work_handed_on_that_cannot_run_yet_leaves_the_runner_to_older_work(database, clock):
+    blocker, ran = record(database, clock, "blocker", Subject.application(9)), []
+
+    def first(job):
+        ran.append(job.subject.id)
+        return Done(then=record(database, clock, "second", job.subject, depends_on=[blocker]))
+
+    for application in (1, 2):
+        record(database, clock, "first", Subject.application(application))
+    work = runner(database, clock, first=first, blocker=lambda job: Wait())
+    assert work.run_due() == 3 and ran == ["1", "2"]
+
+
 def test_a_job_that_always_fails_ends_failed_after_its_attempts(database, clock, caplog):
     job_id = record(database, clock, "doomed")
 
