@@ -9,9 +9,9 @@ spaces, dashes, and the letters Crockford maps to digits (I and L to 1, O to 0).
 
 import secrets
 
-from license.alphabet import ALPHABET as ALPHABET  # re-exported: the code's users read it here
 from license.exceptions import ActivationCodeError
 
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 RANDOM_SYMBOLS = 19
 GROUP = 5
 LENGTH = RANDOM_SYMBOLS + 1

@@ -29,7 +29,7 @@ from backend.storage.applications import (
 )
 from backend.storage.database import Database
 from backend.subjects import Subject
-from license.alphabet import ALPHABET
+from license.codes import ALPHABET
 
 NUMBER_ATTEMPTS = 3
 NUMBER_SYMBOLS = 6

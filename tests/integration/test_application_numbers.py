@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from backend.applications import service
 from backend.storage.schema import application_events, applications, jobs, rate_limits
-from license.alphabet import ALPHABET
+from license.codes import ALPHABET
 from tests.integration.conftest import a_form
 
 TAKEN, FREE = "A20261123-TAKEN0", "A20261123-FREE00"
