@@ -3,11 +3,12 @@
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, select, update
 
 from backend.applications.status import ApplicationStatus, check_move
 from backend.applications.validation import ApplicationForm
 from backend.storage.schema import application_events, applications
+from backend.storage.unique import insert_new
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,7 @@ def insert_application(connection: Connection, new: NewApplication) -> int:
         "idempotency_key": new.idempotency_key,
         "request_hash": new.request_hash,
     }
-    result = connection.execute(_INSERT_APPLICATION, row)
-    (application_id,) = result.inserted_primary_key or (None,)
-    if not isinstance(application_id, int):
-        raise RuntimeError("the database gave the new application no id")
+    application_id = insert_new(connection, applications, row)
     _add_entry(connection, application_id, ApplicationStatus.SUBMITTED, new.at)
     return application_id
 
@@ -241,15 +239,9 @@ def _add_entry(
     connection: Connection, application_id: int, status: ApplicationStatus, at: datetime
 ) -> None:
     entry = {"application_id": application_id, "status": status, "at": at}
-    connection.execute(_INSERT_EVENT, entry)
+    insert_new(connection, application_events, entry)
 
 
 def form_values(form: ApplicationForm) -> dict[str, object]:
     """The form's fields by name (what dataclasses.asdict gives, without its deep copies)."""
     return {name: getattr(form, name) for name in FORM_FIELDS}
-
-
-# Built once: a statement whose values come with the execution keeps its cache key, where one
-# built with .values(row) on every call coerces each value and computes its key anew.
-_INSERT_APPLICATION = insert(applications)
-_INSERT_EVENT = insert(application_events)

@@ -44,5 +44,5 @@ def _insert(connection: Connection, table: Table, row: dict[str, Any]) -> Cursor
 def _insert_into(table: Table) -> Insert:
     # One statement per table, its values given with each execution (so plain values only): it
     # keeps its cache key, where one built with .values(row) on every call coerces each value
-    # and keys it anew. insert_new stores every application's job.
+    # and keys it anew. insert_new stores every application, its first status and its job.
     return insert(table)
