@@ -94,7 +94,7 @@ class BackendClient:
         clock: Callable[[], float] = time.time,
         scheme: FcScheme = "fc3",
     ) -> None:
-        self.base_url, self.secret, self.clock = base_url, secret.encode(), clock
+        self.secret, self.clock = secret.encode(), clock
         self.base_path = urlsplit(base_url).path
         self.scheme = scheme
         # Only the headers each call names: a relayed call's signature covers Accept. No
@@ -124,10 +124,10 @@ class BackendClient:
             self.secret, method, path, int(now), client_ip, idempotency_key, body
         )
         headers["Content-Type"] = "application/json"
+        target = self.base_path + path  # the path FC's gateway sees, and signs
         if credentials is not None:
-            fc_path = self.base_path + path
-            headers.update(self._fc_headers(credentials, method, fc_path, headers, now))
-        return self._exchange(method, self.base_path + path, body, headers)
+            headers.update(self._fc_headers(credentials, method, target, headers, now))
+        return self._exchange(method, target, body, headers)
 
     def relay(
         self, call: Relayed, client_ip: str, credentials: FcCredentials | None = None
