@@ -225,23 +225,20 @@ class Applications:
 
 def insert_numbered(connection: Connection, new: NewApplication) -> tuple[int, str]:
     """Store an application under a fresh number, in a savepoint per attempt; its id and
-    number (for redemptions: intake runs its whole transaction again instead)."""
+    number (for redemptions: intake runs its whole transaction again instead).
+
+    Only a taken number is drawn again; any other clash (a twin under the same key, whose
+    answer is the one) is raised as it came, as intake's is.
+    """
     for attempt in range(1, NUMBER_ATTEMPTS + 1):
         numbered = replace(new, number=_new_number(new.at))
         try:
             with connection.begin_nested():  # a clashing number costs only this attempt
                 return insert_application(connection, numbered), numbered.number
-        except IntegrityError as clash:  # a twin under the same key: its answer is the one
-            if attempt == NUMBER_ATTEMPTS or _same_key(clash):
+        except IntegrityError as clash:
+            if attempt == NUMBER_ATTEMPTS or not _number_taken(clash):
                 raise
     raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _same_key(clash: IntegrityError) -> bool:
-    """Whether an insert clashed with an application under the same idempotency key, a
-    retry's or a concurrent twin's (read from the error: for a redemption, which looks the key
-    up first, MySQL's snapshot may not show the twin's row yet)."""
-    return "idempotency_key" in str(clash.orig)
 
 
 def _number_taken(clash: IntegrityError) -> bool:

@@ -4,12 +4,14 @@ refusal its own answer, guessing throttled, and the license issued and mailed at
 import dataclasses
 import threading
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event, select
 
 from backend.app import create_app
-from backend.codes import throttle
+from backend.applications import service
+from backend.codes import redeem, throttle
 from backend.codes.hashing import code_hash
 from backend.storage import codes as store
 from backend.storage.schema import activation_codes, applications, jobs, licenses
@@ -374,3 +376,32 @@ def test_fifty_concurrent_redeemers_of_one_code_make_one_license(shop, batch, da
     assert count(database, applications) == 1
     assert count(database, jobs, jobs.c.kind == "issue_license") == 1
     assert count(database, licenses) == 1
+
+
+def numbers_drawn(monkeypatch, *numbers: str):
+    """Make redemptions draw ``numbers`` in turn; the iterator tells what is left undrawn."""
+    drawn = iter(numbers)
+    monkeypatch.setattr(service, "_new_number", lambda at: next(drawn))
+    return drawn
+
+
+def test_a_number_taken_already_is_drawn_again(page, batch, database, monkeypatch):
+    drawn = numbers_drawn(monkeypatch, "A20261123-TAKEN0", "A20261123-TAKEN0", "A20261123-FREE00")
+    first, second = batch(count=2)
+    assert page.post("/redemptions", redemption(first)).status_code == 201
+    again = page.post("/redemptions", redemption(second, email="li@example.com"))
+    assert again.status_code == 201 and again.get_json()["number"] == "A20261123-FREE00"
+    assert list(drawn) == [] and count(database, applications) == 2
+
+
+def test_a_clash_on_anything_but_the_number_is_not_drawn_again(
+    page, batch, database, monkeypatch
+):
+    numbers = ("A20261123-FREE00", "A20261123-OTHER1", "A20261123-OTHER2", "A20261123-OTHER3")
+    drawn = numbers_drawn(monkeypatch, *numbers)
+    monkeypatch.setattr(redeem, "secrets", SimpleNamespace(token_urlsafe=lambda n: "same"))
+    first, second = batch(count=2)
+    assert page.post("/redemptions", redemption(first)).status_code == 201
+    answer = page.post("/redemptions", redemption(second, email="li@example.com"))
+    assert answer.status_code == 500 and list(drawn) == list(numbers[2:])
+    assert count(database, activation_codes, activation_codes.c.redeemed_at.is_not(None)) == 1
