@@ -394,9 +394,7 @@ def test_a_number_taken_already_is_drawn_again(page, batch, database, monkeypatc
     assert list(drawn) == [] and count(database, applications) == 2
 
 
-def test_a_clash_on_anything_but_the_number_is_not_drawn_again(
-    page, batch, database, monkeypatch
-):
+def test_a_clash_on_anything_but_the_number_is_not_drawn_again(page, batch, database, monkeypatch):
     numbers = ("A20261123-FREE00", "A20261123-OTHER1", "A20261123-OTHER2", "A20261123-OTHER3")
     drawn = numbers_drawn(monkeypatch, *numbers)
     monkeypatch.setattr(redeem, "secrets", SimpleNamespace(token_urlsafe=lambda n: "same"))
