@@ -18,8 +18,10 @@ DEFERRED = {
     "backend": EVERY_FUNCTION,
     "approval": (*EVERY_FUNCTION, "backend.changes.service", "backend.cloud.plugins"),
     "runner": EVERY_FUNCTION,
+    "frontend": ("urllib3",),
 }
-"""Besides: the approval function queues an agreed change's steps without its planner."""
+"""Besides: the approval function queues an agreed change's steps without its planner, and the
+frontend serves the page and catalogue before its first call to the backend."""
 
 
 @pytest.fixture
