@@ -28,6 +28,7 @@ worker builds its app, and no control socket.
 
 import contextlib
 import gc
+import math
 import re
 import selectors
 import socket
@@ -48,6 +49,8 @@ HEAD_LIMIT_BYTES = 16 * 1024
 BODY_LIMIT_BYTES = 16 * 1024
 """The apps' MAX_BODY: a body must arrive whole before a thread takes the request, and a larger
 one is refused (413) without being read."""
+HEARTBEAT_SECONDS = 1.0
+"""How often a worker tells the master it is alive; the master's --timeout is 120 s."""
 RECV_BYTES = 64 * 1024
 DRAIN_BYTES = 256 * 1024
 """What a refused request may still have waiting, read before its answer so that closing the
@@ -170,6 +173,18 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arriving: dict[Any, _Arrival] = {}  # in deadline order: the deadline is fixed
+        self.notified = -math.inf
+
+    def notify(self) -> None:
+        """Tell the master this worker is alive, at most every HEARTBEAT_SECONDS.
+
+        gthread's loop calls this on every turn, two or three a request, and each is a
+        utime() of the heartbeat file; the master only needs one within --timeout.
+        """
+        now = time.monotonic()
+        if now - self.notified >= HEARTBEAT_SECONDS:
+            self.notified = now
+            super().notify()
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:

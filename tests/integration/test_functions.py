@@ -315,3 +315,14 @@ def test_a_kept_alive_connection_serves_one_request_after_another(start):
     assert [answer.status_code for answer in answers] == [200, 200, 200]
     log = function.log.read_text()
     assert log.count('"GET /healthz HTTP/1.1" 200') >= 3
+
+
+def test_a_worker_keeps_its_heartbeat_idle_and_busy(start):
+    function = start("frontend", GUNICORN_TIMEOUT="2")
+    time.sleep(3)  # idle: the loop turns once a second
+    with requests.Session() as session:
+        busy_until = time.monotonic() + 3
+        while time.monotonic() < busy_until:  # busy: the loop turns on every request
+            assert session.get(f"{function.url}/healthz", timeout=5).status_code == 200
+    log = function.log.read_text()
+    assert "WORKER TIMEOUT" not in log and log.count("Booting worker") == 1
