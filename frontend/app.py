@@ -154,8 +154,8 @@ def _page_routes(app: Flask, config: FrontendConfig) -> None:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    # Function Compute's lifecycle hooks: nothing to warm but the backend session, nothing to
-    # release but its pooled connections.
+    # Function Compute's lifecycle hooks: nothing to warm (the backend's connections are made on
+    # the first call that needs one), nothing to release but those connections.
     @app.post("/initialize")
     def initialize() -> dict[str, str]:
         return {"status": "initialized"}

@@ -4,6 +4,7 @@ The names are the backend Config's (one deployment, one set of variables); a tes
 the two lists together. This module reads only the mapping it is given.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,11 @@ from frontend.exceptions import FrontendConfigError
 from frontend.fc_signature import FcScheme, scheme_for
 
 STATIC_DIR = Path(__file__).parent / "static"
+AUTHORITY = re.compile(
+    r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+(?:%25[A-Za-z0-9._~-]+)?\])(?::[0-9]{1,5})?"
+)
+"""BACKEND_URL's host and port, as urllib3 takes them: a name or IPv4 address, or an IPv6
+address in brackets (with its %25-escaped zone), and an optional port."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,21 @@ class FrontendConfig:
 
 
 def _backend_url(value: str) -> str:
-    """BACKEND_URL without its trailing slash; ValueError unless an http(s) URL with a host."""
+    """BACKEND_URL without its trailing slash; ValueError unless an http(s) URL with a host.
+
+    Checked as strictly as the backend client parses it (on the first call, not at start):
+    a host with a space, say, would otherwise fail every proxied request instead of the start.
+    """
+    if " " in value or not value.isprintable():
+        raise ValueError("it has a space or a control character")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("give the backend's http:// or https:// URL, with its host")
+    if not AUTHORITY.fullmatch(parts.netloc):
+        raise ValueError(
+            f"{parts.netloc!r} is not a host name or an IP address ([...] for IPv6), with an"
+            " optional :port"
+        )
     parts.port  # noqa: B018 -- raises ValueError for a port that is not a number up to 65535
     return value.rstrip("/")
 

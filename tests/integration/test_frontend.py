@@ -125,11 +125,37 @@ def test_a_body_over_16_kb_is_refused(front):
 
 @pytest.mark.parametrize(
     "url",
-    ["backend:8001", "ftp://backend", "http://", "/api", "http://backend:80a", "http://b:99999"],
+    [
+        "backend:8001",
+        "ftp://backend",
+        "http://",
+        "/api",
+        "http://backend:80a",
+        "http://b:99999",
+        "http://backend .example.com",
+        "http://[::1]x",
+        "http://exa%mple",
+        "http://back\tend:9000",
+        "http://user@backend:9000",
+    ],
 )
 def test_a_backend_url_that_is_not_an_http_url_is_refused_at_start(url):
     with pytest.raises(FrontendConfigError, match="BACKEND_URL is not usable"):
         FrontendConfig.from_env({"BACKEND_URL": url})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8001",
+        "https://backend.example.com/",
+        "http://[::1]:9000/path",
+        "http://[fe80::1%25eth0]:80",
+        "https://1234.cn-hangzhou-internal.fc.aliyuncs.com/2023-03-03/functions/backend",
+    ],
+)
+def test_a_backend_url_the_client_can_use_is_taken(url):
+    assert FrontendConfig.from_env({"BACKEND_URL": url}).backend_url == url.rstrip("/")
 
 
 def test_a_backend_that_is_down_is_a_503_at_once(tmp_path):
