@@ -50,7 +50,7 @@ BODY_LIMIT_BYTES = 16 * 1024
 """The apps' MAX_BODY: a body must arrive whole before a thread takes the request, and a larger
 one is refused (413) without being read."""
 HEARTBEAT_SECONDS = 1.0
-"""How often a worker tells the master it is alive; the master's --timeout is 120 s."""
+"""The least time between two of a worker's signs of life (less under a --timeout below 8 s)."""
 RECV_BYTES = 64 * 1024
 DRAIN_BYTES = 256 * 1024
 """What a refused request may still have waiting, read before its answer so that closing the
@@ -176,13 +176,15 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         self.notified = -math.inf
 
     def notify(self) -> None:
-        """Tell the master this worker is alive, at most every HEARTBEAT_SECONDS.
+        """Tell the master this worker is alive, unless it did so within the heartbeat.
 
         gthread's loop calls this on every turn, two or three a request, and each is a
-        utime() of the heartbeat file; the master only needs one within --timeout.
+        utime() of the heartbeat file. A turn comes at least every second (its select's
+        timeout), so beats are at most heartbeat + 1 s apart; gunicorn asks for one every
+        ``self.timeout`` (half of --timeout), which a quarter of it leaves room for.
         """
         now = time.monotonic()
-        if now - self.notified >= HEARTBEAT_SECONDS:
+        if now - self.notified >= min(HEARTBEAT_SECONDS, self.timeout / 4):
             self.notified = now
             super().notify()
 
