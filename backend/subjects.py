@@ -31,6 +31,11 @@ class Subject:
         """The subject of an application's jobs."""
         return cls(SubjectType.APPLICATION, str(application_id))
 
+    @classmethod
+    def change(cls, change_id: int) -> "Subject":
+        """The subject of a change's jobs."""
+        return cls(SubjectType.CHANGE, str(change_id))
+
     def number(self, expected: SubjectType) -> int:
         """The id of a subject that must be of type ``expected`` and numbered; else ValueError."""
         if self.type != expected or not self.id.isascii() or not self.id.isdecimal():

@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from backend.changes.model import Change, ChangeStatus
 from backend.changes.names import CALLBACK_KIND, COMMENT_KIND, NOTICE_KIND
 from backend.jobs import queue
-from backend.subjects import Subject, SubjectType
+from backend.subjects import Subject
 
 RAN = (ChangeStatus.SUCCEEDED, ChangeStatus.FAILED)
 """Ends that made (or tried to make) something: the approval instance is told of them."""
@@ -19,7 +19,7 @@ RAN = (ChangeStatus.SUCCEEDED, ChangeStatus.FAILED)
 
 def ended(connection: Connection, change: Change, status: ChangeStatus, now: datetime) -> None:
     """Record the news of ``change`` ending ``status``, in the transaction that ends it."""
-    subject = Subject(SubjectType.CHANGE, str(change.id))
+    subject = Subject.change(change.id)
     if change.callback_url:
         queue.enqueue(connection, CALLBACK_KIND, subject, now)
     instance = change.approval.instance_id if change.approval else None

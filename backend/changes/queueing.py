@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from backend.changes.names import STEP_KIND
 from backend.jobs import queue
 from backend.storage import changes as store
-from backend.subjects import Subject, SubjectType
+from backend.subjects import Subject
 
 
 def queue_steps(connection: Connection, change_id: int, now: datetime) -> None:
@@ -21,7 +21,7 @@ def queue_steps(connection: Connection, change_id: int, now: datetime) -> None:
         job_id = queue.enqueue(
             connection,
             STEP_KIND,
-            Subject(SubjectType.CHANGE, str(change_id)),
+            Subject.change(change_id),
             now,
             part=step.name,
             payload={"step": step.name},

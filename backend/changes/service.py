@@ -22,7 +22,7 @@ from backend.exceptions import BadRequest, Conflict, Message, NotFound, Validati
 from backend.jobs import queue
 from backend.storage import changes as store
 from backend.storage.database import Database
-from backend.subjects import Subject, SubjectType
+from backend.subjects import Subject
 
 CALLBACK_URL_LENGTH = 1024
 NO_FORMS = ChangeForms()
@@ -181,14 +181,10 @@ def record(connection: Connection, new: NewChange, now: datetime) -> int | None:
             needs=list(step.needs),
         )
     if new.status == ChangeStatus.AWAITING_APPROVAL:
-        queue.enqueue(connection, OPEN_APPROVAL_KIND, _subject(change_id), now)
+        queue.enqueue(connection, OPEN_APPROVAL_KIND, Subject.change(change_id), now)
     else:
         queue_steps(connection, change_id, now)
     return change_id
-
-
-def _subject(change_id: int) -> Subject:
-    return Subject(SubjectType.CHANGE, str(change_id))
 
 
 def request_hash(request: Mapping[str, Any]) -> str:
