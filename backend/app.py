@@ -4,20 +4,20 @@ import functools
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask import Flask, g, request
 
 from backend import defaults, error_handlers, lifecycle, signed_requests
 from backend.applications import api as applications_api
 from backend.applications.service import Applications, Limits
-from backend.approvals.wiring import instance_opener
 from backend.apps.flask_auth import CLOCK
 from backend.catalogue import Catalogue, load_catalogue
 from backend.changes import api as changes_api
 from backend.changes.service import Changes
 from backend.changes.types import change_types
 from backend.clock import utc_now
-from backend.cloud.plugins.base import Plugins
+from backend.cloud.plugins import all_plugins
 from backend.codes import api as codes_api
 from backend.codes import page_api as redemptions_api
 from backend.codes.hashing import hash_key
@@ -28,7 +28,10 @@ from backend.exceptions import ConfigError
 from backend.jobs.kick import configured_kick
 from backend.request_body import whole_body
 from backend.storage.database import Database
-from backend.work import runner, services
+
+if TYPE_CHECKING:
+    from backend.jobs.runner import Runner
+    from backend.services import Services
 
 EXTENSION = "dingpass"
 UNSIGNED = {
@@ -53,15 +56,12 @@ def create_app(
     database = Database(config.database)
     clock = clock or utc_now
     products = catalogue if catalogue is not None else load_catalogue(config.catalogue_file)
-    opener = instance_opener(config, database, products, clock)
     limits = Limits(config.rate_limit_per_ip, config.rate_limit_per_email, config.rate_limit_window)
     app.extensions["database"] = database
     app.extensions[CLOCK] = clock
     app.extensions["catalogue"] = products
-    kick = kick or configured_kick(config.fc_runner_function, config.fc_endpoint)
-    context = services(config, database, products, opener, clock, kick or (lambda: None))
-    jobs = runner(config, context)
-    app.extensions["opener"] = opener
+    kick = kick or configured_kick(config.fc_runner_function, config.fc_endpoint) or _no_kick
+    jobs = _in_process_runner(config, database, products, clock, kick)
     app.extensions["runner"] = jobs
     app.extensions["applications"] = Applications(
         database,
@@ -69,11 +69,11 @@ def create_app(
         limits,
         config.public_base_url,
         clock,
-        kick=context.kick,
+        kick=kick,
     )
-    plugins = change_context.plugins if (change_context := context.changes) else Plugins()
+    plugins = all_plugins()
     app.extensions["changes"] = Changes(
-        database, change_types(plugins), plugins, clock, context.kick, config.change_forms
+        database, change_types(plugins), plugins, clock, kick, config.change_forms
     )
     # Read on first use: in development it is made in the var folder, which only codes need.
     code_key = functools.cache(functools.partial(hash_key, config))
@@ -85,8 +85,8 @@ def create_app(
         RedeemLimits(),
         clock,
         config.public_base_url,
-        run_now=lambda job_id: jobs.run_one(only=job_id),
-        kick=context.kick,
+        run_now=lambda job_id: jobs().run_one(only=job_id),
+        kick=kick,
     )
     app.register_blueprint(changes_api.bp)
     app.register_blueprint(codes_api.bp)
@@ -98,6 +98,35 @@ def create_app(
     app.register_blueprint(redemptions_api.bp)
     app.add_url_rule("/healthz", "health", lambda: {"status": "ok"})
     return app
+
+
+def _no_kick() -> None:
+    """Nothing to wake: a runner's timer, or a test, runs the jobs."""
+
+
+def _in_process_runner(
+    config: Config,
+    database: Database,
+    catalogue: Catalogue,
+    clock: Callable[[], datetime],
+    kick: Callable[[], None],
+) -> Callable[[], "Runner[Services]"]:
+    """The runner a redemption does its job with before answering, made on its first call.
+
+    Only the codes page needs it: building it (every kind of job, DingTalk's opener) would
+    add ~40 ms of imports to each cold start. Two first calls at once may each make one; they
+    are alike and keep nothing but the database's state.
+    """
+
+    @functools.cache
+    def made() -> "Runner[Services]":
+        from backend.approvals.wiring import instance_opener
+        from backend.work import runner, services
+
+        opener = instance_opener(config, database, catalogue, clock)
+        return runner(config, services(config, database, catalogue, opener, clock, kick))
+
+    return made
 
 
 def _require_signatures(app: Flask, secrets: tuple[bytes, ...]) -> None:

@@ -264,6 +264,8 @@ def approving_api(dingtalk_config, database, clock):
     Its kick runs the due jobs before the answer, where a deployment's wakes a runner: what
     the runner does is then done when a test reads it.
     """
-    app = create_app(dingtalk_config, clock=clock, kick=lambda: app.extensions["runner"].run_due())
+    app = create_app(
+        dingtalk_config, clock=clock, kick=lambda: app.extensions["runner"]().run_due()
+    )
     yield SignedClient(app)
     app.extensions["database"].dispose()

@@ -333,9 +333,11 @@ def test_a_start_that_never_left_is_not_taken_for_one_in_doubt(
     def database_away() -> str:  # storing a new token: MySQL chose it as a deadlock victim
         raise OperationalError("INSERT INTO dingtalk_tokens", {}, Exception("1213"))
 
-    monkeypatch.setattr(app.extensions["opener"].client, "access_token", database_away)
+    monkeypatch.setattr(
+        app.extensions["runner"]().context.opener.client, "access_token", database_away
+    )
     token = SignedClient(app).post("/applications", a_form()).get_json()["token"]
-    assert app.extensions["runner"].run_due() == 1  # the job failed, to be retried
+    assert app.extensions["runner"]().run_due() == 1  # the job failed, to be retried
     with database.transaction() as connection:
         found = by_token(connection, token)
     assert found.instance_requested_at is None  # no start went out: the retry starts at once

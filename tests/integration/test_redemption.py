@@ -112,7 +112,7 @@ def test_the_license_is_issued_at_once_and_mailed_with_the_batchs_terms(
     (code,) = batch(quantity=10, validity="30d")
     body = page.post("/redemptions", redemption(code, quantity=1, validity="1y")).get_json()
     assert body["status"] == "issued"  # signed within the request
-    assert shop.extensions["runner"].run_due() == 1  # the mail
+    assert shop.extensions["runner"]().run_due() == 1  # the mail
     (message,) = mailbox.mailbox.messages.values()
     (attachment,) = message.iter_attachments()
     ring = key_ring([(VECTORS / "test-public-key.pem").read_bytes()])
@@ -134,7 +134,7 @@ def test_a_batch_validity_in_days_gives_a_license_of_that_many_days(page, batch,
 def test_no_approval_is_asked_for(page, batch, shop):
     (code,) = batch()
     token = page.post("/redemptions", redemption(code)).get_json()["token"]
-    shop.extensions["runner"].run_due()
+    shop.extensions["runner"]().run_due()
     status = page.get(f"/applications/{token}").get_json()
     timeline = [entry["status"] for entry in status["timeline"]]
     assert timeline == ["submitted", "approved", "issued", "delivered"]

@@ -15,13 +15,14 @@ from tests.conftest import CATALOGUE, ROOT
 EVERY_FUNCTION = ("requests", "urllib3", "dotenv", "alibabacloud_dingtalk")
 """HTTP for DingTalk's old API, robots and change callbacks; the .env reader; DingTalk's SDK."""
 DEFERRED = {
-    "backend": EVERY_FUNCTION,
+    "backend": (*EVERY_FUNCTION, "backend.work", "backend.approvals.opener"),
     "approval": (*EVERY_FUNCTION, "backend.changes.service", "backend.cloud.plugins"),
     "runner": EVERY_FUNCTION,
     "frontend": ("urllib3",),
 }
-"""Besides: the approval function queues an agreed change's steps without its planner, and the
-frontend serves the page and catalogue before its first call to the backend."""
+"""Besides: the backend makes its job runner (for redemptions) on its first redemption, the
+approval function queues an agreed change's steps without its planner, and the frontend serves
+the page and catalogue before its first call to the backend."""
 
 
 @pytest.fixture
