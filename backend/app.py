@@ -62,7 +62,7 @@ def create_app(
     app.extensions["catalogue"] = products
     kick = kick or configured_kick(config.fc_runner_function, config.fc_endpoint) or _no_kick
     jobs = _in_process_runner(config, database, products, clock, kick)
-    app.extensions["runner"] = jobs
+    app.extensions["runner"] = jobs  # a function: call it for the runner
     app.extensions["applications"] = Applications(
         database,
         products,
@@ -113,9 +113,10 @@ def _in_process_runner(
 ) -> Callable[[], "Runner[Services]"]:
     """The runner a redemption does its job with before answering, made on its first call.
 
-    Only the codes page needs it: building it (every kind of job, DingTalk's opener) would
-    add ~40 ms of imports to each cold start. Two first calls at once may each make one; they
-    are alike and keep nothing but the database's state.
+    Only the codes page needs it: building it (every kind of job, DingTalk's opener) at start
+    would put a third of the backend's own imports on every cold start, to spare the first
+    redemption of an instance the wait. Two first calls at once may each make one: they differ
+    only in per-process caches (a token, HTTP sessions); what runners share is in the database.
     """
 
     @functools.cache
