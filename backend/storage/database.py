@@ -29,6 +29,8 @@ MYSQL_CONNECT_ARGS = {
     "init_command": "SET SESSION innodb_lock_wait_timeout = 5",
 }
 """Timeouts in seconds: a hung database fails a request instead of holding its worker for ever."""
+COMMITTED = "dingpass.committed"
+"""Marks a pooled connection whose last transaction committed (_roll_back_unless_committed)."""
 RETRIED_ERRORS = {1205, 1213}
 """MySQL's lock wait timeout and deadlock: the transaction was rolled back and may run again."""
 TRANSACTION_ATTEMPTS = 4
@@ -43,8 +45,10 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A connection in a transaction: committed on success, rolled back on error."""
-        with self.engine.begin() as connection:
-            yield connection
+        with self.engine.connect() as connection:
+            with connection.begin():
+                yield connection
+            connection.info[COMMITTED] = True  # nothing left for the pool to roll back
 
     def run(self, work: Callable[[Connection], T], attempts: int = TRANSACTION_ATTEMPTS) -> T:
         """``work`` in a transaction, run again from the start if MySQL rolled it back.
@@ -81,10 +85,12 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             parsed,
             pool_recycle=POOL_RECYCLE,
+            pool_reset_on_return=None,  # _roll_back_unless_committed resets
             connect_args=MYSQL_CONNECT_ARGS,
             hide_parameters=True,  # an error's log line must not carry a row's tokens and emails
         )
         _ping_when_idle(engine)
+        _roll_back_unless_committed(engine)
         return engine
     raise ConfigError(f"DATABASE_URL: use sqlite:/// or mysql+pymysql://, not {parsed.drivername}")
 
@@ -114,11 +120,31 @@ def _ping_when_idle(engine: Engine) -> None:
             raise exc.DisconnectionError(f"a pooled connection died while idle: {err}") from err
 
 
+def _roll_back_unless_committed(engine: Engine) -> None:
+    """Roll back a connection handed back to the pool, unless its transaction committed.
+
+    SQLAlchemy's pool rolls back every connection handed back, even one whose transaction
+    Database.transaction has just committed: on MySQL a ROLLBACK sent and answered, one round
+    trip more for every transaction. Only a commit marks a connection; one used any other way
+    (a failed commit, a migration, a raw DBAPI connection, one dropped by the garbage
+    collector) is rolled back as before, so that no transaction, lock or snapshot outlives it.
+    """
+
+    @event.listens_for(engine, "reset")
+    def _reset(dbapi_connection, record, state):  # type: ignore[no-untyped-def]
+        committed = record is not None and record.info.pop(COMMITTED, False)
+        if not (committed or state.transaction_was_reset):
+            dbapi_connection.rollback()
+
+
 def _sqlite_engine(database: str | None) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # A file never drops the connection: no ping.
-    engine = create_engine(f"sqlite:///{database or ''}", hide_parameters=True)
+    engine = create_engine(
+        f"sqlite:///{database or ''}", pool_reset_on_return=None, hide_parameters=True
+    )
+    _roll_back_unless_committed(engine)
 
     @event.listens_for(engine, "connect")
     def _pragmas(connection, _record):  # type: ignore[no-untyped-def]

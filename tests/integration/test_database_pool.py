@@ -1,4 +1,5 @@
-"""The connection pool: a connection that died while idle is never handed out."""
+"""The connection pool: a connection that died while idle is never handed out, and none is
+handed out in the middle of a transaction."""
 
 import time
 
@@ -6,6 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from backend.storage import database as database_module
+from backend.storage.schema import callback_nonces
 
 pytestmark = pytest.mark.mariadb
 
@@ -37,3 +39,29 @@ def test_a_connection_handed_back_moments_ago_is_used_without_a_ping(mariadb, mo
         with mariadb.transaction() as connection:
             connection.execute(text("SELECT 1"))
     assert pings == []
+
+
+def test_a_committed_transaction_hands_its_connection_back_without_a_rollback(mariadb):
+    def rollbacks() -> int:
+        with mariadb.transaction() as connection:
+            found = connection.execute(text("SHOW SESSION STATUS LIKE 'Com_rollback'")).one()
+        return int(found[1])
+
+    before = rollbacks()
+    for _ in range(5):
+        with mariadb.transaction() as connection:
+            connection.execute(text("SELECT 1"))
+    assert rollbacks() == before  # one pooled connection, its ROLLBACKs counted by the server
+
+
+def test_a_transaction_left_open_is_rolled_back_when_its_connection_is_handed_back(database):
+    raw = database.engine.raw_connection()  # as a migration or a library might use it
+    cursor = raw.cursor()
+    cursor.execute("BEGIN")
+    key = database.engine.dialect.identifier_preparer.quote("key")
+    cursor.execute(
+        f"INSERT INTO callback_nonces ({key}, seen_at) VALUES ('left-open', '2026-12-01')"  # noqa: S608 -- constants only
+    )
+    raw.close()
+    with database.transaction() as connection:
+        assert connection.execute(callback_nonces.select()).all() == []
