@@ -30,7 +30,9 @@ MYSQL_CONNECT_ARGS = {
 }
 """Timeouts in seconds: a hung database fails a request instead of holding its worker for ever."""
 COMMITTED = "dingpass.committed"
-"""Marks a pooled connection whose last transaction committed (_roll_back_unless_committed)."""
+"""Marks a pooled connection whose transaction Database.transaction committed: MySQL's pool
+then hands it back without a ROLLBACK (_roll_back_unless_committed). SQLite's rolls back
+always, which costs nothing there: the mark is not read."""
 RETRIED_ERRORS = {1205, 1213}
 """MySQL's lock wait timeout and deadlock: the transaction was rolled back and may run again."""
 TRANSACTION_ATTEMPTS = 4
@@ -46,9 +48,13 @@ class Database:
     def transaction(self) -> Iterator[Connection]:
         """A connection in a transaction: committed on success, rolled back on error."""
         with self.engine.connect() as connection:
-            with connection.begin():
+            with connection.begin() as transaction:
                 yield connection
-            connection.info[COMMITTED] = True  # nothing left for the pool to roll back
+                # Ended inside the block (a rollback() or commit() of its own): whatever ran
+                # since, on the raw connection, is unknown, so the pool rolls it back.
+                ours = transaction.is_active
+            if ours:
+                connection.info[COMMITTED] = True
 
     def run(self, work: Callable[[Connection], T], attempts: int = TRANSACTION_ATTEMPTS) -> T:
         """``work`` in a transaction, run again from the start if MySQL rolled it back.
@@ -85,7 +91,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             parsed,
             pool_recycle=POOL_RECYCLE,
-            pool_reset_on_return=None,  # _roll_back_unless_committed resets
+            pool_reset_on_return=None,  # not after a commit: _roll_back_unless_committed
             connect_args=MYSQL_CONNECT_ARGS,
             hide_parameters=True,  # an error's log line must not carry a row's tokens and emails
         )
@@ -121,13 +127,11 @@ def _ping_when_idle(engine: Engine) -> None:
 
 
 def _roll_back_unless_committed(engine: Engine) -> None:
-    """Roll back a connection handed back to the pool, unless its transaction committed.
+    """Roll back a connection handed back to the pool, unless Database.transaction committed it.
 
-    SQLAlchemy's pool rolls back every connection handed back, even one whose transaction
-    Database.transaction has just committed: on MySQL a ROLLBACK sent and answered, one round
-    trip more for every transaction. Only a commit marks a connection; one used any other way
-    (a failed commit, a migration, a raw DBAPI connection, one dropped by the garbage
-    collector) is rolled back as before, so that no transaction, lock or snapshot outlives it.
+    SQLAlchemy's pool would roll back every one, a ROLLBACK sent and answered after each COMMIT:
+    a round trip more per transaction on MySQL. Any other use (a failed commit, a migration, raw
+    DBAPI work, a connection the garbage collector found) is rolled back as before.
     """
 
     @event.listens_for(engine, "reset")
@@ -141,10 +145,7 @@ def _sqlite_engine(database: str | None) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # A file never drops the connection: no ping.
-    engine = create_engine(
-        f"sqlite:///{database or ''}", pool_reset_on_return=None, hide_parameters=True
-    )
-    _roll_back_unless_committed(engine)
+    engine = create_engine(f"sqlite:///{database or ''}", hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _pragmas(connection, _record):  # type: ignore[no-untyped-def]

@@ -56,12 +56,24 @@ def test_a_committed_transaction_hands_its_connection_back_without_a_rollback(ma
 
 def test_a_transaction_left_open_is_rolled_back_when_its_connection_is_handed_back(database):
     raw = database.engine.raw_connection()  # as a migration or a library might use it
-    cursor = raw.cursor()
-    cursor.execute("BEGIN")
-    key = database.engine.dialect.identifier_preparer.quote("key")
-    cursor.execute(
-        f"INSERT INTO callback_nonces ({key}, seen_at) VALUES ('left-open', '2026-12-01')"  # noqa: S608 -- constants only
-    )
+    _insert_raw(database, raw.cursor(), "left-open")
     raw.close()
     with database.transaction() as connection:
         assert connection.execute(callback_nonces.select()).all() == []
+
+
+def test_work_after_a_transaction_ended_itself_is_rolled_back(database):
+    with database.transaction() as connection:
+        connection.rollback()  # ended inside the block: its end is not the commit
+        _insert_raw(database, connection.connection.cursor(), "after-the-end")
+    with database.transaction() as connection:
+        assert connection.execute(callback_nonces.select()).all() == []
+
+
+def _insert_raw(database, cursor, key: str) -> None:  # type: ignore[no-untyped-def]
+    """Begin a transaction on the DBAPI cursor and add a nonce in it, past SQLAlchemy."""
+    cursor.execute("BEGIN")
+    column = database.engine.dialect.identifier_preparer.quote("key")
+    cursor.execute(
+        f"INSERT INTO callback_nonces ({column}, seen_at) VALUES ('{key}', '2026-12-01')"  # noqa: S608 -- constants only
+    )
