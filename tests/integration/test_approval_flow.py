@@ -114,6 +114,8 @@ def test_terminate_in_the_console_terminates_the_application_and_records_its_mai
     token = approving_api.post("/applications", a_form()).get_json()["token"]
     instance_id = press(sandbox, "terminate")
     assert wait_for(lambda: status_of(approving_api, token) == "terminated")
+    # The sandbox records a push once its answer is read, which may be after the status moved.
+    assert wait_for(lambda: sandbox.state.pushes_of(instance_id))
     (push,) = sandbox.state.pushes_of(instance_id)
     assert push.success and decision_jobs(database) == ["send_refusal_mail"]
 
