@@ -114,7 +114,9 @@ def test_approving_in_the_sandbox_console_moves_the_status_page_to_approved(dev_
     fill_form(phone, email="wang@example.com")
     phone.get_by_role("button", name="提交申请").click()
     phone.get_by_role("link", name="查看申请进度").click()
-    expect(phone.get_by_test_id("status")).to_have_text("等待审批")
+    # The page asks again every 5 s: if it first saw the application before the runner opened
+    # its approval, the next answer may come just after a 5 s wait.
+    expect(phone.get_by_test_id("status")).to_have_text("等待审批", timeout=15_000)
     approver.goto(console_url)
     approver.get_by_role("button", name="同意 Approve").click()
     expect(approver.locator(".status").first).to_have_text("COMPLETED · agree")
@@ -136,7 +138,9 @@ def apply_and_follow(context, base: str, email: str):
     phone.get_by_role("button", name="提交申请").click()
     number = phone.get_by_test_id("number").inner_text()
     phone.get_by_role("link", name="查看申请进度").click()
-    expect(phone.get_by_test_id("status")).to_have_text("等待审批")
+    # The page asks again every 5 s: if it first saw the application before the runner opened
+    # its approval, the next answer may come just after a 5 s wait.
+    expect(phone.get_by_test_id("status")).to_have_text("等待审批", timeout=15_000)
     return phone, number
 
 
