@@ -40,7 +40,7 @@ def enqueue(
     By default a kind has one job per subject; several jobs of one kind for one subject (one
     change opening several resources) each name a ``part`` of their key (see dedupe_key).
     ``new_subject``: the subject was made in this very transaction, so no job of it can be
-    recorded yet, and the insert needs no savepoint (two round trips of every application).
+    recorded yet: the insert expects no clash, and reuses one statement (insert_new).
     """
     row = {
         "kind": kind,
