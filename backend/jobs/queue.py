@@ -74,30 +74,51 @@ def claim(
     lease: timedelta,
     only: int | None = None,
 ) -> Job | None:
-    """Take one due job under a lease, or None. Each attempt is its own short transaction."""
+    """Take one due job under a lease, or None.
+
+    The search for due jobs and the attempt on the oldest share one transaction, so a job is
+    taken with one commit: the take's update checks the version the search read, whatever
+    happened in between. Should another runner have taken that one, each later candidate is
+    tried in a short transaction of its own: on MySQL a refused update keeps its row locked
+    until the commit, which would hold up the runner that has it.
+    """
     with connection_factory() as connection:
         candidates = _due(connection, now, only)
-    for job_id, version, attempts in candidates:
-        # A run of attempts begins at its first: a job that waited its turn (for the jobs it
-        # depends on, or for a resource) has not been trying meanwhile.
-        first = {"tries_since": now} if attempts == 0 else {}
+        job = _take(connection, candidates[0], runner, now, lease) if candidates else None
+    for candidate in candidates[1:]:
+        if job is not None:
+            break
         with connection_factory() as connection:
-            taken = connection.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.version == version)
-                .values(
-                    status=JobStatus.RUNNING,
-                    leased_by=runner,
-                    lease_until=now + lease,
-                    attempts=attempts + 1,
-                    version=version + 1,
-                    updated_at=now,
-                    **first,
-                )
-            )
-            if taken.rowcount == 1:
-                return _job(connection, job_id)
-    return None
+            job = _take(connection, candidate, runner, now, lease)
+    return job
+
+
+def _take(
+    connection: Connection,
+    candidate: tuple[int, int, int],
+    runner: str,
+    now: datetime,
+    lease: timedelta,
+) -> Job | None:
+    """Lease the job if it is still as ``candidate`` saw it: its (id, version, attempts)."""
+    job_id, version, attempts = candidate
+    # A run of attempts begins at its first: a job that waited its turn (for the jobs it
+    # depends on, or for a resource) has not been trying meanwhile.
+    first = {"tries_since": now} if attempts == 0 else {}
+    taken = connection.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.version == version)
+        .values(
+            status=JobStatus.RUNNING,
+            leased_by=runner,
+            lease_until=now + lease,
+            attempts=attempts + 1,
+            version=version + 1,
+            updated_at=now,
+            **first,
+        )
+    )
+    return _job(connection, job_id) if taken.rowcount == 1 else None
 
 
 def _due(connection: Connection, now: datetime, only: int | None) -> list[tuple[int, int, int]]:

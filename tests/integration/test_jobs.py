@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from backend.jobs import queue
 from backend.jobs.model import Done, Retry, Wait
@@ -171,6 +171,42 @@ def test_a_job_whose_runner_vanished_is_taken_again_after_its_lease(database, cl
     with database.transaction() as connection:
         assert not queue.finish(connection, lost, clock())  # the vanished runner's word is ignored
     assert status(database, job_id)[:2] == ("succeeded", 2)
+
+
+def test_a_due_job_is_taken_in_one_transaction(database, clock):
+    job_id, transactions = record(database, clock, "work"), []
+
+    def counted():
+        transactions.append(1)
+        return database.transaction()
+
+    taken = queue.claim(counted, "runner", clock(), timedelta(minutes=5))
+    assert taken.id == job_id and len(transactions) == 1
+
+
+@pytest.mark.mariadb
+def test_a_job_another_runner_takes_meanwhile_leaves_the_claim_to_the_next(
+    database_url, database, clock
+):
+    if not database_url.startswith("mysql"):
+        pytest.skip("SQLite lets no other runner in between: BEGIN IMMEDIATE locks the file")
+    first, second = record(database, clock, "work"), record(database, clock, "work", part="b")
+    other, rivals = Database(database_url), []
+
+    def rival_first(_conn, _cursor, statement, parameters, *_args):
+        # Between this claim's search and its update of the oldest job, a rival takes it.
+        if statement.startswith("UPDATE jobs") and parameters.get("id_1") == first and not rivals:
+            rivals.append(queue.claim(other.transaction, "rival", clock(), timedelta(minutes=5)))
+
+    event.listen(database.engine, "before_cursor_execute", rival_first)
+    try:
+        taken = queue.claim(database.transaction, "runner", clock(), timedelta(minutes=5))
+    finally:
+        event.remove(database.engine, "before_cursor_execute", rival_first)
+        other.dispose()
+    assert [job.id for job in rivals] == [first]
+    assert taken.id == second and status(database, second)[:2] == ("running", 1)
+    assert status(database, first)[:2] == ("running", 1)  # the rival's, taken once
 
 
 def test_a_runner_whose_lease_ran_out_records_no_failure_of_the_job(database, clock):
