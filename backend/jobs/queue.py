@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from backend.jobs.model import Job, JobStatus, JsonObject, Retry, dedupe_key
+from backend.storage.database import rolled_back
 from backend.storage.schema import job_dependencies, jobs
 from backend.storage.unique import insert_new, insert_unless_present
 from backend.subjects import Subject
@@ -77,14 +79,22 @@ def claim(
     """Take one due job under a lease, or None.
 
     The search for due jobs and the attempt on the oldest share one transaction, so a job is
-    taken with one commit: the take's update checks the version the search read, whatever
-    happened in between. Should another runner have taken that one, each later candidate is
-    tried in a short transaction of its own: on MySQL a refused update keeps its row locked
-    until the commit, which would hold up the runner that has it.
+    taken with one commit: the take's update checks the version the search read. Should
+    another runner have taken that job meanwhile, the update changes nothing, or on MariaDB
+    with innodb_snapshot_isolation (on by default from 11.6.2) it rolls the transaction back;
+    either way each later candidate is then tried in a short transaction of its own: on MySQL
+    a refused update keeps its row locked until the commit, which would hold up the runner
+    that has the job.
     """
-    with connection_factory() as connection:
-        candidates = _due(connection, now, only)
-        job = _take(connection, candidates[0], runner, now, lease) if candidates else None
+    candidates: list[tuple[int, int, int]] = []
+    try:
+        with connection_factory() as connection:
+            candidates = _due(connection, now, only)
+            job = _take(connection, candidates[0], runner, now, lease) if candidates else None
+    except DBAPIError as err:
+        if not rolled_back(err):
+            raise
+        job = None  # the oldest changed since the search: the next candidates, as below
     for candidate in candidates[1:]:
         if job is not None:
             break

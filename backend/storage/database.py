@@ -33,8 +33,11 @@ COMMITTED = "dingpass.committed"
 """Marks a pooled connection whose transaction Database.transaction committed: MySQL's pool
 then hands it back without a ROLLBACK (_roll_back_unless_committed). SQLite's rolls back
 always, which costs nothing there: the mark is not read."""
-RETRIED_ERRORS = {1205, 1213}
-"""MySQL's lock wait timeout and deadlock: the transaction was rolled back and may run again."""
+RETRIED_ERRORS = {1020, 1205, 1213}
+"""The transaction was rolled back and may run again: MySQL's lock wait timeout (1205) and
+deadlock (1213), and MariaDB's "record has changed since last read" (1020: an update of a row
+changed since the transaction's snapshot, under innodb_snapshot_isolation, on by default from
+MariaDB 11.6.2)."""
 TRANSACTION_ATTEMPTS = 4
 
 
@@ -68,7 +71,7 @@ class Database:
                 with self.transaction() as connection:
                     return work(connection)
             except DBAPIError as err:
-                if attempt == attempts or not _rolled_back(err):
+                if attempt == attempts or not rolled_back(err):
                     raise
             time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 -- jitter, not secrecy
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -169,8 +172,8 @@ def _sqlite_engine(database: str | None) -> Engine:
     return engine
 
 
-def _rolled_back(error: DBAPIError) -> bool:
-    """Whether MySQL rolled the transaction back as a deadlock victim or on a lock wait timeout.
+def rolled_back(error: DBAPIError) -> bool:
+    """Whether MySQL rolled the whole transaction back, so that it may run again (RETRIED_ERRORS).
 
     Inside a savepoint the deadlock surfaces as 1305 (the savepoint is gone with the
     transaction) raised while handling it: the cause is looked for down the chain.
