@@ -63,7 +63,11 @@ def mail_record(
         "recipient": recipient,
     }
     insert_if_absent(connection, mails, row)  # or it was made before: by an earlier run, say
-    return Mail.from_row(connection.execute(select(mails).where(*where)).mappings().one())
+    # A locking read: MySQL's plain one shows the row as of the transaction's first read, and
+    # a run that took the job over since (its lease ran out) may have handed the mail over
+    # meanwhile: seen as not handed over, it would be sent twice. SQLite's writers take turns.
+    query = select(mails).where(*where).with_for_update(read=True)
+    return Mail.from_row(connection.execute(query).mappings().one())
 
 
 def mark_handed_over(connection: Connection, mail: Mail, at: datetime | None) -> None:
