@@ -1,5 +1,6 @@
 """send_license_mail and send_refusal_mail: each mailed once, even when a job runs again."""
 
+import functools
 import logging
 import smtplib
 
@@ -17,7 +18,14 @@ from backend.robots.notify import notify
 from backend.services import Services
 from backend.storage.applications import Application, by_id, transition
 from backend.storage.licenses import IssuedLicense, license_of
-from backend.storage.mails import Mail, MailKind, mail_record, mark_handed_over, mark_sent
+from backend.storage.mails import (
+    Mail,
+    MailKind,
+    mail_record,
+    mark_handed_over,
+    mark_refused,
+    mark_sent,
+)
 from backend.subjects import Subject
 from license import decode_unverified
 from license.verifier import format_time
@@ -31,12 +39,9 @@ DELIVERED, REFUSAL = RobotEvent.LICENSE_DELIVERED, RobotEvent.REFUSAL
 def send_license_mail(services: Services, job: Job) -> Done:
     """Mail the license to the applicant; issued -> delivered once the server accepted it."""
     application_id = application_of(job)
-    with services.database.transaction() as connection:
-        application = _application(connection, application_id)
-        stored = license_of(connection, application_id)
-        if stored is None:
-            raise LookupError(f"application {application.number} has no license to send yet")
-        mail = _record(connection, services, application, MailKind.LICENSE, stored.id)
+    # Run again if MariaDB finds the mail's record changed since the snapshot (mail_record).
+    work = functools.partial(_license_mail, services, application_id)
+    application, stored, mail = services.database.run(work)
     if mail.sent_at is None:
         send_once(services, mail, _license_message(services, application, stored, mail))
     with services.database.transaction() as connection:
@@ -49,14 +54,37 @@ def send_license_mail(services: Services, job: Job) -> Done:
 @kinds.kind(SEND_REFUSAL_MAIL, retry=OUTAGE_RETRY)
 def send_refusal_mail(services: Services, job: Job) -> Done:
     """Tell the applicant their application was refused or withdrawn."""
-    with services.database.transaction() as connection:
-        application = _application(connection, application_of(job))
-        mail = _record(connection, services, application, MailKind.REFUSAL, application.number)
-        notify(connection, services.robots.robots, REFUSAL, _about(application), services.clock())
+    work = functools.partial(_refusal_mail, services, application_of(job))
+    application, mail = services.database.run(work)  # as send_license_mail's
     if mail.sent_at is None:
         facts: Facts = {**_common(services, application), "status": application.status.value}
         send_once(services, mail, _message(services, MailKind.REFUSAL, application, mail, facts))
     return Done()
+
+
+def _license_mail(
+    services: Services, application_id: int, connection: Connection
+) -> tuple[Application, IssuedLicense, Mail]:
+    """The application, its license, and the record of the mail that carries it."""
+    application = _application(connection, application_id)
+    stored = license_of(connection, application_id)
+    if stored is None:
+        raise LookupError(f"application {application.number} has no license to send yet")
+    return (
+        application,
+        stored,
+        _record(connection, services, application, MailKind.LICENSE, stored.id),
+    )
+
+
+def _refusal_mail(
+    services: Services, application_id: int, connection: Connection
+) -> tuple[Application, Mail]:
+    """The application and the record of its refusal mail; the robots are told, too."""
+    application = _application(connection, application_id)
+    mail = _record(connection, services, application, MailKind.REFUSAL, application.number)
+    notify(connection, services.robots.robots, REFUSAL, _about(application), services.clock())
+    return application, mail
 
 
 def _license_message(
@@ -99,6 +127,10 @@ def _message(
     )
 
 
+class _HandedOverElsewhere(Exception):
+    """Another run of the same job (one whose lease ran out, thawed) handed the mail over first."""
+
+
 def send_once(services: Services, mail: Mail, message: Message) -> None:
     """Send, once: a mail an earlier run handed over in full is never sent again."""
     if mail.handed_over_at is not None:
@@ -109,21 +141,35 @@ def send_once(services: Services, mail: Mail, message: Message) -> None:
             "mail %s was handed over at %s; taken as sent", mail.message_id, mail.handed_over_at
         )
         return
+    handed_over = False
+
+    def hand_over() -> None:
+        nonlocal handed_over
+        _hand_over(services, mail)
+        handed_over = True
+
     try:
-        services.sender.send(message, mail.recipient, lambda: _handed_over(services, mail))
+        services.sender.send(message, mail.recipient, hand_over)
+    except _HandedOverElsewhere:
+        log.warning("mail %s handed over by another run meanwhile; taken as sent", mail.message_id)
+        return
     except smtplib.SMTPResponseException:
         # The server answered, and the answer was no (after the message too: greylisting, a
         # full mailbox): nothing was accepted, so the next run must send it again.
-        with services.database.transaction() as connection:
-            mark_handed_over(connection, mail, None)
+        if handed_over:  # by this run: another's hand-over is not this run's to take back
+            with services.database.transaction() as connection:
+                mark_refused(connection, mail)
         raise
     with services.database.transaction() as connection:
         mark_sent(connection, mail, services.clock())
 
 
-def _handed_over(services: Services, mail: Mail) -> None:
+def _hand_over(services: Services, mail: Mail) -> None:
+    """Record the hand-over before the server may commit the mail; the server never gets the
+    end of the message if another run recorded its own first (SmtpSender.send abandons it)."""
     with services.database.transaction() as connection:
-        mark_handed_over(connection, mail, services.clock())
+        if not mark_handed_over(connection, mail, services.clock()):
+            raise _HandedOverElsewhere(mail.message_id)
 
 
 def _record(

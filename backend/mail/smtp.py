@@ -48,7 +48,13 @@ class _HandingOver(smtplib.SMTP):
         text = EOLS.sub(b"\r\n", msg.encode("ascii")) if isinstance(msg, str) else bytes(msg)
         body = DOTS.sub(b"..", text)
         self.send(body if body.endswith(b"\r\n") else body + b"\r\n")
-        self.before_commit()
+        try:
+            self.before_commit()
+        except BaseException:
+            # Abandoned: dropped without the terminator, and without a QUIT, which the server
+            # would read as a line of the message and then wait for its end with us (10 s).
+            self.close()
+            raise
         if self.sock is not None:
             # The terminator is a small write after a large one: with Nagle's algorithm it
             # waits for the server's delayed ACK of the body, some 40 ms per mail.

@@ -65,15 +65,24 @@ def mail_record(
     insert_if_absent(connection, mails, row)  # or it was made before: by an earlier run, say
     # A locking read: MySQL's plain one shows the row as of the transaction's first read, and
     # a run that took the job over since (its lease ran out) may have handed the mail over
-    # meanwhile: seen as not handed over, it would be sent twice. SQLite's writers take turns.
+    # meanwhile. MariaDB with innodb_snapshot_isolation refuses the read instead (1020, the
+    # transaction rolled back): callers read in Database.run, which runs it again. SQLite's
+    # writers take turns.
     query = select(mails).where(*where).with_for_update(read=True)
     return Mail.from_row(connection.execute(query).mappings().one())
 
 
-def mark_handed_over(connection: Connection, mail: Mail, at: datetime | None) -> None:
-    """Record that the whole message is with the server, about to be committed (None: it was
-    refused after all)."""
-    connection.execute(update(mails).where(mails.c.id == mail.id).values(handed_over_at=at))
+def mark_handed_over(connection: Connection, mail: Mail, at: datetime) -> bool:
+    """Record that the whole message is with the server, about to be committed; False if a run
+    of its own had recorded that first (or the mail as sent), and it must not go out again."""
+    unsent = (mails.c.id == mail.id, mails.c.handed_over_at.is_(None), mails.c.sent_at.is_(None))
+    changed = connection.execute(update(mails).where(*unsent).values(handed_over_at=at))
+    return changed.rowcount == 1
+
+
+def mark_refused(connection: Connection, mail: Mail) -> None:
+    """Record that the server refused the mail this run had handed over: it may go again."""
+    connection.execute(update(mails).where(mails.c.id == mail.id).values(handed_over_at=None))
 
 
 def mark_sent(connection: Connection, mail: Mail, at: datetime) -> None:

@@ -9,10 +9,14 @@ from sqlalchemy import select
 
 from backend.approvals.dispatcher import Dispatcher
 from backend.approvals.events import ApprovalEvent
+from backend.fulfillment.mails import send_once
 from backend.jobs import queue
 from backend.jobs.model import Job, JobStatus
+from backend.mail.compose import compose
 from backend.storage.applications import mark_pending
+from backend.storage.mails import MailKind, mail_record, mark_handed_over
 from backend.storage.schema import applications, jobs, licenses, mails
+from backend.subjects import Subject
 from backend.work import runner as build_runner
 from backend.work import services
 from license import key_ring, verify
@@ -141,6 +145,31 @@ def test_a_mail_job_run_again_after_the_server_accepted_never_mails_twice(
         job = Job.from_row(connection.execute(query).mappings().one())
     kind.handler(runner.context, job)  # as if the lease had run out after the server accepted
     assert len(mailbox.mailbox.messages) == 1
+
+
+def test_a_mail_another_run_handed_over_meanwhile_is_not_sent(database, runner, mailbox, clock):
+    about = Subject.application(1)
+    with database.transaction() as connection:  # this run reads the record: not handed over
+        mail = mail_record(connection, about, MailKind.REFUSAL, "<refusal.1@x>", "z@example.com")
+    with database.transaction() as connection:  # the run whose lease ran out, thawed, hands it over
+        assert mark_handed_over(connection, mail, clock())
+    facts = {
+        "contact": "张三",
+        "company": "示例",
+        "number": "A1",
+        "product_name": "P",
+        "status": "refused",
+    }
+    message = compose(
+        "refusal",
+        "zh",
+        facts,
+        sender="l@example.com",
+        recipient="z@example.com",
+        message_id="<r@x>",
+    )
+    send_once(runner.context, mail, message)
+    assert not mailbox.mailbox.messages  # the server never got the end of this run's copy
 
 
 def test_smtp_down_then_back_delivers_every_mail_once(api, database, clock, runner, mailbox):
