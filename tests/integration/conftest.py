@@ -17,7 +17,7 @@ from backend.jobs.model import Job, Outcome
 from backend.jobs.registry import JobKind, Registry
 from backend.signed_requests import CLIENT_IP, IDEMPOTENCY_KEY, SIGNATURE, TIMESTAMP, signature
 from backend.storage import migrate
-from backend.storage.database import Database, make_engine
+from backend.storage.database import MYSQL_CONNECT_ARGS, Database, make_engine
 from backend.storage.schema import metadata
 from tests.conftest import CATALOGUE, a_form  # noqa: F401 -- tests import it from here
 
@@ -84,6 +84,25 @@ def database(database_url) -> Iterator[Database]:
             connection.execute(table.delete())
     yield db
     db.dispose()
+
+
+@pytest.fixture(params=["OFF", "ON"])
+def snapshot_isolation(request, database, database_url, monkeypatch) -> Iterator[Database]:
+    """Another pool on the MariaDB test database, its sessions with innodb_snapshot_isolation
+    off (as set) and on: on, an update or locking read of a row changed since the transaction's
+    snapshot rolls the transaction back (1020), MariaDB's default from 11.6.2."""
+    if database.engine.dialect.name != "mysql":
+        pytest.skip("SQLite's writers take turns: nothing changes under a transaction")
+    if request.param == "ON":
+        with database.transaction() as connection:
+            found = connection.exec_driver_sql("SHOW VARIABLES LIKE 'innodb_snapshot_isolation'")
+            if found.first() is None:
+                pytest.skip("this server has no innodb_snapshot_isolation")
+        setting = f"{MYSQL_CONNECT_ARGS['init_command']}, innodb_snapshot_isolation = ON"
+        monkeypatch.setitem(MYSQL_CONNECT_ARGS, "init_command", setting)
+    isolated = Database(database_url)
+    yield isolated
+    isolated.dispose()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from backend.jobs import queue
 from backend.jobs.model import Done, Retry, Wait
 from backend.jobs.registry import JobKind, Registry
 from backend.jobs.runner import Runner
-from backend.storage.database import MYSQL_CONNECT_ARGS, Database
+from backend.storage.database import Database
 from backend.storage.schema import jobs
 from backend.subjects import Subject, SubjectType
 from tests.conftest import ROOT, wait_for
@@ -185,35 +185,23 @@ def test_a_due_job_is_taken_in_one_transaction(database, clock):
 
 
 @pytest.mark.mariadb
-@pytest.mark.parametrize("snapshot_isolation", ["OFF", "ON"])
 def test_a_job_another_runner_takes_meanwhile_leaves_the_claim_to_the_next(
-    database_url, database, clock, monkeypatch, snapshot_isolation
+    database_url, database, clock, snapshot_isolation
 ):
-    if not database_url.startswith("mysql"):
-        pytest.skip("SQLite lets no other runner in between: BEGIN IMMEDIATE locks the file")
-    # ON, an update of a row changed since the snapshot rolls the transaction back (1020):
-    # MariaDB's default from 11.6.2, a setting of its own since 10.6.18 and 10.11.8.
-    with database.transaction() as connection:
-        if (
-            connection.exec_driver_sql("SHOW VARIABLES LIKE 'innodb_snapshot_isolation'").first()
-            is None
-        ):
-            pytest.skip("this MariaDB has no innodb_snapshot_isolation")
-    with_setting = f"{MYSQL_CONNECT_ARGS['init_command']}, innodb_snapshot_isolation = "
-    monkeypatch.setitem(MYSQL_CONNECT_ARGS, "init_command", with_setting + snapshot_isolation)
     first, second = record(database, clock, "work"), record(database, clock, "work", part="b")
-    mine, other, rivals = Database(database_url), Database(database_url), []
+    other, rivals = Database(database_url), []
 
     def rival_first(_conn, _cursor, statement, parameters, *_args):
         # Between this claim's search and its update of the oldest job, a rival takes it.
         if statement.startswith("UPDATE jobs") and parameters.get("id_1") == first and not rivals:
             rivals.append(queue.claim(other.transaction, "rival", clock(), timedelta(minutes=5)))
 
+    mine = snapshot_isolation
     event.listen(mine.engine, "before_cursor_execute", rival_first)
     try:
         taken = queue.claim(mine.transaction, "runner", clock(), timedelta(minutes=5))
     finally:
-        mine.dispose()
+        event.remove(mine.engine, "before_cursor_execute", rival_first)
         other.dispose()
     assert [job.id for job in rivals] == [first]
     assert taken.id == second and status(database, second)[:2] == ("running", 1)
