@@ -7,6 +7,7 @@ for an instance no application knows yet is held, never dropped: the job it reco
 out whose the instance is, and the event is applied when an application links it.
 """
 
+import functools
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,23 +58,30 @@ class Dispatcher:
         """The forms whose instances are ours to act on; empty: every form's."""
 
     def dispatch(self, event: ApprovalEvent) -> Outcome:
-        """Record ``event`` and act on it, all in one transaction."""
-        with self.database.transaction() as connection:
-            now = self.clock()
-            event_id = _claim(connection, event, now)
-            if event_id is None:
-                return Outcome.DUPLICATE
-            # An instance already linked is ours whatever its form: the form may have left the
-            # configuration (renamed, made anew) while an application or a change waits on it.
-            ours = self._ours(event) or _linked(connection, event.instance_id)
-            applied = self._apply(connection, event, now) if ours else NOT_OURS
-            _record_outcome(connection, event_id, applied)
-            outcome = applied.outcome
-            if outcome is Outcome.UNKNOWN_INSTANCE:
-                ask_whose(connection, event.instance_id, now, event.process_code)
+        """Record ``event`` and act on it, all in one transaction.
+
+        Run again if MySQL rolls it back (a deadlock with a runner's transition of the same
+        application, or MariaDB's snapshot isolation refusing an update of a row changed
+        since it read it), rather than failing the callback for DingTalk to push again later.
+        """
+        outcome = self.database.run(functools.partial(self._record, event))
         if outcome in KICKING and self.kick is not None:
             self.kick()  # the work it recorded is committed: run it now, not at the next timer tick
         return outcome
+
+    def _record(self, event: ApprovalEvent, connection: Connection) -> Outcome:
+        now = self.clock()
+        event_id = _claim(connection, event, now)
+        if event_id is None:
+            return Outcome.DUPLICATE
+        # An instance already linked is ours whatever its form: the form may have left the
+        # configuration (renamed, made anew) while an application or a change waits on it.
+        ours = self._ours(event) or _linked(connection, event.instance_id)
+        applied = self._apply(connection, event, now) if ours else NOT_OURS
+        _record_outcome(connection, event_id, applied)
+        if applied.outcome is Outcome.UNKNOWN_INSTANCE:
+            ask_whose(connection, event.instance_id, now, event.process_code)
+        return applied.outcome
 
     def _apply(self, connection: Connection, event: ApprovalEvent, now: datetime) -> "Applied":
         """What the event does, to an application, a change, or an employee's request."""

@@ -1,9 +1,11 @@
 """Approval events move an application exactly once, whatever brings them and how often."""
 
 import threading
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy import func, select, update
 
 from backend.approvals.dispatcher import Dispatcher, Outcome
 from backend.approvals.events import ApprovalEvent
@@ -93,6 +95,32 @@ def test_ten_concurrent_deliveries_move_once(pending, database, clock):
         thread.join()
     assert sorted(outcomes) == sorted([Outcome.MOVED] + [Outcome.DUPLICATE] * 9)
     assert count(database, jobs) - count(database, jobs, kind="open_instance") == 1
+
+
+@pytest.mark.mariadb
+def test_an_application_written_while_its_event_is_applied_still_moves(
+    pending, database, clock, snapshot_isolation
+):
+    # The form left the configuration, so the event reads the link first (a plain read that
+    # takes MySQL's snapshot); then, before the event locks the application, something else
+    # writes it. With snapshot isolation the lock is refused (1020), and the whole transaction
+    # runs again.
+    old_form = ApprovalEvent("pi-0001", "finish", "agree", "http", {"processCode": "PROC-OLD"})
+    dispatcher, touched = Dispatcher(snapshot_isolation, clock, process_codes=["PROC-NEW"]), []
+
+    def touch_first(_conn, _cursor, statement, *_args):
+        if "FOR UPDATE" in statement and "applications" in statement and not touched:
+            touched.append(1)
+            with database.transaction() as other:
+                later = clock() + timedelta(seconds=1)  # a write that changes the row
+                other.execute(update(applications).values(updated_at=later))
+
+    sqlalchemy_event.listen(snapshot_isolation.engine, "before_cursor_execute", touch_first)
+    try:
+        assert dispatcher.dispatch(old_form) is Outcome.MOVED
+    finally:
+        sqlalchemy_event.remove(snapshot_isolation.engine, "before_cursor_execute", touch_first)
+    assert touched and count(database, jobs, kind="issue_license") == 1
 
 
 def test_an_event_for_an_instance_no_application_knows_is_held_and_asked_about(
