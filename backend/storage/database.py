@@ -33,11 +33,14 @@ COMMITTED = "dingpass.committed"
 """Marks a pooled connection whose transaction Database.transaction committed: MySQL's pool
 then hands it back without a ROLLBACK (_roll_back_unless_committed). SQLite's rolls back
 always, which costs nothing there: the mark is not read."""
-RETRIED_ERRORS = {1020, 1205, 1213}
-"""The transaction was rolled back and may run again: MySQL's lock wait timeout (1205) and
-deadlock (1213), and MariaDB's "record has changed since last read" (1020: an update of a row
-changed since the transaction's snapshot, under innodb_snapshot_isolation, on by default from
-MariaDB 11.6.2)."""
+RETRIED_ERRORS = frozenset({1020, 1205, 1213})
+"""The transaction failed in a way that running it again may mend: MySQL's lock wait timeout
+(1205) and deadlock (1213), and MariaDB's "record has changed since last read" (1020: an update
+or locking read of a row changed since the transaction's snapshot, under
+innodb_snapshot_isolation, on by default from MariaDB 11.6.2)."""
+RETRIED_AT_ONCE = frozenset({1020, 1213})
+"""Those that come at once: a lock wait has taken innodb_lock_wait_timeout (5 s) already, more
+than a caller with a deadline (DingTalk waits 1.5 s for a callback's answer) can give again."""
 TRANSACTION_ATTEMPTS = 4
 
 
@@ -59,8 +62,14 @@ class Database:
             if ours:
                 connection.info[COMMITTED] = True
 
-    def run(self, work: Callable[[Connection], T], attempts: int = TRANSACTION_ATTEMPTS) -> T:
-        """``work`` in a transaction, run again from the start if MySQL rolled it back.
+    def run(
+        self,
+        work: Callable[[Connection], T],
+        attempts: int = TRANSACTION_ATTEMPTS,
+        retried: frozenset[int] = RETRIED_ERRORS,
+    ) -> T:
+        """``work`` in a transaction, run again from the start after one of the ``retried``
+        errors (see RETRIED_ERRORS; RETRIED_AT_ONCE for a caller with a deadline).
 
         MySQL's documentation asks applications to retry a transaction chosen as a deadlock
         victim (1213) or timed out waiting for a lock (1205); ``work`` must only touch the
@@ -71,7 +80,7 @@ class Database:
                 with self.transaction() as connection:
                     return work(connection)
             except DBAPIError as err:
-                if attempt == attempts or not rolled_back(err):
+                if attempt == attempts or not rolled_back(err, retried):
                     raise
             time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 -- jitter, not secrecy
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -172,8 +181,8 @@ def _sqlite_engine(database: str | None) -> Engine:
     return engine
 
 
-def rolled_back(error: DBAPIError) -> bool:
-    """Whether MySQL rolled the whole transaction back, so that it may run again (RETRIED_ERRORS).
+def rolled_back(error: DBAPIError, retried: frozenset[int] = RETRIED_ERRORS) -> bool:
+    """Whether ``error`` is one of the ``retried``: the transaction may run again from the start.
 
     Inside a savepoint the deadlock surfaces as 1305 (the savepoint is gone with the
     transaction) raised while handling it: the cause is looked for down the chain.
@@ -181,7 +190,7 @@ def rolled_back(error: DBAPIError) -> bool:
     seen: BaseException | None = error
     while seen is not None:
         code = getattr(getattr(seen, "orig", seen), "args", (None,))[:1]
-        if code and code[0] in RETRIED_ERRORS:
+        if code and code[0] in retried:
             return True
         seen = seen.__context__
     return False

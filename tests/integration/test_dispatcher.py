@@ -6,10 +6,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from backend.approvals.dispatcher import Dispatcher, Outcome
 from backend.approvals.events import ApprovalEvent
 from backend.storage.applications import mark_pending
+from backend.storage.database import MYSQL_CONNECT_ARGS, Database
 from backend.storage.schema import (
     application_events,
     applications,
@@ -97,30 +99,61 @@ def test_ten_concurrent_deliveries_move_once(pending, database, clock):
     assert count(database, jobs) - count(database, jobs, kind="open_instance") == 1
 
 
+def locks_of_applications(engine) -> list[str]:
+    """The locking reads of applications sent through ``engine`` from now on."""
+    locks: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if "FOR UPDATE" in statement and "FROM applications" in statement:
+            locks.append(statement)
+
+    sqlalchemy_event.listen(engine, "before_cursor_execute", seen)
+    return locks
+
+
 @pytest.mark.mariadb
 def test_an_application_written_while_its_event_is_applied_still_moves(
-    pending, database, clock, snapshot_isolation
+    pending, database, clock, snapshot_isolation, request
 ):
     # The form left the configuration, so the event reads the link first (a plain read that
     # takes MySQL's snapshot); then, before the event locks the application, something else
     # writes it. With snapshot isolation the lock is refused (1020), and the whole transaction
     # runs again.
     old_form = ApprovalEvent("pi-0001", "finish", "agree", "http", {"processCode": "PROC-OLD"})
-    dispatcher, touched = Dispatcher(snapshot_isolation, clock, process_codes=["PROC-NEW"]), []
+    dispatcher = Dispatcher(snapshot_isolation, clock, process_codes=["PROC-NEW"])
+    locks = locks_of_applications(snapshot_isolation.engine)
 
-    def touch_first(_conn, _cursor, statement, *_args):
-        if "FOR UPDATE" in statement and "applications" in statement and not touched:
-            touched.append(1)
+    def write_first(_conn, _cursor, statement, *_args):
+        if statement in locks and len(locks) == 1:
             with database.transaction() as other:
                 later = clock() + timedelta(seconds=1)  # a write that changes the row
                 other.execute(update(applications).values(updated_at=later))
 
-    sqlalchemy_event.listen(snapshot_isolation.engine, "before_cursor_execute", touch_first)
+    sqlalchemy_event.listen(snapshot_isolation.engine, "before_cursor_execute", write_first)
+    assert dispatcher.dispatch(old_form) is Outcome.MOVED
+    assert count(database, jobs, kind="issue_license") == 1
+    runs = 2 if request.node.callspec.params["snapshot_isolation"] == "ON" else 1
+    assert len(locks) == runs
+
+
+@pytest.mark.mariadb
+def test_an_event_kept_waiting_on_a_lock_fails_at_once_for_dingtalk_to_push_again(
+    pending, database, database_url, clock, monkeypatch
+):
+    if database.engine.dialect.name != "mysql":
+        pytest.skip("SQLite's writers queue for the file instead")
+    setting = "SET SESSION innodb_lock_wait_timeout = 1"  # the deployment's is 5 s
+    monkeypatch.setitem(MYSQL_CONNECT_ARGS, "init_command", setting)
+    waiting = Database(database_url)
+    locks = locks_of_applications(waiting.engine)
     try:
-        assert dispatcher.dispatch(old_form) is Outcome.MOVED
+        with database.transaction() as stuck:  # something holds the application, for long
+            stuck.execute(select(applications).with_for_update())
+            with pytest.raises(OperationalError):
+                Dispatcher(waiting, clock).dispatch(AGREE)
     finally:
-        sqlalchemy_event.remove(snapshot_isolation.engine, "before_cursor_execute", touch_first)
-    assert touched and count(database, jobs, kind="issue_license") == 1
+        waiting.dispose()
+    assert len(locks) == 1  # one wait: DingTalk gave up on the answer after 1.5 s anyway
 
 
 def test_an_event_for_an_instance_no_application_knows_is_held_and_asked_about(
