@@ -1,6 +1,10 @@
 """Our DingTalk client, through the official SDK, against the sandbox."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
+from sqlalchemy import event
 
 from backend.dingtalk.client import DingTalkClient
 from backend.exceptions import (
@@ -24,6 +28,43 @@ def start(client) -> str:
 def test_one_token_request_serves_many_calls(dingtalk, sandbox):
     ids = {start(dingtalk) for _ in range(5)}
     assert len(ids) == 5 and sandbox.state.token_requests == 1
+
+
+class TurnsTaken:
+    """A limiter that lets every call go at once, noting each turn among ``events``."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    def wait_turn(self, api: str) -> None:
+        self.events.append(f"turn {api}")
+
+
+@contextmanager
+def recorded(client: DingTalkClient, database) -> Iterator[list[str]]:
+    """The client's turns and the database's statements, in order."""
+    seen: list[str] = []
+    client.limiter = TurnsTaken(seen)  # type: ignore[assignment]
+    record = lambda *_args: seen.append("database")  # noqa: E731
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+
+
+def test_a_start_has_its_token_before_it_takes_its_turn(dingtalk, database):
+    with recorded(dingtalk, database) as events:
+        start(dingtalk)  # the token read, fetched and stored first: the turn right before sending
+    assert "turn token" in events and events[-1] == "turn start"
+
+
+def test_a_read_has_its_token_before_it_takes_its_turn(dingtalk, sandbox, database, clock):
+    instance = start(dingtalk)
+    reader = DingTalkClient(sandbox.url, APP_KEY, "sandbox-app-secret", database, clock)
+    with recorded(reader, database) as events:  # a new process: the token is in the database
+        reader.get_instance(instance)
+    assert events[0] == "database" and events[-1] == "turn get"
 
 
 def test_the_token_is_shared_through_the_database(dingtalk, sandbox, database, clock):
