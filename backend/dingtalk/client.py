@@ -142,11 +142,12 @@ class DingTalkClient:
 
         def send(token: str) -> Any:
             headers = wf.StartProcessInstanceHeaders(x_acs_dingtalk_access_token=token)
-            return self._workflow.start_process_instance_with_options(request, headers, _runtime())
+            return workflow.start_process_instance_with_options(request, headers, _runtime())
 
-        # The token first (a database read, or a token call of its own), then the slot: a call
-        # sent late for its slot bunches with the next ones over DingTalk's count for a second.
-        token = self._token_before_sending(fresh=False)
+        # The client (its first use imports the SDK) and the token (a database read, or a token
+        # call of its own) first, then the turn: a call sent late for its slot bunches with the
+        # next ones over DingTalk's count for a second.
+        workflow, token = self._workflow, self._token_before_sending(fresh=False)
         try:
             body = self._sdk("start", lambda: send(token))
         except DingTalkTokenInvalid:
@@ -168,7 +169,7 @@ class DingTalkClient:
         request = wf.GetProcessInstanceRequest(process_instance_id=instance_id)
         body = self._call(
             "get",
-            lambda token: self._workflow.get_process_instance_with_options(
+            lambda workflow, token: workflow.get_process_instance_with_options(
                 request, wf.GetProcessInstanceHeaders(x_acs_dingtalk_access_token=token), _runtime()
             ),
         )
@@ -195,7 +196,7 @@ class DingTalkClient:
         headers = wf.AddProcessInstanceCommentHeaders
         body = self._call(
             "comment",
-            lambda token: self._workflow.add_process_instance_comment_with_options(
+            lambda workflow, token: workflow.add_process_instance_comment_with_options(
                 request, headers(x_acs_dingtalk_access_token=token), _runtime()
             ),
         )
@@ -281,7 +282,7 @@ class DingTalkClient:
         headers = wf.ListProcessInstanceIdsHeaders
         body = self._call(
             "list",
-            lambda token: self._workflow.list_process_instance_ids_with_options(
+            lambda workflow, token: workflow.list_process_instance_ids_with_options(
                 request, headers(x_acs_dingtalk_access_token=token), _runtime()
             ),
         )
@@ -321,21 +322,23 @@ class DingTalkClient:
         ]
         return events, bool(body.get("has_more"))
 
-    def _call(self, api: str, call: Callable[[str], Any]) -> Any:
-        """Run a call of ``api`` with the token; on InvalidAuthentication, renew it once and
-        retry."""
-        token = self.access_token()  # before the slot, as start_instance's
+    def _call(self, api: str, call: Callable[[Any, str], Any]) -> Any:
+        """Run a call of ``api`` with the workflow client and the token; on
+        InvalidAuthentication, renew the token once and retry."""
+        # Both before the turn, as start_instance's: the client's first use imports the SDK.
+        workflow, token = self._workflow, self.access_token()
         try:
-            return self._sdk(api, lambda: call(token))
+            return self._sdk(api, lambda: call(workflow, token))
         except DingTalkTokenInvalid:
             token = self._fetch_token(self.clock())
-            return self._sdk(api, lambda: call(token))
+            return self._sdk(api, lambda: call(workflow, token))
 
     def _fetch_token(self, now: datetime) -> str:
         from alibabacloud_dingtalk.oauth2_1_0 import models as oauth
 
         request = oauth.GetAccessTokenRequest(app_key=self.app_key, app_secret=self._secret)
-        body = self._sdk("token", lambda: self._oauth.get_access_token(request))
+        client = self._oauth  # before the turn, as the other calls' clients
+        body = self._sdk("token", lambda: client.get_access_token(request))
         expires = now + timedelta(seconds=int(body.expire_in))
         row = {"app_key": self.app_key, "token": body.access_token, "expires_at": expires}
 

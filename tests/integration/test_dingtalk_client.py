@@ -31,20 +31,22 @@ def test_one_token_request_serves_many_calls(dingtalk, sandbox):
 
 
 class TurnsTaken:
-    """A limiter that lets every call go at once, noting each turn among ``events``."""
+    """A limiter that lets every call go at once, noting each turn among ``events``, and
+    whether the SDK's client for it was built by then (its first use imports the SDK)."""
 
-    def __init__(self, events: list[str]) -> None:
-        self.events = events
+    def __init__(self, events: list[str], client: DingTalkClient) -> None:
+        self.events, self.client = events, client
 
     def wait_turn(self, api: str) -> None:
-        self.events.append(f"turn {api}")
+        built = ("_oauth" if api == "token" else "_workflow") in vars(self.client)
+        self.events.append(f"turn {api}" if built else f"turn {api}, its SDK client not built")
 
 
 @contextmanager
 def recorded(client: DingTalkClient, database) -> Iterator[list[str]]:
     """The client's turns and the database's statements, in order."""
     seen: list[str] = []
-    client.limiter = TurnsTaken(seen)  # type: ignore[assignment]
+    client.limiter = TurnsTaken(seen, client)  # type: ignore[assignment]
     record = lambda *_args: seen.append("database")  # noqa: E731
     event.listen(database.engine, "before_cursor_execute", record)
     try:
@@ -57,6 +59,17 @@ def test_a_start_has_its_token_before_it_takes_its_turn(dingtalk, database):
     with recorded(dingtalk, database) as events:
         start(dingtalk)  # the token read, fetched and stored first: the turn right before sending
     assert "turn token" in events and events[-1] == "turn start"
+
+
+def test_a_start_with_a_token_no_longer_accepted_renews_it_before_its_second_turn(
+    dingtalk, sandbox, database
+):
+    start(dingtalk)
+    sandbox.state.tokens.clear()  # DingTalk no longer accepts the one we hold
+    with recorded(dingtalk, database) as events:
+        start(dingtalk)
+    turns = [event for event in events if event.startswith("turn")]
+    assert turns == ["turn start", "turn token", "turn start"] and events[-1] == "turn start"
 
 
 def test_a_read_has_its_token_before_it_takes_its_turn(dingtalk, sandbox, database, clock):
