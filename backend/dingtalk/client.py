@@ -140,14 +140,15 @@ class DingTalkClient:
             form_component_values=values,
         )
 
-        def send(token: str) -> Any:
-            headers = wf.StartProcessInstanceHeaders(x_acs_dingtalk_access_token=token)
-            return workflow.start_process_instance_with_options(request, headers, _runtime())
-
         # The client (its first use imports the SDK) and the token (a database read, or a token
         # call of its own) first, then the turn: a call sent late for its slot bunches with the
         # next ones over DingTalk's count for a second.
         workflow, token = self._workflow, self._token_before_sending(fresh=False)
+
+        def send(token: str) -> Any:
+            headers = wf.StartProcessInstanceHeaders(x_acs_dingtalk_access_token=token)
+            return workflow.start_process_instance_with_options(request, headers, _runtime())
+
         try:
             body = self._sdk("start", lambda: send(token))
         except DingTalkTokenInvalid:
