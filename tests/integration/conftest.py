@@ -5,10 +5,11 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from werkzeug.serving import make_server
 
 from backend.app import create_app
@@ -84,6 +85,21 @@ def database(database_url) -> Iterator[Database]:
             connection.execute(table.delete())
     yield db
     db.dispose()
+
+
+@contextmanager
+def statements_sent(engine: Engine) -> Iterator[list[str]]:
+    """Every statement sent through ``engine`` meanwhile, in order, as it grows."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture(params=["OFF", "ON"])

@@ -18,6 +18,7 @@ from backend.storage.schema import (
     approval_events,
     jobs,
 )
+from tests.integration.conftest import statements_sent
 
 AGREE = ApprovalEvent("pi-0001", "finish", "agree", "http", {"processInstanceId": "pi-0001"})
 
@@ -99,16 +100,9 @@ def test_ten_concurrent_deliveries_move_once(pending, database, clock):
     assert count(database, jobs) - count(database, jobs, kind="open_instance") == 1
 
 
-def locks_of_applications(engine) -> list[str]:
-    """The locking reads of applications sent through ``engine`` from now on."""
-    locks: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args):
-        if "FOR UPDATE" in statement and "FROM applications" in statement:
-            locks.append(statement)
-
-    sqlalchemy_event.listen(engine, "before_cursor_execute", seen)
-    return locks
+def locks_of_applications(statements: list[str]) -> list[str]:
+    """The locking reads of applications among ``statements``."""
+    return [s for s in statements if "FOR UPDATE" in s and "FROM applications" in s]
 
 
 @pytest.mark.mariadb
@@ -121,19 +115,20 @@ def test_an_application_written_while_its_event_is_applied_still_moves(
     # runs again.
     old_form = ApprovalEvent("pi-0001", "finish", "agree", "http", {"processCode": "PROC-OLD"})
     dispatcher = Dispatcher(snapshot_isolation, clock, process_codes=["PROC-NEW"])
-    locks = locks_of_applications(snapshot_isolation.engine)
+    engine = snapshot_isolation.engine
 
     def write_first(_conn, _cursor, statement, *_args):
-        if statement in locks and len(locks) == 1:
+        if locks_of_applications(sent) == [statement]:  # the first lock, about to be taken
             with database.transaction() as other:
                 later = clock() + timedelta(seconds=1)  # a write that changes the row
                 other.execute(update(applications).values(updated_at=later))
 
-    sqlalchemy_event.listen(snapshot_isolation.engine, "before_cursor_execute", write_first)
-    assert dispatcher.dispatch(old_form) is Outcome.MOVED
+    with statements_sent(engine) as sent:
+        sqlalchemy_event.listen(engine, "before_cursor_execute", write_first)
+        assert dispatcher.dispatch(old_form) is Outcome.MOVED
     assert count(database, jobs, kind="issue_license") == 1
     runs = 2 if request.node.callspec.params["snapshot_isolation"] == "ON" else 1
-    assert len(locks) == runs
+    assert len(locks_of_applications(sent)) == runs
 
 
 @pytest.mark.mariadb
@@ -145,15 +140,14 @@ def test_an_event_kept_waiting_on_a_lock_fails_at_once_for_dingtalk_to_push_agai
     setting = "SET SESSION innodb_lock_wait_timeout = 1"  # the deployment's is 5 s
     monkeypatch.setitem(MYSQL_CONNECT_ARGS, "init_command", setting)
     waiting = Database(database_url)
-    locks = locks_of_applications(waiting.engine)
     try:
-        with database.transaction() as stuck:  # something holds the application, for long
-            stuck.execute(select(applications).with_for_update())
+        with database.transaction() as stuck, statements_sent(waiting.engine) as sent:
+            stuck.execute(select(applications).with_for_update())  # held, for long
             with pytest.raises(OperationalError):
                 Dispatcher(waiting, clock).dispatch(AGREE)
     finally:
         waiting.dispose()
-    assert len(locks) == 1  # one wait: DingTalk gave up on the answer after 1.5 s anyway
+    assert len(locks_of_applications(sent)) == 1  # one wait: DingTalk gave up after 1.5 s
 
 
 def test_an_event_for_an_instance_no_application_knows_is_held_and_asked_about(

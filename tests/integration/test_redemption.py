@@ -7,7 +7,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from backend.app import create_app
 from backend.applications import service
@@ -18,7 +18,7 @@ from backend.storage.schema import activation_codes, applications, jobs, license
 from license import codes, key_ring, verify
 from sandbox.mail import MailSandbox
 from tests.conftest import VECTORS
-from tests.integration.conftest import SignedClient, a_form
+from tests.integration.conftest import SignedClient, a_form, statements_sent
 
 CODE_KEY = "test-code-hash-key-0123456789abcdef"
 FEATURE = "9F2C-41AB-77D0-E5C3"
@@ -240,14 +240,8 @@ def test_a_malformed_code_gets_its_own_answer(page, typed, english):
 
 def test_a_typo_is_caught_without_a_query(page, batch, shop):
     (code,) = batch()
-    statements = []
-    engine = shop.extensions["database"].engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with statements_sent(shop.extensions["database"].engine) as statements:
         answer = page.post("/redemptions", redemption(a_typo(code)))
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
     assert answer.get_json()["error"] == "code_malformed"
     assert statements == []
 

@@ -1,12 +1,12 @@
 """Inserting a row a unique key may hold already: refused quietly, in one statement."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, event, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
 
 from backend.storage.unique import insert_if_absent, insert_unless_present
+from tests.integration.conftest import statements_sent
 
 metadata = MetaData()
 probes = Table(
@@ -22,21 +22,6 @@ def table(database) -> Iterator[Table]:
     metadata.create_all(database.engine)
     yield probes
     metadata.drop_all(database.engine)
-
-
-@contextmanager
-def statements(database) -> Iterator[list[str]]:
-    """Every statement sent to the database meanwhile."""
-    sent: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        sent.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
 
 
 def keys(database, table) -> list[str]:
@@ -62,7 +47,7 @@ def test_a_row_present_already_is_refused_and_the_transaction_keeps_its_work(dat
 def test_a_refused_insert_costs_one_statement(database, table):
     with database.transaction() as connection:
         insert_if_absent(connection, table, {"key": "a"})
-        with statements(database) as sent:
+        with statements_sent(database.engine) as sent:
             insert_if_absent(connection, table, {"key": "a"})
             insert_if_absent(connection, table, {"key": "b"})
     assert [statement.split()[0] for statement in sent] == ["INSERT", "INSERT"]
