@@ -312,7 +312,9 @@ def stack(folder: Path) -> Iterator[dict[str, str]]:
     try:
         with database_url(folder) as url:
             yield {
-                **os.environ,
+                # FC's code packages carry bytecode (make package compiles it): the first,
+                # untimed start writes it, even where this shell says not to.
+                **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
                 "PATH": f"{PYTHON_BIN}:{os.environ['PATH']}",
                 "DATABASE_URL": url,
                 "PROXY_SECRET": PROXY_SECRET,

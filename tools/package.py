@@ -31,8 +31,9 @@ PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1)] + [
     "manylinux1_x86_64",
 ]
 COMMON = ("bootstrap", "catalogue.toml")
-OWN = ("change-forms.toml", "robots.toml")
-"""A deployment's own files, copied when it has them (CHANGE_FORMS_FILE=change-forms.toml, ...)."""
+OWN = ("change-forms.toml", "robots.toml", "database-ca.pem")
+"""A deployment's own files, copied when it has them (CHANGE_FORMS_FILE=change-forms.toml, ...;
+DATABASE_URL's ?ssl_ca=/code/database-ca.pem)."""
 # alibabacloud_dingtalk ships all of DingTalk's APIs (126 of them, 41 MB); each package keeps the
 # ones its code imports (`import alibabacloud_dingtalk.<api>...`), nothing else.
 SLIM = ("alibabacloud_dingtalk",)

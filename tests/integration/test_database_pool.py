@@ -1,13 +1,15 @@
 """The connection pool: a connection that died while idle is never handed out, and none is
-handed out in the middle of a transaction."""
+handed out in the middle of a transaction; TLS is what DATABASE_URL asks for."""
 
 import time
 
 import pytest
-from sqlalchemy import text
+from cryptography import x509
+from sqlalchemy import exc, text
 
 from backend.storage import database as database_module
 from backend.storage.schema import callback_nonces
+from tests.certificates import self_signed
 
 pytestmark = pytest.mark.mariadb
 
@@ -62,6 +64,23 @@ def test_a_transaction_left_open_is_rolled_back_when_its_connection_is_handed_ba
         assert connection.execute(callback_nonces.select()).all() == []
 
 
+def test_a_url_without_tls_settings_connects_without_trying_tls(mariadb):
+    with mariadb.transaction() as connection:
+        driver = connection.connection.dbapi_connection
+    # PyMySQL's own default tries unverified TLS, loading the system's CA list per connection.
+    assert driver.ssl is False
+
+
+def test_a_url_asking_for_tls_is_refused_by_a_server_without_it(mariadb, database_url, tmp_path):
+    if _server_offers_tls(mariadb):
+        pytest.skip("this server offers TLS: the refusal needs one that does not")
+    _, ca_file = self_signed(tmp_path, "db.test", [x509.DNSName("db.test")])
+    verified = database_module.Database(f"{database_url}?ssl_ca={ca_file}")
+    # Not plain TCP instead: the URL's TLS is required, and checked against its CA.
+    with pytest.raises(exc.OperationalError, match="SSL is required"), verified.transaction():
+        pass
+
+
 def test_work_after_a_transaction_ended_itself_is_rolled_back(database):
     with database.transaction() as connection:
         connection.rollback()  # ended inside the block: its end is not the commit
@@ -77,3 +96,9 @@ def _insert_raw(database, cursor, key: str) -> None:  # type: ignore[no-untyped-
     cursor.execute(
         f"INSERT INTO callback_nonces ({column}, seen_at) VALUES ('{key}', '2026-12-01')"  # noqa: S608 -- constants only
     )
+
+
+def _server_offers_tls(database) -> bool:  # type: ignore[no-untyped-def]
+    with database.transaction() as connection:
+        found = connection.execute(text("SHOW VARIABLES LIKE 'have_ssl'")).one_or_none()
+    return found is not None and found[1] == "YES"
