@@ -29,10 +29,11 @@ MYSQL_CONNECT_ARGS = {
     "init_command": "SET SESSION innodb_lock_wait_timeout = 5",
 }
 """Timeouts in seconds: a hung database fails a request instead of holding its worker for ever."""
-TLS_SETTINGS = "ssl_"
-"""DATABASE_URL's query keys for TLS (ssl_ca, ssl_cert, ssl_key, ssl_capath, ssl_cipher,
-ssl_check_hostname), which SQLAlchemy hands to PyMySQL: with any of them the connection must
-be TLS; without, it is plain TCP (see _connect_args)."""
+TLS_SETTINGS = ("ssl", "read_default_")
+"""DATABASE_URL's query keys that may set TLS up, which SQLAlchemy hands to PyMySQL: ssl_ca,
+ssl_capath, ssl_cert, ssl_key, ssl_cipher, ssl_check_hostname, and an option file
+(read_default_file, read_default_group) whose ssl-* options PyMySQL reads. With any of them
+PyMySQL decides; without, the connection is plain TCP (see _connect_args)."""
 COMMITTED = "dingpass.committed"
 """Marks a pooled connection whose transaction Database.transaction committed: MySQL's pool
 then hands it back without a ROLLBACK (_roll_back_unless_committed). SQLite's rolls back
@@ -124,8 +125,8 @@ def _connect_args(url: URL) -> dict[str, object]:
     certificate, which a man in the middle defeats (or strips: the server's offer is in clear).
     To do so it loads the system's whole CA list, which it then never uses: a connection takes
     18 ms of CPU here instead of 0.3 ms, near 0.2 s on FC's smallest instance, at every cold start
-    and every new pooled connection. TLS is the URL's to ask for, and is then verified: ``?ssl_ca=``
-    the RDS CA bundle (docs/deploy.md, step 3)."""
+    and every new pooled connection. TLS is the URL's to ask for: ``?ssl_ca=`` a CA file, and
+    the server's certificate and name are checked against it (docs/deploy.md, step 3)."""
     if any(key.startswith(TLS_SETTINGS) for key in url.query):
         return dict(MYSQL_CONNECT_ARGS)
     return {**MYSQL_CONNECT_ARGS, "ssl_disabled": True}

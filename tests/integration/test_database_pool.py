@@ -71,11 +71,17 @@ def test_a_url_without_tls_settings_connects_without_trying_tls(mariadb):
     assert driver.ssl is False
 
 
-def test_a_url_asking_for_tls_is_refused_by_a_server_without_it(mariadb, database_url, tmp_path):
+@pytest.mark.parametrize("asked", ["in_the_url", "in_an_option_file"])
+def test_a_url_asking_for_tls_is_refused_by_a_server_without_it(
+    mariadb, database_url, tmp_path, asked
+):
     if _server_offers_tls(mariadb):
         pytest.skip("this server offers TLS: the refusal needs one that does not")
     _, ca_file = self_signed(tmp_path, "db.test", [x509.DNSName("db.test")])
-    verified = database_module.Database(f"{database_url}?ssl_ca={ca_file}")
+    options = tmp_path / "my.cnf"  # PyMySQL reads its [client] section's ssl-* options
+    options.write_text(f"[client]\nssl-ca = {ca_file}\n")
+    query = f"ssl_ca={ca_file}" if asked == "in_the_url" else f"read_default_file={options}"
+    verified = database_module.Database(f"{database_url}?{query}")
     # Not plain TCP instead: the URL's TLS is required, and checked against its CA.
     with pytest.raises(exc.OperationalError, match="SSL is required"), verified.transaction():
         pass
