@@ -10,9 +10,8 @@ import os
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-# Plain TCP, as dingpass connects when its URL asks for no TLS, as the bench's does
-# (backend/storage/database.py):
-# PyMySQL's own default loads the system's CA list for every connection.
+# Plain TCP, as dingpass connects when its URL (the bench's, too) asks for no TLS: PyMySQL's own
+# default loads the system's CA list for every connection (backend/storage/database.py).
 engine = create_engine(os.environ["DATABASE_URL"], connect_args={"ssl_disabled": True})
 app = Flask("floor")
 
