@@ -110,7 +110,7 @@ class InstanceOpener:
             # never left (no token, the database away while getting one), and it may go again.
             if not (isinstance(err, DingTalkUnavailable) and err.in_doubt):
                 with self.database.transaction() as connection:
-                    unmark_requested(connection, application.id)
+                    unmark_requested(connection, application.id, at)
             raise
 
     def _earlier(self, application: Application) -> str | None:

@@ -141,10 +141,10 @@ class ChangeApprovals:
     ) -> str:
         # The price first: a slow cloud must not stretch the time a start is marked sent.
         values = form_values(change, form, self.settings.region, requester, cost(change))
-        approval = change.approval
+        approval, at = change.approval, self.clock()
         with self.database.transaction() as connection:
             before = approval.requested_at if approval else None
-            if not store.mark_requested(connection, change.id, self.clock(), before):
+            if not store.mark_requested(connection, change.id, at, before):
                 raise StartInDoubt("another runner is starting this approval")
         try:
             return self.client.start_instance(
@@ -152,15 +152,15 @@ class ChangeApprovals:
             )
         except DingTalkUnavailable as err:
             if not err.in_doubt:
-                self._unmark(change)
+                self._unmark(change, at)
             raise
         except Exception:
-            self._unmark(change)  # DingTalk said no: nothing was opened
+            self._unmark(change, at)  # DingTalk said no: nothing was opened
             raise
 
-    def _unmark(self, change: Change) -> None:
+    def _unmark(self, change: Change, at: datetime) -> None:
         with self.database.transaction() as connection:
-            store.unmark_requested(connection, change.id)
+            store.unmark_requested(connection, change.id, at)
 
     def _earlier(self, change: Change, form: ApprovalForm) -> str | None:
         """The instance a start in doubt opened, if any; StartInDoubt while it may still come."""

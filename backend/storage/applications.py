@@ -173,11 +173,15 @@ def mark_requested(
     return changed.rowcount == 1
 
 
-def unmark_requested(connection: Connection, application_id: int) -> None:
-    """Record that the last start request opened nothing (DingTalk said no, or never heard)."""
+def unmark_requested(connection: Connection, application_id: int, at: datetime) -> None:
+    """Record that the start request marked ``at`` opened nothing (DingTalk said no, or never
+    heard). A later mark stays: a runner that took the job over since has sent a start of its
+    own, which may be in doubt."""
+    table = applications.c
     connection.execute(
         update(applications)
-        .where(applications.c.id == application_id, applications.c.instance_id.is_(None))
+        .where(table.id == application_id, table.instance_id.is_(None))
+        .where(table.instance_requested_at == at)
         .values(instance_requested_at=None)
     )
 

@@ -119,11 +119,12 @@ def mark_requested(
     return connection.execute(query.values(instance_requested_at=at)).rowcount == 1
 
 
-def unmark_requested(connection: Connection, change_id: int) -> None:
-    """Clear the mark of a start DingTalk refused (or never received): nothing is in doubt."""
-    connection.execute(
-        update(changes).where(changes.c.id == change_id).values(instance_requested_at=None)
-    )
+def unmark_requested(connection: Connection, change_id: int, at: datetime) -> None:
+    """Clear the mark ``at`` of a start DingTalk refused (or never received): nothing is in
+    doubt. A later mark stays: a runner that took the job over since has sent its own start."""
+    mark = changes.c.instance_requested_at
+    query = update(changes).where(changes.c.id == change_id, mark == at)
+    connection.execute(query.values(instance_requested_at=None))
 
 
 def link_instance(connection: Connection, change_id: int, instance_id: str) -> bool:
