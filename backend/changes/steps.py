@@ -82,7 +82,10 @@ def _start(
         raise
     with services.database.transaction() as connection:
         status = StepStatus.RUNNING if started.ready else StepStatus.WAITING
-        store.set_step(connection, step.id, resource_id=started.resource_id, status=status)
+        # What was made is recorded whatever happened meanwhile, for cleanup; the status only
+        # of a step still open: a run that outlived its lease may find it closed by the next.
+        store.set_step(connection, step.id, resource_id=started.resource_id)
+        store.set_step(connection, step.id, only_if=OPEN_STEPS, status=status)
     if not started.ready:
         return Wait({"resource_id": started.resource_id}, context.check_in(0))
     _succeeded(services, change, step, started.results)
@@ -204,14 +207,16 @@ def _succeeded(services: Services, change: Change, step: Step, results: Results)
         # The change's row first: two last steps finishing at once take turns here, so the
         # second sees the first's success (MySQL's snapshot would otherwise hide it).
         store.lock_change(connection, change.id)
-        store.set_step(
+        if not store.set_step(
             connection,
             step.id,
+            only_if=OPEN_STEPS,  # not a step the run that took the job over closed meanwhile
             status=StepStatus.SUCCEEDED,
             results=results,
             last_error=None,
             finished_at=now,
-        )
+        ):
+            return
         steps = store.steps_of(connection, change.id)
         if all(s.status == StepStatus.SUCCEEDED for s in steps) and store.set_change(
             connection,

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from backend.changes.model import Change, ChangeStatus, Step, StepStatus
+from backend.changes.model import OPEN_STEPS, Change, ChangeStatus, Step, StepStatus
 from backend.storage.schema import change_steps, changes, jobs
 from backend.storage.unique import insert_unless_present
 
@@ -222,10 +222,11 @@ def lock_change(connection: Connection, change_id: int) -> None:
 
 
 def count_check(connection: Connection, step: Step) -> None:
-    """Note one more readiness check of ``step``."""
+    """Note one more readiness check of ``step``, if it is still open (a run that outlived its
+    lease may find it closed by the run that took its job over)."""
     connection.execute(
         update(change_steps)
-        .where(change_steps.c.id == step.id)
+        .where(change_steps.c.id == step.id, change_steps.c.status.in_(OPEN_STEPS))
         .values(checks=change_steps.c.checks + 1, status=StepStatus.WAITING)
     )
 

@@ -4,6 +4,7 @@ Each fake keeps what it made by ClientToken, as the cloud does, so a repeated cr
 the first resource; asynchronous ones stay Pending for ``pending_checks`` checks.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ class FakeCloud:
     tokens: dict[str, str] = field(default_factory=dict)
     creates: int = 0
     deleted: list[str] = field(default_factory=list)
+    meanwhile: list[Callable[[], None]] = field(default_factory=list)
+    """What others do while a create or check waits for the cloud: each done once, at the next."""
 
     def existing(self) -> list[Resource]:
         """The resources not deleted."""
@@ -55,6 +58,7 @@ class FakePlugin:
         self.key = type_.split(".")[-1] + "_id"
 
     def start(self, cloud: Any, spec: Any, token: str, inputs: Any) -> Started:
+        self._meanwhile()
         if self.type in self.fake.refuse:
             code = self.fake.refuse[self.type]
             raise CloudRefused("Create", code, f"the fake refuses {self.type}", "req-1", 400)
@@ -74,6 +78,7 @@ class FakePlugin:
         return Started(resource_id, ready, self._results(resource_id) if ready else {})
 
     def check(self, cloud: Any, resource_id: str) -> Progress:
+        self._meanwhile()
         resource = self.fake.resources[resource_id]
         if self.fake.throttled_checks > 0:
             self.fake.throttled_checks -= 1
@@ -89,6 +94,10 @@ class FakePlugin:
     def delete(self, cloud: Any, resource_id: str) -> None:
         self.fake.resources[resource_id].deleted = True
         self.fake.deleted.append(resource_id)
+
+    def _meanwhile(self) -> None:
+        while self.fake.meanwhile:
+            self.fake.meanwhile.pop(0)()
 
     def _results(self, resource_id: str) -> dict[str, Any]:
         resource = self.fake.resources[resource_id]

@@ -20,6 +20,7 @@ from backend.changes.types import change_types
 from backend.exceptions import Conflict, NotFound, ValidationError
 from backend.jobs import queue
 from backend.jobs.model import JobStatus
+from backend.storage import changes as store
 from backend.storage.schema import api_apps, jobs
 from backend.work import runner, services
 from tests.integration.fake_cloud import FakeCloud, fake_plugins
@@ -275,6 +276,42 @@ def test_a_step_run_again_gets_the_resource_its_first_run_made(
 
     assert fake.creates == 1
     assert changes.get(apps[0], change.public_id).steps[0].resource_id == "vpc-1"
+
+
+def closed_by_another_run(database, step_id: int, status: str):  # type: ignore[no-untyped-def]
+    """What the run that took a job over does while this one, past its lease, waits on the cloud."""
+
+    def close() -> None:
+        with database.transaction() as connection:
+            store.set_step(connection, step_id, status=status)
+
+    return close
+
+
+@pytest.mark.parametrize("meanwhile", ["succeeded", "failed"])
+def test_a_create_answered_after_the_step_was_closed_leaves_it_closed(
+    changes, apps, step_runner, fake, database, meanwhile
+):
+    change = changes.submit(apps[0], {"type": "vpc", "request_id": "r1", "spec": {}}).change
+    fake.meanwhile.append(closed_by_another_run(database, change.steps[0].id, meanwhile))
+    step_runner.run_due()  # the create: the vpc is pending
+
+    step = changes.get(apps[0], change.public_id).steps[0]
+    assert (step.status, step.resource_id) == (meanwhile, "vpc-1")  # what was made is known
+
+
+@pytest.mark.parametrize("ready", [False, True])
+def test_a_check_answered_after_the_step_failed_leaves_it_failed(
+    changes, apps, step_runner, clock, fake, database, ready
+):
+    fake.pending_checks = 0 if ready else 1
+    change = changes.submit(apps[0], {"type": "vpc", "request_id": "r1", "spec": {}}).change
+    step_runner.run_due()  # the create: the vpc is pending
+    fake.meanwhile.append(closed_by_another_run(database, change.steps[0].id, "failed"))
+    clock.advance(2)
+    step_runner.run_due()  # the check finds it still pending, or ready
+
+    assert changes.get(apps[0], change.public_id).steps[0].status == "failed"
 
 
 def test_a_resource_never_ready_fails_its_step_after_the_timeout(
