@@ -58,17 +58,17 @@ class Throttle:
     def charge(self, counters: Sequence[Counter]) -> None:
         """Count this attempt on each counter, or TooManyFailures if one is over its limit.
 
-        Counted before the attempt is made, each by one atomic upsert committed at once:
-        attempts sent at the same moment cannot all pass a check that none has counted yet.
+        Counted before the attempt is made, on every counter by one atomic upsert committed
+        at once: attempts sent at the same moment cannot all pass a check that none has counted
+        yet. One upsert, not one per counter: a read between two would take the transaction's
+        snapshot, and an attempt counted meanwhile on the second would fail this one's count
+        under MariaDB's snapshot isolation (1020).
         """
         now = int(self.clock().timestamp())
         with self.database.transaction() as connection:
-            waits = [
-                rate_limits.hit(connection, key, limit, self.window, now) for key, limit in counters
-            ]
-        over = [wait for wait in waits if wait is not None]
-        if over:
-            raise TooManyFailures(max(over))
+            wait = rate_limits.hit_all(connection, counters, self.window, now)
+        if wait is not None:
+            raise TooManyFailures(wait)
 
     def give_back(self, counters: Sequence[Counter]) -> None:
         """Uncount an attempt that succeeded: a customer's own redemptions are no guesses."""

@@ -7,14 +7,14 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from backend.app import create_app
 from backend.applications import service
 from backend.codes import redeem, throttle
 from backend.codes.hashing import code_hash
 from backend.storage import codes as store
-from backend.storage.schema import activation_codes, applications, jobs, licenses
+from backend.storage.schema import activation_codes, applications, jobs, licenses, rate_limits
 from license import codes, key_ring, verify
 from sandbox.mail import MailSandbox
 from tests.conftest import VECTORS
@@ -311,6 +311,34 @@ def test_guesses_sent_at_once_get_no_more_answers_than_the_limit(shop, batch):
         thread.join()
     assert answers.count(422) <= throttle.FAILURES_PER_IP
     assert answers.count(429) >= 30 - throttle.FAILURES_PER_IP
+
+
+@pytest.mark.mariadb
+def test_a_failure_counted_for_the_feature_code_meanwhile_leaves_the_attempt_counted(
+    snapshot_isolation, database, clock
+):
+    feature = ("redeem-feature:acme-erp:9F2C-41AB-77D0-E5C3", throttle.FAILURES_PER_FEATURE_CODE)
+    counters = [("redeem-ip:198.51.100.7", throttle.FAILURES_PER_IP), feature]
+    other = throttle.Throttle(database, throttle.FAILURE_WINDOW, clock)
+    rival = threading.Thread(target=other.charge, args=([("redeem-ip:198.51.100.8", 10), feature],))
+
+    def meanwhile(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT") and rival.ident is None:  # not started yet
+            rival.start()  # another address's guess for the same code, after this one's read
+            rival.join(0.5)  # done at once, unless this attempt's count holds its row
+
+    engine = snapshot_isolation.engine
+    event.listen(engine, "after_cursor_execute", meanwhile)
+    try:
+        throttle.Throttle(snapshot_isolation, throttle.FAILURE_WINDOW, clock).charge(counters)
+    finally:
+        event.remove(engine, "after_cursor_execute", meanwhile)
+        rival.join()
+    with database.transaction() as connection:
+        count = connection.execute(
+            select(rate_limits.c.count).where(rate_limits.c.key == feature[0])
+        )
+        assert count.scalar_one() == 2
 
 
 def test_addresses_of_one_ipv6_network_share_their_count(page, batch):
