@@ -232,8 +232,14 @@ def _succeeded(services: Services, change: Change, step: Step, results: Results)
 def _mark_started(services: Services, change: Change, step: Step) -> None:
     now = services.clock()
     with services.database.transaction() as connection:
-        if step.started_at is None:
-            store.set_step(connection, step.id, status=StepStatus.RUNNING, started_at=now)
+        if step.started_at is None:  # as read when the job began: the step may be closed since
+            store.set_step(
+                connection,
+                step.id,
+                only_if=(StepStatus.PLANNED,),
+                status=StepStatus.RUNNING,
+                started_at=now,
+            )
         if change.status == ChangeStatus.PLANNED:
             store.set_change(
                 connection,

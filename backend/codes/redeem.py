@@ -37,7 +37,7 @@ from backend.codes.refusals import (
     CodeUnknown,
     CodeUsed,
 )
-from backend.codes.throttle import Counter, RedeemLimits, Throttle
+from backend.codes.throttle import RedeemLimits, Throttle
 from backend.exceptions import BadRequest, Conflict
 from backend.fulfillment.names import ISSUE_LICENSE
 from backend.jobs import queue
@@ -50,6 +50,7 @@ from backend.storage.applications import (
     transition,
 )
 from backend.storage.database import Database
+from backend.storage.rate_limits import Counter
 from backend.subjects import Subject
 from license.exceptions import ActivationCodeError
 
@@ -302,7 +303,7 @@ class Redemptions:
 
     def _counters(self, attempt: Attempt) -> list[Counter]:
         feature = f"redeem-feature:{attempt.form.product}:{attempt.form.feature_code}"
-        return [
+        return [  # in this order always: see rate_limits.hit_all
             (attempt.redeemer.counter, attempt.redeemer.limit),
             (feature, self.limits.per_feature_code),
         ]

@@ -12,6 +12,7 @@ from datetime import datetime
 from backend.exceptions import RateLimited
 from backend.storage import rate_limits
 from backend.storage.database import Database
+from backend.storage.rate_limits import Counter
 
 FAILURES_PER_IP = 10
 """Failed redemptions one client IP may make per window (the QR page)."""
@@ -21,9 +22,6 @@ FAILURES_PER_APP = 100
 """Failed redemptions one partner app may make per window (it relays many customers)."""
 FAILURE_WINDOW = 15 * 60
 """Seconds of the window failures are counted in."""
-
-Counter = tuple[str, int]
-"""A rate_limits key and how many failures it may count in a window."""
 
 
 @dataclass(frozen=True)

@@ -224,11 +224,8 @@ def lock_change(connection: Connection, change_id: int) -> None:
 def count_check(connection: Connection, step: Step) -> None:
     """Note one more readiness check of ``step``, if it is still open (a run that outlived its
     lease may find it closed by the run that took its job over)."""
-    connection.execute(
-        update(change_steps)
-        .where(change_steps.c.id == step.id, change_steps.c.status.in_(OPEN_STEPS))
-        .values(checks=change_steps.c.checks + 1, status=StepStatus.WAITING)
-    )
+    checks = change_steps.c.checks + 1
+    set_step(connection, step.id, only_if=OPEN_STEPS, checks=checks, status=StepStatus.WAITING)
 
 
 def _with_steps(connection: Connection, row: Any) -> Change:

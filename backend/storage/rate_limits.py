@@ -24,10 +24,11 @@ def hit_all(
 
     One upsert counts the attempt on them all (restarting a window that has passed), so
     concurrent callers never both take the last place and no savepoint is needed; one query
-    reads the counts back. An attempt over a limit is counted too: the caller refuses it and
-    its transaction rolls the count back. The rows are written, and locked, in the order
-    given: a caller gives its counters in one order always (intake: IP, then email, as every
-    release has), so two transactions never wait for each other's second row.
+    reads the counts back. An attempt over a limit is counted too: the caller refuses it, and
+    rolls the count back (intake) or keeps it (the redemption throttle: a guess counts). The
+    rows are written, and locked, in the order given: each caller gives its counters in one
+    order always (intake: IP, then email; redemption: client, then feature code), so two
+    transactions never wait for each other's second row.
     """
     start = now - now % window
     keys = {f"key{n}": key for n, (key, _) in enumerate(counters)}

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from backend.changes.cleanup import cleanup
 from backend.changes.context import ChangeContext
@@ -298,6 +298,29 @@ def test_a_create_answered_after_the_step_was_closed_leaves_it_closed(
 
     step = changes.get(apps[0], change.public_id).steps[0]
     assert (step.status, step.resource_id) == (meanwhile, "vpc-1")  # what was made is known
+
+
+def test_a_run_that_read_the_step_before_it_was_closed_leaves_it_closed(
+    changes, apps, step_runner, database
+):
+    if database.engine.dialect.name != "mysql":
+        pytest.skip("SQLite's write lock is taken at BEGIN: no other run writes inside this one")
+    change = changes.submit(apps[0], {"type": "vpc", "request_id": "r1", "spec": {}}).change
+    close, closed = closed_by_another_run(database, change.steps[0].id, "failed"), []
+
+    def meanwhile(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("UPDATE change_steps") and "started_at" in statement:
+            if not closed:  # between this run's read of the step and its start of it
+                closed.append(True)
+                close()
+
+    event.listen(database.engine, "before_cursor_execute", meanwhile)
+    try:
+        step_runner.run_due()
+    finally:
+        event.remove(database.engine, "before_cursor_execute", meanwhile)
+
+    assert closed and changes.get(apps[0], change.public_id).steps[0].status == "failed"
 
 
 @pytest.mark.parametrize("ready", [False, True])
