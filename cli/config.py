@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend import defaults, license_keys
@@ -132,15 +132,29 @@ def _database(config: Config) -> str:
     url = make_url(config.database)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
         return f"{url.database} is made by `dingpass db upgrade` (or `make run`)"
+    engine = make_engine(config.database)
     try:
-        revision = migrate.current(make_engine(config.database))
+        revision, transport = migrate.current(engine), _transport(engine)
     except SQLAlchemyError as err:
         raise ConfigError(
             f"DATABASE_URL: cannot connect ({err.__class__.__name__}: {err.args[0]})"
         ) from None
+    finally:
+        engine.dispose()
     if revision is None:
         raise ConfigError("the database has no schema: run `dingpass db upgrade`")
-    return f"reachable, schema revision {revision}"
+    return f"reachable{transport}, schema revision {revision}"
+
+
+def _transport(engine: Engine) -> str:
+    """How a MySQL server is reached: over TLS (its version), or plain TCP; SQLite is a file."""
+    if engine.dialect.name != "mysql":
+        return ""
+    with engine.connect() as connection:
+        found = connection.exec_driver_sql("SHOW SESSION STATUS LIKE 'Ssl_version'").first()
+    if found is not None and found[1]:
+        return f" over {found[1]}"
+    return " over plain TCP (?ssl_ca= in DATABASE_URL for TLS)"
 
 
 def _signing_key(config: Config) -> str:

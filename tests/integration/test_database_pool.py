@@ -87,6 +87,11 @@ def test_a_url_asking_for_tls_is_refused_by_a_server_without_it(
         pass
 
 
+def test_config_check_says_the_database_is_reached_in_plain(mariadb, database_url, run_cli):
+    result = run_cli("config", "check", env={"DATABASE_URL": database_url})
+    assert "reachable over plain TCP (?ssl_ca= in DATABASE_URL for TLS)" in result.output
+
+
 def test_work_after_a_transaction_ended_itself_is_rolled_back(database):
     with database.transaction() as connection:
         connection.rollback()  # ended inside the block: its end is not the commit
