@@ -8,6 +8,7 @@ budget, a job waits for the next free place instead of failing, so nothing is dr
 robot is never sent more than it takes.
 """
 
+import functools
 import hashlib
 import logging
 from datetime import datetime, timedelta
@@ -35,33 +36,46 @@ kinds: Registry[Services] = Registry()
 @kinds.kind(SEND_ROBOT_MESSAGE, retry=OUTAGE_RETRY)
 def send_robot_message(services: Services, job: Job) -> Outcome:
     """Send this job's message, with those waiting for the same robot, once."""
+    # Run again from the start if MariaDB's snapshot isolation refuses a place another job took
+    # since this one read its message (1020): by then its message may be carried already.
+    taken = services.database.run(functools.partial(_take, services, job))
+    if not isinstance(taken, tuple):
+        return taken
+    robot, carried = taken
+    items = [(RobotEvent(m.event), facts) for m, facts in carried]
+    uuid = batch_uuid(services.robots.public_base_url, [m for m, _ in carried])
+    return _send(services, job, robot, items, uuid)
+
+
+def _take(
+    services: Services, job: Job, connection: Connection
+) -> "Outcome | tuple[Robot, Carried]":
+    """The robot and the batch to send, with a place in its budget; or what the job does now."""
     context = services.robots
     message_id = job.subject.number(SubjectType.NOTIFICATION) if job.subject else 0
-    with services.database.transaction() as connection:
-        message = outbox.get(connection, message_id)
-        if message.sent_at is not None or message.batch not in (None, job.id):
-            return Done()  # carried by another job's digest
-        robot = context.robot(message.robot)
-        now = services.clock()
-        if message.batch is None and now - message.recorded_at < context.gather:
-            return Wait(check_in=context.gather - (now - message.recorded_at))
-        place = budget.place(connection, robot.name, now, context.per_minute, context.window)
-        if isinstance(place, timedelta):
-            return Wait(check_in=place)
-        if message.batch is None:
-            outbox.claim(connection, message, job.id, context.digest_max)
-            carried = _fitted(connection, services, robot, job.id, message)
-        else:
-            again = outbox.batch(connection, robot.name, job.id)  # this job's batch, retried
-            carried = _with_facts(connection, services, again)
-        if not carried:
-            return Done()  # another runner claimed it between the read and the claim
-        items = [(RobotEvent(m.event), facts) for m, facts in carried]
-        # Stamped with the clock read now, after any lock the claim waited for: the place must
-        # not leave the robot's window before the send it stands for has gone.
-        budget.stamp(connection, robot.name, place, services.clock())
-    uuid = batch_uuid(context.public_base_url, [m for m, _ in carried])
-    return _send(services, job, robot, items, uuid)
+    message = outbox.get(connection, message_id)
+    if message.sent_at is not None or message.batch not in (None, job.id):
+        return Done()  # carried by another job's digest
+    robot = context.robot(message.robot)
+    now = services.clock()
+    if message.batch is None and now - message.recorded_at < context.gather:
+        return Wait(check_in=context.gather - (now - message.recorded_at))
+    place = budget.place(connection, robot.name, now, context.per_minute, context.window)
+    if isinstance(place, timedelta):
+        return Wait(check_in=place)
+    if message.batch is None:
+        outbox.claim(connection, message, job.id, context.digest_max)
+        carried = _fitted(connection, services, robot, job.id, message)
+    else:
+        again = outbox.batch(connection, robot.name, job.id)  # this job's batch, retried
+        carried = _with_facts(connection, services, again)
+    if not carried:  # another runner claimed it between the read and the claim
+        connection.rollback()  # and the place taken for it stays free
+        return Done()
+    # Stamped with the clock read now, after any lock the claim waited for: the place must
+    # not leave the robot's window before the send it stands for has gone.
+    budget.stamp(connection, robot.name, place, services.clock())
+    return robot, carried
 
 
 Carried = list[tuple[outbox.RobotMessage, Facts]]

@@ -1,9 +1,10 @@
 """Group robots through the mail sandbox's DingTalk and WeCom webhooks, signatures checked."""
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 
 from backend.catalogue import load_catalogue
 from backend.fulfillment.names import OPEN_INSTANCE
@@ -15,7 +16,7 @@ from backend.robots.context import RobotContext
 from backend.robots.events import RobotEvent
 from backend.robots.notify import SEND_ROBOT_MESSAGE, notify
 from backend.storage.applications import mark_pending
-from backend.storage.schema import applications, robot_messages
+from backend.storage.schema import applications, jobs, robot_messages, robot_slots
 from backend.subjects import Subject
 from backend.work import runner as build_runner
 from backend.work import services
@@ -146,6 +147,47 @@ def test_a_robot_out_of_budget_waits_and_then_sends_what_waited_as_one(
     first, second = accepted(robot_mail, "dt")
     assert "dingpass：3 条通知" in second["title"]
     assert all(m["answered"]["errcode"] == 0 for m in (first, second))
+
+
+def job_failed(database, clock, robots, *numbers: int) -> None:  # type: ignore[no-untyped-def]
+    with database.transaction() as connection:
+        for n in numbers:
+            facts = {"job_id": n, "kind": "k", "subject": "-", "attempts": 5, "error": "e"}
+            notify(
+                connection, robots, RobotEvent.JOB_FAILED, Subject("job", str(n)), clock(), facts
+            )
+
+
+def test_a_message_another_runner_sent_meanwhile_leaves_the_budget_untouched(
+    snapshot_isolation, config, context, clock, robot_mail, robots
+):
+    runner = build_runner(config, dataclasses.replace(context, database=snapshot_isolation))
+    job_failed(snapshot_isolation, clock, robots, 9)  # a send long ago: the budget has its rows
+    clock.advance(5)
+    runner.run_due()
+    clock.advance(120)
+    job_failed(snapshot_isolation, clock, robots, 0, 1)
+    clock.advance(5)
+    looked = []
+
+    def meanwhile(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT") and "FROM robot_messages" in statement and not looked:
+            looked.append(True)  # this run has read its message: another sends both meanwhile
+            runner.run_due()
+
+    engine = snapshot_isolation.engine
+    event.listen(engine, "after_cursor_execute", meanwhile)
+    try:
+        runner.run_due()
+    finally:
+        event.remove(engine, "after_cursor_execute", meanwhile)
+
+    assert len(accepted(robot_mail, "dt")) == 2
+    with snapshot_isolation.transaction() as connection:
+        recent = robot_slots.c.used_at > clock() - timedelta(minutes=1)
+        assert connection.execute(select(func.count()).where(recent)).scalar_one() == 1
+        sending = select(jobs.c.status).where(jobs.c.kind == SEND_ROBOT_MESSAGE)
+        assert set(connection.execute(sending).scalars()) == {JobStatus.SUCCEEDED}  # no retry
 
 
 def test_a_robot_refusing_a_wrong_secret_fails_the_job_at_once_with_its_code(
