@@ -5,6 +5,8 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
+
 from backend.approvals.dispatcher import (
     Dispatcher,
     Outcome,
@@ -91,13 +93,18 @@ class Reconciler:
 
     def _reapply(self, report: Report) -> None:
         """Apply decisions recorded but never acted on; ask again whose the others are."""
-        with self.database.transaction() as connection:
-            now = self.clock()
-            for instance_id in held_instances(connection):
-                if apply_held(connection, instance_id, now):
-                    report.recovered.append(instance_id)
-                elif by_instance(connection, instance_id) is None:
-                    ask_whose(connection, instance_id, now)
+        # Database.run: the pass lists the held instances before it takes their events, and an
+        # adopt job taking one meanwhile fails it under MariaDB's snapshot isolation (1020).
+        report.recovered.extend(self.database.run(self._apply_held))
+
+    def _apply_held(self, connection: Connection) -> list[str]:
+        now, applied = self.clock(), []
+        for instance_id in held_instances(connection):
+            if apply_held(connection, instance_id, now):
+                applied.append(instance_id)
+            elif by_instance(connection, instance_id) is None:
+                ask_whose(connection, instance_id, now)
+        return applied
 
     def _drain(self, report: Report) -> None:
         for _ in range(MAX_FAILED_BATCHES):

@@ -8,8 +8,9 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
-from backend.approvals.dispatcher import Dispatcher, Outcome
+from backend.approvals.dispatcher import Dispatcher, Outcome, apply_held
 from backend.approvals.events import ApprovalEvent
+from backend.approvals.reconciler import Reconciler
 from backend.storage.applications import mark_pending
 from backend.storage.database import MYSQL_CONNECT_ARGS, Database
 from backend.storage.schema import (
@@ -18,7 +19,7 @@ from backend.storage.schema import (
     approval_events,
     jobs,
 )
-from tests.integration.conftest import statements_sent
+from tests.integration.conftest import a_form, statements_sent
 
 AGREE = ApprovalEvent("pi-0001", "finish", "agree", "http", {"processInstanceId": "pi-0001"})
 
@@ -199,3 +200,47 @@ def test_storage_refuses_a_move_the_state_machine_lacks_and_changes_nothing(
         )
     with database.transaction() as connection:
         assert by_token(connection, pending).status is ApplicationStatus.PENDING
+
+
+class NoFailedPushes:
+    """DingTalk, as the reconciler reads it, with no push it gave up on: our own seam."""
+
+    def failed_callbacks(self) -> tuple[list[dict[str, str]], bool]:
+        return [], False
+
+
+@pytest.mark.mariadb
+def test_the_reconciler_applies_held_decisions_though_one_was_applied_meanwhile(
+    snapshot_isolation, database, api, clock
+):
+    for instance_id in ("pi-0002", "pi-0003"):  # decided before any application knew them
+        Dispatcher(database, clock).dispatch(ApprovalEvent(instance_id, "finish", "agree", "http"))
+        token = api.post("/applications", a_form(email=f"{instance_id}@example.com")).get_json()
+        with database.transaction() as connection:
+            found = select(applications.c.id).where(applications.c.token == token["token"])
+            assert mark_pending(
+                connection, connection.execute(found).scalar(), instance_id, clock()
+            )
+    read = []
+
+    def meanwhile(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "GROUP BY approval_events.instance_id" in statement and not read:
+            read.append(True)  # the reconciler has listed them: an adopt job applies one
+            with database.transaction() as other:
+                assert apply_held(other, "pi-0003", clock())
+
+    reconciler = Reconciler(
+        snapshot_isolation,
+        NoFailedPushes(),  # type: ignore[arg-type]
+        Dispatcher(snapshot_isolation, clock),
+        timedelta(hours=1),
+        clock,
+    )
+    sqlalchemy_event.listen(snapshot_isolation.engine, "after_cursor_execute", meanwhile)
+    try:
+        report = reconciler.run()
+    finally:
+        sqlalchemy_event.remove(snapshot_isolation.engine, "after_cursor_execute", meanwhile)
+
+    assert report.recovered == ["pi-0002"]
+    assert count(database, applications, status="approved") == 2
