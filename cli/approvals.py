@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 import click
 from flask.cli import ScriptInfo
+from sqlalchemy import Connection
 
 from backend.approvals.dispatcher import dispatcher_for
 from backend.approvals.reconciler import Reconciler
@@ -46,11 +47,16 @@ def retry(config: Config) -> None:
         raise click.ClickException("DingTalk is not configured: see `dingpass config check`")
     clock = command_clock()
     runner = standalone_runner(config, clock)
-    with runner.database.transaction() as connection:
-        jobs = [
+
+    def due_now(connection: Connection) -> list[int | None]:
+        return [
             queue.due_now(connection, OPEN_INSTANCE, Subject.application(app), clock())
             for app in waiting_for_instance(connection)
         ]
+
+    # Run again if a runner's attempt at one of them came between the listing and the update
+    # (MariaDB's snapshot isolation refuses the update: 1020).
+    jobs = runner.database.run(due_now)
     for job_id in filter(None, jobs):
         runner.run_one(only=job_id)
     with runner.database.transaction() as connection:

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 from click.testing import CliRunner
+from sqlalchemy import Engine, event, update
 from sqlalchemy.exc import OperationalError
 
 from approval.app import create_app as create_approval
@@ -14,7 +15,9 @@ from backend.approvals.dispatcher import Dispatcher
 from backend.approvals.reconciler import Reconciler
 from backend.approvals.wiring import dingtalk_client
 from backend.config import Config
+from backend.fulfillment.names import OPEN_INSTANCE
 from backend.storage.applications import by_token
+from backend.storage.schema import jobs
 from backend.work import standalone_runner
 from cli.context import script_info
 from cli.main import cli
@@ -316,6 +319,29 @@ def test_dingpass_approvals_retry_opens_what_intake_could_not(
     assert (
         result.exit_code == 0 and "Opened 1 approval instance(s); 0 still waiting." in result.output
     )
+    assert status_of(approving_api, token) == "pending"
+
+
+@pytest.mark.mariadb
+def test_dingpass_approvals_retry_opens_an_application_a_runner_tried_meanwhile(
+    snapshot_isolation, approving_api, sandbox, dingtalk_config, database, run_cli
+):
+    faults(sandbox, server_error=1)
+    token = approving_api.post("/applications", a_form()).get_json()["token"]
+    listed = []
+
+    def meanwhile(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT applications.id") and not listed:
+            listed.append(True)  # the command has listed it: a runner's attempt comes meanwhile
+            with database.transaction() as other:
+                other.execute(update(jobs).where(jobs.c.kind == OPEN_INSTANCE).values(attempts=2))
+
+    event.listen(Engine, "after_cursor_execute", meanwhile)
+    try:
+        result = run_cli("approvals", "retry", env=cli_env(dingtalk_config))
+    finally:
+        event.remove(Engine, "after_cursor_execute", meanwhile)
+    assert listed and "Opened 1 approval instance(s); 0 still waiting." in result.output
     assert status_of(approving_api, token) == "pending"
 
 
