@@ -274,7 +274,9 @@ def due_now(
     holds it may act on it) or succeeded.
     """
     enqueue(connection, kind, subject, now, part=part)
-    job = _job_by_key(connection, dedupe_key(kind, subject, part))
+    # A locking read: the job as it stands, not as the caller's snapshot had it, so that an
+    # attempt a runner made meanwhile does not make the update below miss.
+    job = _job_by_key(connection, dedupe_key(kind, subject, part), lock=True)
     revivable = {JobStatus.QUEUED, JobStatus.WAITING, JobStatus.FAILED}
     if job.status not in revivable | ({JobStatus.SUCCEEDED} if again else set()):
         return None
@@ -298,6 +300,8 @@ def _job(connection: Connection, job_id: int) -> Job:
     )
 
 
-def _job_by_key(connection: Connection, key: str) -> Job:
+def _job_by_key(connection: Connection, key: str, lock: bool = False) -> Job:
     query = select(jobs).where(jobs.c.dedupe_key == key)
+    if lock:
+        query = query.with_for_update()
     return Job.from_row(connection.execute(query).mappings().one())

@@ -333,8 +333,9 @@ def test_dingpass_approvals_retry_opens_an_application_a_runner_tried_meanwhile(
     def meanwhile(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
         if statement.startswith("SELECT applications.id") and not listed:
             listed.append(True)  # the command has listed it: a runner's attempt comes meanwhile
-            with database.transaction() as other:
-                other.execute(update(jobs).where(jobs.c.kind == OPEN_INSTANCE).values(attempts=2))
+            with database.transaction() as other:  # taken (a version), failed (another)
+                attempt = update(jobs).where(jobs.c.kind == OPEN_INSTANCE)
+                other.execute(attempt.values(attempts=2, version=jobs.c.version + 2))
 
     event.listen(Engine, "after_cursor_execute", meanwhile)
     try:
