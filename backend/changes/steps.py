@@ -62,7 +62,8 @@ def run_step(services: Services, job: Job) -> Outcome:
     if change.status not in UNFINISHED:
         wind_down(services, context, plugin, change, step)
         return Cancelled()
-    _mark_started(services, change, step)
+    if not _mark_started(services, change, step):
+        return Done()  # closed since the job began, by the run that took it over: nothing to make
     if step.resource_id is None:
         return _start(services, context, plugin, change, step)
     return _check(services, context, plugin, change, step)
@@ -229,17 +230,18 @@ def _succeeded(services: Services, change: Change, step: Step, results: Results)
             outcome.ended(connection, change, ChangeStatus.SUCCEEDED, now)
 
 
-def _mark_started(services: Services, change: Change, step: Step) -> None:
+def _mark_started(services: Services, change: Change, step: Step) -> bool:
+    """Note the step started (and its change running); False if it was closed meanwhile."""
     now = services.clock()
     with services.database.transaction() as connection:
-        if step.started_at is None:  # as read when the job began: the step may be closed since
-            store.set_step(
-                connection,
-                step.id,
-                only_if=(StepStatus.PLANNED,),
-                status=StepStatus.RUNNING,
-                started_at=now,
-            )
+        if step.started_at is None and not store.set_step(  # as read when the job began
+            connection,
+            step.id,
+            only_if=(StepStatus.PLANNED,),
+            status=StepStatus.RUNNING,
+            started_at=now,
+        ):
+            return False
         if change.status == ChangeStatus.PLANNED:
             store.set_change(
                 connection,
@@ -248,6 +250,7 @@ def _mark_started(services: Services, change: Change, step: Step) -> None:
                 only_if=(ChangeStatus.PLANNED,),
                 status=ChangeStatus.RUNNING,
             )
+    return True
 
 
 def _context(services: Services) -> ChangeContext:

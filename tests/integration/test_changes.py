@@ -301,7 +301,7 @@ def test_a_create_answered_after_the_step_was_closed_leaves_it_closed(
 
 
 def test_a_run_that_read_the_step_before_it_was_closed_leaves_it_closed(
-    changes, apps, step_runner, database
+    changes, apps, step_runner, database, fake
 ):
     if database.engine.dialect.name != "mysql":
         pytest.skip("SQLite's write lock is taken at BEGIN: no other run writes inside this one")
@@ -321,6 +321,7 @@ def test_a_run_that_read_the_step_before_it_was_closed_leaves_it_closed(
         event.remove(database.engine, "before_cursor_execute", meanwhile)
 
     assert closed and changes.get(apps[0], change.public_id).steps[0].status == "failed"
+    assert fake.existing() == []  # and nothing was made for it
 
 
 @pytest.mark.parametrize("ready", [False, True])
