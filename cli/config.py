@@ -147,11 +147,16 @@ def _database(config: Config) -> str:
 
 
 def _transport(engine: Engine) -> str:
-    """How a MySQL server is reached: over TLS (its version), or plain TCP; SQLite is a file."""
+    """How a MySQL server is reached, as it reports it: over TLS (its version), or plain TCP;
+    nothing for SQLite, or a server that will not say (the check is about reaching it)."""
     if engine.dialect.name != "mysql":
         return ""
-    with engine.connect() as connection:
-        found = connection.exec_driver_sql("SHOW SESSION STATUS LIKE 'Ssl_version'").first()
+    try:
+        with engine.connect() as connection:
+            status = connection.exec_driver_sql("SHOW SESSION STATUS LIKE 'Ssl_version'")
+            found = status.first()
+    except SQLAlchemyError:
+        return ""
     if found is not None and found[1]:
         return f" over {found[1]}"
     return " over plain TCP (?ssl_ca= in DATABASE_URL for TLS)"
