@@ -11,11 +11,6 @@ Counter = tuple[str, int]
 """A counter's key and how many attempts its window allows."""
 
 
-def hit(connection: Connection, key: str, limit: int, window: int, now: int) -> int | None:
-    """Count one attempt for ``key``; None if allowed, else the seconds until it would be."""
-    return hit_all(connection, [(key, limit)], window, now)
-
-
 def hit_all(
     connection: Connection, counters: Sequence[Counter], window: int, now: int
 ) -> int | None:

@@ -43,5 +43,5 @@ def test_a_key_stored_in_another_case_is_read_back(database):
 
 def test_one_counter_is_counted_as_several_are(database):
     with database.transaction() as connection:
-        answers = [rate_limits.hit(connection, "ip:a", 1, WINDOW, NOW) for _ in range(2)]
+        answers = [rate_limits.hit_all(connection, [("ip:a", 1)], WINDOW, NOW) for _ in range(2)]
     assert answers == [None, WINDOW - 600]
