@@ -9,6 +9,9 @@ the instance instead of opening a second one.
 import secrets
 from datetime import datetime, timedelta, timezone
 
+import pytest
+from sqlalchemy import Connection
+
 from backend.applications.validation import validate
 from backend.catalogue import load_catalogue
 from backend.changes.model import ChangeStatus
@@ -19,14 +22,14 @@ MARKED = datetime(2026, 12, 1, 9, 0, 0, 123456, tzinfo=timezone.utc)
 TAKEN_OVER = MARKED + timedelta(minutes=10)
 
 
-def new_application(connection) -> int:  # type: ignore[no-untyped-def]
+def new_application(connection: Connection) -> int:
     form = validate(a_form(), load_catalogue(CATALOGUE))
     number, token = "A20261201-000001", secrets.token_hex(16)
     new = applications.NewApplication(form, number, token, "203.0.113.7", MARKED)
     return applications.insert_application(connection, new)
 
 
-def new_change(connection) -> int:  # type: ignore[no-untyped-def]
+def new_change(connection: Connection) -> int:
     change_id = changes.insert_change(
         connection,
         app_id=None,
@@ -42,36 +45,39 @@ def new_change(connection) -> int:  # type: ignore[no-untyped-def]
     return change_id
 
 
-def test_a_refused_start_clears_its_own_mark_on_an_application(database):
+def application_mark(connection: Connection, application_id: int) -> datetime | None:
+    return applications.by_id(connection, application_id).instance_requested_at
+
+
+def change_mark(connection: Connection, change_id: int) -> datetime | None:
+    return changes.by_id(connection, change_id).approval.requested_at
+
+
+@pytest.fixture(
+    params=[
+        pytest.param((new_application, applications, application_mark), id="application"),
+        pytest.param((new_change, changes, change_mark), id="change"),
+    ]
+)
+def record(request):  # type: ignore[no-untyped-def]
+    """What a start is marked on: how to make one, its storage module, how to read its mark."""
+    return request.param
+
+
+def test_a_refused_start_clears_its_own_mark(database, record):
+    new, store, mark_of = record
     with database.transaction() as connection:
-        application_id = new_application(connection)
-        assert applications.mark_requested(connection, application_id, MARKED, None)
-        applications.unmark_requested(connection, application_id, MARKED)
-        assert applications.by_id(connection, application_id).instance_requested_at is None
+        record_id = new(connection)
+        assert store.mark_requested(connection, record_id, MARKED, None)
+        store.unmark_requested(connection, record_id, MARKED)
+        assert mark_of(connection, record_id) is None
 
 
-def test_a_stale_runs_refusal_leaves_the_mark_of_the_run_that_took_over_an_application(database):
+def test_a_stale_runs_refusal_leaves_the_mark_of_the_run_that_took_over(database, record):
+    new, store, mark_of = record
     with database.transaction() as connection:
-        application_id = new_application(connection)
-        assert applications.mark_requested(connection, application_id, MARKED, None)
-        assert applications.mark_requested(connection, application_id, TAKEN_OVER, MARKED)
-        applications.unmark_requested(connection, application_id, MARKED)  # the stale run
-        found = applications.by_id(connection, application_id)
-        assert found.instance_requested_at == TAKEN_OVER
-
-
-def test_a_refused_start_clears_its_own_mark_on_a_change(database):
-    with database.transaction() as connection:
-        change_id = new_change(connection)
-        assert changes.mark_requested(connection, change_id, MARKED, None)
-        changes.unmark_requested(connection, change_id, MARKED)
-        assert changes.by_id(connection, change_id).approval.requested_at is None
-
-
-def test_a_stale_runs_refusal_leaves_the_mark_of_the_run_that_took_over_a_change(database):
-    with database.transaction() as connection:
-        change_id = new_change(connection)
-        assert changes.mark_requested(connection, change_id, MARKED, None)
-        assert changes.mark_requested(connection, change_id, TAKEN_OVER, MARKED)
-        changes.unmark_requested(connection, change_id, MARKED)  # the stale run
-        assert changes.by_id(connection, change_id).approval.requested_at == TAKEN_OVER
+        record_id = new(connection)
+        assert store.mark_requested(connection, record_id, MARKED, None)
+        assert store.mark_requested(connection, record_id, TAKEN_OVER, MARKED)
+        store.unmark_requested(connection, record_id, MARKED)  # the stale run
+        assert mark_of(connection, record_id) == TAKEN_OVER
