@@ -102,6 +102,29 @@ def statements_sent(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+@contextmanager
+def meanwhile(
+    target: object, sent: Callable[[str], bool], action: Callable[[], None], before: bool = False
+) -> Iterator[list[bool]]:
+    """Do ``action`` once, as the first statement ``sent`` picks goes through ``target`` (an
+    engine, or Engine for every one): another process's work between two of this one's
+    statements, done after that statement (``before``: just before it). Yields whether it was
+    done."""
+    done: list[bool] = []
+    name = "before_cursor_execute" if before else "after_cursor_execute"
+
+    def hook(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if not done and sent(statement):
+            done.append(True)  # first: the action's own statements pass through here too
+            action()
+
+    event.listen(target, name, hook)
+    try:
+        yield done
+    finally:
+        event.remove(target, name, hook)
+
+
 @pytest.fixture(params=["OFF", "ON"])
 def snapshot_isolation(request, database, database_url, monkeypatch) -> Iterator[Database]:
     """Another pool on the MariaDB test database, its sessions with innodb_snapshot_isolation

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 from click.testing import CliRunner
-from sqlalchemy import Engine, event, update
+from sqlalchemy import Engine, update
 from sqlalchemy.exc import OperationalError
 
 from approval.app import create_app as create_approval
@@ -23,7 +23,14 @@ from cli.context import script_info
 from cli.main import cli
 from sandbox.delivery import RETRY_DELAYS, CallbackTarget
 from tests.conftest import wait_for
-from tests.integration.conftest import CATALOGUE, LiveServer, SignedClient, a_form, faults
+from tests.integration.conftest import (
+    CATALOGUE,
+    LiveServer,
+    SignedClient,
+    a_form,
+    faults,
+    meanwhile,
+)
 
 RETRY_SCALE = 0.05
 """DingTalk's retries come 10 s and 30 s after a failed push; here 0.5 s and 1.5 s."""
@@ -328,20 +335,17 @@ def test_dingpass_approvals_retry_opens_an_application_a_runner_tried_meanwhile(
 ):
     faults(sandbox, server_error=1)
     token = approving_api.post("/applications", a_form()).get_json()["token"]
-    listed = []
 
-    def meanwhile(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        if statement.startswith("SELECT applications.id") and not listed:
-            listed.append(True)  # the command has listed it: a runner's attempt comes meanwhile
-            with database.transaction() as other:  # taken (a version), failed (another)
-                attempt = update(jobs).where(jobs.c.kind == OPEN_INSTANCE)
-                other.execute(attempt.values(attempts=2, version=jobs.c.version + 2))
+    def attempted() -> None:  # the command has listed it: a runner's attempt comes meanwhile
+        with database.transaction() as other:  # taken (a version), failed (another)
+            attempt = update(jobs).where(jobs.c.kind == OPEN_INSTANCE)
+            other.execute(attempt.values(attempts=2, version=jobs.c.version + 2))
 
-    event.listen(Engine, "after_cursor_execute", meanwhile)
-    try:
+    def listing(sql: str) -> bool:
+        return sql.startswith("SELECT applications.id")
+
+    with meanwhile(Engine, listing, attempted) as listed:
         result = run_cli("approvals", "retry", env=cli_env(dingtalk_config))
-    finally:
-        event.remove(Engine, "after_cursor_execute", meanwhile)
     assert listed and "Opened 1 approval instance(s); 0 still waiting." in result.output
     assert status_of(approving_api, token) == "pending"
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 from backend.changes.cleanup import cleanup
 from backend.changes.context import ChangeContext
@@ -23,6 +23,7 @@ from backend.jobs.model import JobStatus
 from backend.storage import changes as store
 from backend.storage.schema import api_apps, jobs
 from backend.work import runner, services
+from tests.integration.conftest import meanwhile
 from tests.integration.fake_cloud import FakeCloud, fake_plugins
 
 NEW_NETWORK = {
@@ -288,16 +289,16 @@ def closed_by_another_run(database, step_id: int, status: str):  # type: ignore[
     return close
 
 
-@pytest.mark.parametrize("meanwhile", ["succeeded", "failed"])
+@pytest.mark.parametrize("closed_as", ["succeeded", "failed"])
 def test_a_create_answered_after_the_step_was_closed_leaves_it_closed(
-    changes, apps, step_runner, fake, database, meanwhile
+    changes, apps, step_runner, fake, database, closed_as
 ):
     change = changes.submit(apps[0], {"type": "vpc", "request_id": "r1", "spec": {}}).change
-    fake.meanwhile.append(closed_by_another_run(database, change.steps[0].id, meanwhile))
+    fake.meanwhile.append(closed_by_another_run(database, change.steps[0].id, closed_as))
     step_runner.run_due()  # the create: the vpc is pending
 
     step = changes.get(apps[0], change.public_id).steps[0]
-    assert (step.status, step.resource_id) == (meanwhile, "vpc-1")  # what was made is known
+    assert (step.status, step.resource_id) == (closed_as, "vpc-1")  # what was made is known
 
 
 def test_a_run_that_read_the_step_before_it_was_closed_leaves_it_closed(
@@ -306,19 +307,13 @@ def test_a_run_that_read_the_step_before_it_was_closed_leaves_it_closed(
     if database.engine.dialect.name != "mysql":
         pytest.skip("SQLite's write lock is taken at BEGIN: no other run writes inside this one")
     change = changes.submit(apps[0], {"type": "vpc", "request_id": "r1", "spec": {}}).change
-    close, closed = closed_by_another_run(database, change.steps[0].id, "failed"), []
+    close = closed_by_another_run(database, change.steps[0].id, "failed")
 
-    def meanwhile(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        if statement.startswith("UPDATE change_steps") and "started_at" in statement:
-            if not closed:  # between this run's read of the step and its start of it
-                closed.append(True)
-                close()
+    def starting(sql: str) -> bool:  # between this run's read of the step and its start of it
+        return sql.startswith("UPDATE change_steps") and "started_at" in sql
 
-    event.listen(database.engine, "before_cursor_execute", meanwhile)
-    try:
+    with meanwhile(database.engine, starting, close, before=True) as closed:
         step_runner.run_due()
-    finally:
-        event.remove(database.engine, "before_cursor_execute", meanwhile)
 
     assert closed and changes.get(apps[0], change.public_id).steps[0].status == "failed"
     assert fake.existing() == []  # and nothing was made for it

@@ -19,7 +19,7 @@ from backend.storage.schema import (
     approval_events,
     jobs,
 )
-from tests.integration.conftest import a_form, statements_sent
+from tests.integration.conftest import a_form, meanwhile, statements_sent
 
 AGREE = ApprovalEvent("pi-0001", "finish", "agree", "http", {"processInstanceId": "pi-0001"})
 
@@ -221,13 +221,10 @@ def test_the_reconciler_applies_held_decisions_though_one_was_applied_meanwhile(
             assert mark_pending(
                 connection, connection.execute(found).scalar(), instance_id, clock()
             )
-    read = []
 
-    def meanwhile(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        if "GROUP BY approval_events.instance_id" in statement and not read:
-            read.append(True)  # the reconciler has listed them: an adopt job applies one
-            with database.transaction() as other:
-                assert apply_held(other, "pi-0003", clock())
+    def adopted() -> None:  # the reconciler has listed them: an adopt job applies one
+        with database.transaction() as other:
+            assert apply_held(other, "pi-0003", clock())
 
     reconciler = Reconciler(
         snapshot_isolation,
@@ -236,11 +233,12 @@ def test_the_reconciler_applies_held_decisions_though_one_was_applied_meanwhile(
         timedelta(hours=1),
         clock,
     )
-    sqlalchemy_event.listen(snapshot_isolation.engine, "after_cursor_execute", meanwhile)
-    try:
+
+    def listing(sql: str) -> bool:
+        return "GROUP BY approval_events.instance_id" in sql
+
+    with meanwhile(snapshot_isolation.engine, listing, adopted):
         report = reconciler.run()
-    finally:
-        sqlalchemy_event.remove(snapshot_isolation.engine, "after_cursor_execute", meanwhile)
 
     assert report.recovered == ["pi-0002"]
     assert count(database, applications, status="approved") == 2

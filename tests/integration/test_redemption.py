@@ -7,7 +7,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from backend.app import create_app
 from backend.applications import service
@@ -18,7 +18,7 @@ from backend.storage.schema import activation_codes, applications, jobs, license
 from license import codes, key_ring, verify
 from sandbox.mail import MailSandbox
 from tests.conftest import VECTORS
-from tests.integration.conftest import SignedClient, a_form, statements_sent
+from tests.integration.conftest import SignedClient, a_form, meanwhile, statements_sent
 
 CODE_KEY = "test-code-hash-key-0123456789abcdef"
 FEATURE = "9F2C-41AB-77D0-E5C3"
@@ -322,17 +322,15 @@ def test_a_failure_counted_for_the_feature_code_meanwhile_leaves_the_attempt_cou
     other = throttle.Throttle(database, throttle.FAILURE_WINDOW, clock)
     rival = threading.Thread(target=other.charge, args=([("redeem-ip:198.51.100.8", 10), feature],))
 
-    def meanwhile(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        if statement.startswith("SELECT") and rival.ident is None:  # not started yet
-            rival.start()  # another address's guess for the same code, after this one's read
-            rival.join(0.5)  # done at once, unless this attempt's count holds its row
+    def guess() -> None:  # another address's guess for the same code, after this one's read
+        rival.start()
+        rival.join(0.5)  # done at once, unless this attempt's count holds its row
 
-    engine = snapshot_isolation.engine
-    event.listen(engine, "after_cursor_execute", meanwhile)
+    charging = throttle.Throttle(snapshot_isolation, throttle.FAILURE_WINDOW, clock)
     try:
-        throttle.Throttle(snapshot_isolation, throttle.FAILURE_WINDOW, clock).charge(counters)
+        with meanwhile(snapshot_isolation.engine, lambda sql: sql.startswith("SELECT"), guess):
+            charging.charge(counters)
     finally:
-        event.remove(engine, "after_cursor_execute", meanwhile)
         rival.join()
     with database.transaction() as connection:
         count = connection.execute(

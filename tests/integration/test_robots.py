@@ -4,7 +4,7 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from backend.catalogue import load_catalogue
 from backend.fulfillment.names import OPEN_INSTANCE
@@ -21,7 +21,7 @@ from backend.subjects import Subject
 from backend.work import runner as build_runner
 from backend.work import services
 from tests.conftest import CATALOGUE, a_form
-from tests.integration.conftest import ROBOT_SECRET
+from tests.integration.conftest import ROBOT_SECRET, meanwhile
 
 
 @pytest.fixture
@@ -168,19 +168,12 @@ def test_a_message_another_runner_sent_meanwhile_leaves_the_budget_untouched(
     clock.advance(120)
     job_failed(snapshot_isolation, clock, robots, 0, 1)
     clock.advance(5)
-    looked = []
 
-    def meanwhile(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        if statement.startswith("SELECT") and "FROM robot_messages" in statement and not looked:
-            looked.append(True)  # this run has read its message: another sends both meanwhile
-            runner.run_due()
+    def read_its_message(sql: str) -> bool:  # then another runner sends both
+        return sql.startswith("SELECT") and "FROM robot_messages" in sql
 
-    engine = snapshot_isolation.engine
-    event.listen(engine, "after_cursor_execute", meanwhile)
-    try:
+    with meanwhile(snapshot_isolation.engine, read_its_message, runner.run_due):
         runner.run_due()
-    finally:
-        event.remove(engine, "after_cursor_execute", meanwhile)
 
     assert len(accepted(robot_mail, "dt")) == 2
     with snapshot_isolation.transaction() as connection:
