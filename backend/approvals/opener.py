@@ -141,18 +141,24 @@ class InstanceOpener:
         label = self.settings.number_label
         ours = state.originator == self.settings.originator and label is not None
         number = state.form.get(label or "") if ours else None
-        with self.database.transaction() as connection:
-            application = by_number(connection, number) if number else None
-            if application is None:
-                log.info("approval %s is not one of ours: its events are let go", instance_id)
-                release_held(connection, instance_id, Outcome.NOT_OURS)
-                return
-            self._adopt(connection, application, instance_id)
+        # In Database.run: the start's answer may link this instance meanwhile, which MariaDB
+        # under snapshot isolation answers with 1020 (a second look then finds it linked).
+        self.database.run(partial(self._adopt, instance_id, number))
 
-    def _adopt(self, connection: Connection, application: Application, instance_id: str) -> None:
+    def _adopt(self, instance_id: str, number: str | None, connection: Connection) -> None:
         """Link the instance and apply its events; a second instance's are left for a person."""
+        application = by_number(connection, number) if number else None
+        if application is None:
+            log.info("approval %s is not one of ours: its events are let go", instance_id)
+            release_held(connection, instance_id, Outcome.NOT_OURS)
+            return
         if link(connection, application.id, instance_id, self.clock()):
             log.info("approval %s adopted by %s from its event", instance_id, application.number)
+            return
+        now = by_id(connection, application.id, lock=True)  # the snapshot predates the link
+        linked = now.instance_id if now else None
+        if linked == instance_id:  # by its start's answer, since this transaction began
+            apply_held(connection, instance_id, self.clock())
             return
         release_held(connection, instance_id, Outcome.DUPLICATE_INSTANCE)
         log.warning(
@@ -160,7 +166,7 @@ class InstanceOpener:
             "person to look at",
             instance_id,
             application.number,
-            application.instance_id,
+            linked,
         )
 
     def find(self, number: str, since: datetime, until: datetime) -> str | None:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import Connection
 
@@ -106,24 +107,32 @@ class ChangeApprovals:
         return False
 
     def _link_found(self, public_id: str, form: ApprovalForm, instance_id: str) -> bool:
-        with self.database.transaction() as connection:
-            change = store.by_public_id(connection, public_id)
-            approval = change.approval if change else None
-            if change is None or approval is None or approval.process_code != form.process_code:
-                return False
-            if store.link_instance(connection, change.id, instance_id):
-                log.info("approval %s adopted by change %s from its event", instance_id, public_id)
-            elif approval.instance_id != instance_id:
+        # In Database.run: the start's answer may link this instance meanwhile, which MariaDB
+        # under snapshot isolation answers with 1020 (a second look then finds it linked).
+        return self.database.run(partial(self._link, public_id, form, instance_id))
+
+    def _link(
+        self, public_id: str, form: ApprovalForm, instance_id: str, connection: Connection
+    ) -> bool:
+        change = store.by_public_id(connection, public_id)
+        approval = change.approval if change else None
+        if change is None or approval is None or approval.process_code != form.process_code:
+            return False
+        if store.link_instance(connection, change.id, instance_id):
+            log.info("approval %s adopted by change %s from its event", instance_id, public_id)
+        else:  # linked before, or since this transaction's snapshot: a locking read tells
+            linked = store.by_id(connection, change.id, lock=True).approval
+            if linked is None or linked.instance_id != instance_id:
                 log.warning(
                     "approval %s carries change %s, which has its own %s: its events are left "
                     "for a person to look at",
                     instance_id,
                     public_id,
-                    approval.instance_id,
+                    linked.instance_id if linked else None,
                 )
                 release_held(connection, instance_id, Outcome.DUPLICATE_INSTANCE)
                 return True
-            apply_held(connection, instance_id, self.clock())
+        apply_held(connection, instance_id, self.clock())
         return True
 
     def _form(self, change: Change) -> ApprovalForm:

@@ -76,9 +76,14 @@ def insert_application(connection: Connection, new: NewApplication) -> int:
     return application_id
 
 
-def by_id(connection: Connection, application_id: int) -> Application | None:
-    """One application, or None."""
+def by_id(connection: Connection, application_id: int, lock: bool = False) -> Application | None:
+    """One application, or None.
+
+    ``lock``: read the latest committed row and lock it (MySQL's FOR UPDATE), not the snapshot.
+    """
     query = select(applications).where(applications.c.id == application_id)
+    if lock:
+        query = query.with_for_update()
     found = connection.execute(query).mappings().first()
     return Application.from_row(found) if found else None
 

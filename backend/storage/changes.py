@@ -140,9 +140,13 @@ def set_step_job(connection: Connection, step_id: int, job_id: int) -> None:
     )
 
 
-def by_id(connection: Connection, change_id: int) -> Change:
-    """The change numbered ``change_id``, with its steps."""
-    row = connection.execute(select(changes).where(changes.c.id == change_id)).mappings().one()
+def by_id(connection: Connection, change_id: int, lock: bool = False) -> Change:
+    """The change numbered ``change_id``, with its steps.
+
+    ``lock``: a locking read, which on MySQL sees a write committed after the transaction began.
+    """
+    query = select(changes).where(changes.c.id == change_id)
+    row = connection.execute(query.with_for_update() if lock else query).mappings().one()
     return _with_steps(connection, row)
 
 

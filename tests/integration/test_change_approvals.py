@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from approval.app import create_app as create_approval
-from backend.approvals.dispatcher import dispatcher_for
+from backend.approvals.dispatcher import apply_held, dispatcher_for
 from backend.approvals.events import ApprovalEvent
 from backend.approvals.reconciler import Reconciler
 from backend.approvals.wiring import dingtalk_client
@@ -22,13 +22,21 @@ from backend.changes.forms import load_change_forms
 from backend.changes.names import COMMENT_KIND
 from backend.clock import utc_now
 from backend.jobs import queue
+from backend.storage import changes as store
 from backend.storage.schema import approval_events
 from backend.work import standalone_runner
 from sandbox.delivery import CallbackTarget
 from sandbox.forms import CLOUD_REQUEST_FORM, text_form
 from sandbox.server import Sandbox, SandboxSettings
 from tests.conftest import wait_for
-from tests.integration.conftest import APP_KEY, APP_SECRET, PROCESS_CODE, LiveServer, faults
+from tests.integration.conftest import (
+    APP_KEY,
+    APP_SECRET,
+    PROCESS_CODE,
+    LiveServer,
+    faults,
+    meanwhile,
+)
 from tests.integration.test_changes_api import AppClient
 from tests.integration.test_changes_cloud import AK, NEW_NETWORK, SECRET
 from tests.integration.test_stream import Worker
@@ -515,3 +523,30 @@ def test_a_decision_whose_event_was_lost_is_found_by_the_runners_timer(
     assert shown["approval"]["decision"] == "agree" and shown["status"] != "awaiting_approval"
     app.extensions["database"].dispose()
     jobs.database.dispose()
+
+
+@pytest.mark.mariadb
+def test_a_start_answer_that_links_the_approval_during_its_adoption_is_no_second_instance(
+    snapshot_isolation, itsm, sandbox, change_config, database, clock, caplog
+):
+    change = itsm.send("POST", "/api/v1/changes", NEW_NETWORK).get_json()
+    assert progress(itsm, change["id"])["approval"]["instance_id"] is None  # no runner yet
+    carrying = [{"name": APPROVAL.change_label, "value": change["id"]}]
+    instance_id = sandbox.state.start(APPROVAL.process_code, "manager01", 1, carrying).id
+    dispatcher_for(change_config, database, clock).dispatch(
+        ApprovalEvent(instance_id, "start", None, "http", {"processCode": APPROVAL.process_code})
+    )
+    approvals = standalone_runner(change_config, clock).context.approvals
+
+    def answered() -> None:  # the start's answer comes back to the open job, which links it
+        with database.transaction() as other:
+            found = store.by_public_id(other, change["id"])
+            assert store.link_instance(other, found.id, instance_id)
+            apply_held(other, instance_id, clock())
+
+    with meanwhile(Engine, lambda sql: "WHERE changes.public_id =" in sql, answered) as done:
+        assert approvals.adopt(instance_id)
+
+    assert done
+    assert progress(itsm, change["id"])["approval"]["instance_id"] == instance_id
+    assert "carries" not in caplog.text  # no "second instance" sent to a person

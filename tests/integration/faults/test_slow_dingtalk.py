@@ -4,8 +4,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import Engine
 
-from backend.approvals.dispatcher import Dispatcher, Outcome, held_instances
+from backend.approvals.dispatcher import Dispatcher, Outcome, held_instances, link
 from backend.approvals.events import ApprovalEvent
 from backend.approvals.reconciler import Reconciler
 from backend.approvals.wiring import dingtalk_client
@@ -13,7 +14,14 @@ from backend.dingtalk.client import DingTalkClient
 from backend.jobs import queue
 from backend.storage.applications import by_token, mark_pending
 from backend.work import standalone_runner
-from tests.integration.conftest import APP_KEY, APP_SECRET, PROCESS_CODE, a_form, faults
+from tests.integration.conftest import (
+    APP_KEY,
+    APP_SECRET,
+    PROCESS_CODE,
+    a_form,
+    faults,
+    meanwhile,
+)
 
 LATE = 3.4  # seconds DingTalk takes over a start; the client waits 3
 
@@ -158,3 +166,27 @@ def test_a_start_event_that_overtakes_the_answer_links_the_same_instance_once(
     assert application(database, token).status == "pending"
     assert len(sandbox.state.instances) == 1
     assert "second instance" not in caplog.text
+
+
+@pytest.mark.mariadb
+def test_a_start_answer_that_links_the_instance_during_its_adoption_is_no_second_instance(
+    snapshot_isolation, approving_api, sandbox, dingtalk_config, database, clock, caplog
+):
+    faults(sandbox, rate_limit=1)  # intake leaves it to the runner
+    token = approving_api.post("/applications", a_form()).get_json()["token"]
+    found = application(database, token)
+    number = [{"name": "申请编号", "value": found.number}]
+    instance_id = sandbox.state.start(PROCESS_CODE, "manager01", 1, number).id
+    Dispatcher(database, clock).dispatch(ApprovalEvent(instance_id, "start", None, "http"))
+    opener = standalone_runner(dingtalk_config, clock).context.opener  # after snapshot_isolation
+
+    def answered() -> None:  # the start's answer comes back to the open job, which links it
+        with database.transaction() as other:
+            assert link(other, found.id, instance_id, clock())
+
+    with meanwhile(Engine, lambda sql: "WHERE applications.number =" in sql, answered) as done:
+        opener.adopt(instance_id)
+
+    assert done
+    assert application(database, token).instance_id == instance_id
+    assert "carries" not in caplog.text  # no "second instance" sent to a person
