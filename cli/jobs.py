@@ -3,6 +3,7 @@
 import threading
 
 import click
+from sqlalchemy import Connection
 
 from backend.checks.run import CheckSettings, check_every_minute, check_now
 from backend.clock import utc_now
@@ -74,10 +75,15 @@ def retry(config: Config, job_id: int | None, every_failed: bool) -> None:
     """Give a failed job (or every one) a fresh set of attempts; the runner takes it next."""
     if (job_id is None) == (not every_failed):
         raise click.UsageError("name one JOB_ID, or give --failed for every failed job")
-    with Database(config.database).transaction() as connection:
-        ids = [job.id for job in queue.listing(connection, JobStatus.FAILED)]
-        chosen = ids if every_failed else [job_id or 0]
-        queued = [one for one in chosen if queue.requeue(connection, one, utc_now())]
+
+    def requeue(connection: Connection) -> list[int]:
+        failed = queue.listing(connection, JobStatus.FAILED) if every_failed else []
+        chosen = [job.id for job in failed] if every_failed else [job_id or 0]
+        return [one for one in chosen if queue.requeue(connection, one, utc_now())]
+
+    # In Database.run: another operator's retry, and a runner's attempt at the job since,
+    # make MariaDB under snapshot isolation refuse the update (1020); a second look is right.
+    queued = Database(config.database).run(requeue)
     if job_id is not None and not queued:
         raise click.ClickException(
             f"job {job_id} is not a failed job (see `dingpass jobs list --failed`)"

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import Engine, event, select
 
 from backend.jobs import queue
 from backend.jobs.model import Done, Retry, Wait
@@ -18,7 +18,7 @@ from backend.storage.database import Database
 from backend.storage.schema import jobs
 from backend.subjects import Subject, SubjectType
 from tests.conftest import ROOT, wait_for
-from tests.integration.conftest import kinds_of
+from tests.integration.conftest import kinds_of, meanwhile
 
 FAST_RETRY = Retry(max_attempts=3, first=timedelta(seconds=1), cap=timedelta(seconds=4))
 APPLICATION = Subject.application(42)
@@ -206,6 +206,29 @@ def test_a_job_another_runner_takes_meanwhile_leaves_the_claim_to_the_next(
     assert [job.id for job in rivals] == [first]
     assert taken.id == second and status(database, second)[:2] == ("running", 1)
     assert status(database, first)[:2] == ("running", 1)  # the rival's, taken once
+
+
+@pytest.mark.mariadb
+def test_retrying_every_failed_job_after_another_operators_retry_failed_again_queues_each(
+    database_url, database, clock, snapshot_isolation, run_cli
+):
+    failed = [record(database, clock, "work", Subject.application(n)) for n in (1, 2)]
+    doomed = Runner(database, kinds_of(work=lambda job: 1 / 0), None, clock, retry=Retry(1))
+    doomed.run_due()
+
+    def other_operator() -> None:  # the command has listed them: another's retry, run and failed
+        with database.transaction() as other:
+            assert all(queue.requeue(other, job_id, clock()) for job_id in failed)
+        assert doomed.run_due() == 2
+
+    def listing(sql: str) -> bool:
+        return sql.startswith("SELECT jobs.") and "WHERE jobs.status =" in sql
+
+    with meanwhile(Engine, listing, other_operator) as listed:
+        result = run_cli("jobs", "retry", "--failed", env={"DATABASE_URL": database_url})
+    assert listed and result.exit_code == 0, result.output
+    assert f"Queued again: {failed[1]}, {failed[0]}." in result.output
+    assert [status(database, job_id)[:2] for job_id in failed] == [("queued", 0)] * 2
 
 
 def test_a_runner_whose_lease_ran_out_records_no_failure_of_the_job(database, clock):
