@@ -133,40 +133,45 @@ class InstanceOpener:
         Ours means started as our originator, with one of our application numbers in its form:
         anyone in the company can start an instance and type a number into it.
         """
-        with self.database.transaction() as connection:
-            if by_instance(connection, instance_id) is not None:  # linked meanwhile
-                apply_held(connection, instance_id, self.clock())
-                return
+        # In Database.run: the start's answer may link this instance meanwhile, which MariaDB
+        # under snapshot isolation answers with 1020 (a second look then finds it linked).
+        if self.database.run(partial(self._linked, instance_id)):
+            return
         state = self.client.get_instance(instance_id)
         label = self.settings.number_label
         ours = state.originator == self.settings.originator and label is not None
         number = state.form.get(label or "") if ours else None
-        # In Database.run: the start's answer may link this instance meanwhile, which MariaDB
-        # under snapshot isolation answers with 1020 (a second look then finds it linked).
         self.database.run(partial(self._adopt, instance_id, number))
 
+    def _linked(self, instance_id: str, connection: Connection) -> bool:
+        """Whether an application has the instance already; its held events applied if so."""
+        if by_instance(connection, instance_id) is None:
+            return False
+        apply_held(connection, instance_id, self.clock())
+        return True
+
     def _adopt(self, instance_id: str, number: str | None, connection: Connection) -> None:
-        """Link the instance and apply its events; a second instance's are left for a person."""
+        """Link the instance and apply its events; a second instance's are left for a person.
+        Logged once written: a write may yet fail with 1020, and the whole runs again."""
         application = by_number(connection, number) if number else None
         if application is None:
-            log.info("approval %s is not one of ours: its events are let go", instance_id)
             release_held(connection, instance_id, Outcome.NOT_OURS)
+            log.info("approval %s is not one of ours: its events are let go", instance_id)
             return
         if link(connection, application.id, instance_id, self.clock()):
             log.info("approval %s adopted by %s from its event", instance_id, application.number)
             return
         now = by_id(connection, application.id, lock=True)  # the snapshot predates the link
-        linked = now.instance_id if now else None
-        if linked == instance_id:  # by its start's answer, since this transaction began
+        if now is not None and now.instance_id == instance_id:  # by its start's answer, since
             apply_held(connection, instance_id, self.clock())
             return
         release_held(connection, instance_id, Outcome.DUPLICATE_INSTANCE)
         log.warning(
-            "approval %s carries %s's number, which has its own %s: its events are left for a "
-            "person to look at",
+            "approval %s carries %s's number, which %s: its events are left for a person to look "
+            "at",
             instance_id,
             application.number,
-            linked,
+            _why_not(now),
         )
 
     def find(self, number: str, since: datetime, until: datetime) -> str | None:
@@ -177,6 +182,13 @@ class InstanceOpener:
             return None
         code, originator = self.settings.process_code, self.settings.originator
         return find_started(self.client, code, originator, (label, number), (since, until))
+
+
+def _why_not(application: Application | None) -> str:
+    """Why an application could not take an instance: as a person reading the log needs it."""
+    if application is None or application.instance_id is None:
+        return f"is {application.status.value if application else 'gone'} without one"
+    return f"has its own {application.instance_id}"
 
 
 def find_started(

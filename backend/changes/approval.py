@@ -114,25 +114,28 @@ class ChangeApprovals:
     def _link(
         self, public_id: str, form: ApprovalForm, instance_id: str, connection: Connection
     ) -> bool:
+        """Link the instance to the change it carries; a second instance's events are left for
+        a person. Logged once written: a write may yet fail with 1020, and the whole runs again."""
         change = store.by_public_id(connection, public_id)
         approval = change.approval if change else None
         if change is None or approval is None or approval.process_code != form.process_code:
             return False
         if store.link_instance(connection, change.id, instance_id):
+            apply_held(connection, instance_id, self.clock())
             log.info("approval %s adopted by change %s from its event", instance_id, public_id)
-        else:  # linked before, or since this transaction's snapshot: a locking read tells
-            linked = store.by_id(connection, change.id, lock=True).approval
-            if linked is None or linked.instance_id != instance_id:
-                log.warning(
-                    "approval %s carries change %s, which has its own %s: its events are left "
-                    "for a person to look at",
-                    instance_id,
-                    public_id,
-                    linked.instance_id if linked else None,
-                )
-                release_held(connection, instance_id, Outcome.DUPLICATE_INSTANCE)
-                return True
-        apply_held(connection, instance_id, self.clock())
+            return True
+        linked = store.by_id(connection, change.id, lock=True).approval  # the snapshot's is old
+        if linked is not None and linked.instance_id == instance_id:  # by its start's answer
+            apply_held(connection, instance_id, self.clock())
+            return True
+        release_held(connection, instance_id, Outcome.DUPLICATE_INSTANCE)
+        log.warning(
+            "approval %s carries change %s, which has its own %s: its events are left for a "
+            "person to look at",
+            instance_id,
+            public_id,
+            linked.instance_id if linked else None,
+        )
         return True
 
     def _form(self, change: Change) -> ApprovalForm:

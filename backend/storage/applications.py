@@ -79,7 +79,8 @@ def insert_application(connection: Connection, new: NewApplication) -> int:
 def by_id(connection: Connection, application_id: int, lock: bool = False) -> Application | None:
     """One application, or None.
 
-    ``lock``: read the latest committed row and lock it (MySQL's FOR UPDATE), not the snapshot.
+    ``lock``: read the latest committed row and lock it (MySQL's FOR UPDATE), not the snapshot;
+    under snapshot isolation a row changed since the snapshot fails the transaction (1020).
     """
     query = select(applications).where(applications.c.id == application_id)
     if lock:

@@ -143,7 +143,8 @@ def set_step_job(connection: Connection, step_id: int, job_id: int) -> None:
 def by_id(connection: Connection, change_id: int, lock: bool = False) -> Change:
     """The change numbered ``change_id``, with its steps.
 
-    ``lock``: a locking read, which on MySQL sees a write committed after the transaction began.
+    ``lock``: a locking read, which on MySQL sees a write committed after the transaction began;
+    under snapshot isolation a row changed since the snapshot fails the transaction (1020).
     """
     query = select(changes).where(changes.c.id == change_id)
     row = connection.execute(query.with_for_update() if lock else query).mappings().one()

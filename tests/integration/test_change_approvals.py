@@ -536,7 +536,7 @@ def test_a_start_answer_that_links_the_approval_during_its_adoption_is_no_second
     dispatcher_for(change_config, database, clock).dispatch(
         ApprovalEvent(instance_id, "start", None, "http", {"processCode": APPROVAL.process_code})
     )
-    approvals = standalone_runner(change_config, clock).context.approvals
+    jobs = standalone_runner(change_config, clock)
 
     def answered() -> None:  # the start's answer comes back to the open job, which links it
         with database.transaction() as other:
@@ -545,7 +545,8 @@ def test_a_start_answer_that_links_the_approval_during_its_adoption_is_no_second
             apply_held(other, instance_id, clock())
 
     with meanwhile(Engine, lambda sql: "WHERE changes.public_id =" in sql, answered) as done:
-        assert approvals.adopt(instance_id)
+        assert jobs.context.approvals.adopt(instance_id)
+    jobs.database.dispose()
 
     assert done
     assert progress(itsm, change["id"])["approval"]["instance_id"] == instance_id
