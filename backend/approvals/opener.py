@@ -133,8 +133,9 @@ class InstanceOpener:
         Ours means started as our originator, with one of our application numbers in its form:
         anyone in the company can start an instance and type a number into it.
         """
-        # In Database.run: the start's answer may link this instance meanwhile, which MariaDB
-        # under snapshot isolation answers with 1020 (a second look then finds it linked).
+        # Both looks in Database.run: the start's answer or another runner may act on this
+        # instance meanwhile, which MariaDB under snapshot isolation answers with 1020; looking
+        # again then sees what they did.
         if self.database.run(partial(self._linked, instance_id)):
             return
         state = self.client.get_instance(instance_id)
@@ -162,7 +163,7 @@ class InstanceOpener:
             log.info("approval %s adopted by %s from its event", instance_id, application.number)
             return
         now = by_id(connection, application.id, lock=True)  # the snapshot predates the link
-        if now is not None and now.instance_id == instance_id:  # by its start's answer, since
+        if now is not None and now.instance_id == instance_id:  # by its start's answer
             apply_held(connection, instance_id, self.clock())
             return
         release_held(connection, instance_id, Outcome.DUPLICATE_INSTANCE)
