@@ -29,7 +29,6 @@ import contextlib
 import http.client
 import json
 import logging
-import math
 import multiprocessing
 import os
 import re
@@ -525,7 +524,7 @@ class Starts:
     floor: list[tuple[float, float]] = field(default_factory=list)
 
     def median(self, starts: list[tuple[float, float]], column: int = 0) -> float:
-        return statistics.median(start[column] for start in starts) if starts else math.nan
+        return statistics.median(start[column] for start in starts)
 
     def ratios(self, starts: list[tuple[float, float]]) -> list[float]:
         """Each round's wall time over that round's hello: the machine's mood cancels out."""
@@ -740,7 +739,8 @@ def print_cold_starts(found: dict[str, Starts], work: Workload) -> None:
     print(f" {'ratio':>6}  at {mib} MiB ({vcpu} vCPU)", end="")
     print(f"  {'floor':>6} {'ratio':>6} {'middle half':>11} {'above it':>8}")
     for name, starts in found.items():
-        print(f"  {name:9} {work.probe(name).method + ' ' + work.probe(name).path:20}", end="")
+        probe = work.probe(name)
+        print(f"  {name:9} {probe.method + ' ' + probe.path:20}", end="")
         _print_start(starts, START_GOAL[name])
     print(
         "  floor: bench/floor_app.py, Flask + SQLAlchemy + the driver answering /initialize with"

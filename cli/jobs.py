@@ -77,8 +77,9 @@ def retry(config: Config, job_id: int | None, every_failed: bool) -> None:
         raise click.UsageError("name one JOB_ID, or give --failed for every failed job")
 
     def requeue(connection: Connection) -> list[int]:
-        listed = queue.listing(connection, JobStatus.FAILED) if every_failed else []
-        chosen = [job.id for job in listed] if every_failed else [job_id or 0]
+        chosen = [job_id or 0]
+        if every_failed:
+            chosen = [job.id for job in queue.listing(connection, JobStatus.FAILED)]
         return [one for one in chosen if queue.requeue(connection, one, utc_now())]
 
     # In Database.run: another operator's retry, and a runner's attempt at the job since,
