@@ -16,11 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
-from functools import cached_property
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from frontend.exceptions import BackendTimeout, BackendUnavailable, BadRequest
+from frontend.backend_pool import BackendPool
+from frontend.exceptions import BadRequest
 from frontend.fc_signature import (
     DATE,
     FC2_SECURITY_TOKEN,
@@ -33,9 +32,6 @@ from frontend.fc_signature import (
     trigger_headers,
 )
 from frontend.signed_requests import signed_headers
-
-if TYPE_CHECKING:
-    from urllib3 import HTTPConnectionPool
 
 CONNECT_TIMEOUT = 2.0
 """Seconds to open a connection; the read timeout is the configured backend timeout."""
@@ -82,13 +78,9 @@ class Relayed:
 
 
 class BackendClient:
-    """Sends signed requests to the backend over one pool of kept-alive connections.
-
-    urllib3's pool rather than a requests session: the hop is on every page call, and a
-    request through requests costs the frontend about a millisecond more CPU. The pool (and
-    urllib3, ~15 ms of imports) is made on the first call: a cold instance's first answers, the
-    page and its catalogue, need no backend.
-    """
+    """Sends signed requests to the backend over one pool of kept-alive connections
+    (frontend/backend_pool.py), opened as calls need them: a cold instance's first answers,
+    the page and its catalogue, need no backend."""
 
     def __init__(
         self,
@@ -101,20 +93,7 @@ class BackendClient:
         self.secret, self.clock = secret.encode(), clock
         self.base_url, self.base_path = base_url, urlsplit(base_url).path
         self.timeout, self.scheme = timeout, scheme
-
-    @cached_property
-    def pool(self) -> "HTTPConnectionPool":
-        """The kept-alive connections to the backend."""
-        import urllib3
-
-        # Only the headers each call names: a relayed call's signature covers Accept. No
-        # retries and no redirects: the backend's answer, whatever it is, goes back as it is.
-        return urllib3.connection_from_url(
-            self.base_url,
-            maxsize=POOL_SIZE,
-            retries=False,
-            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=self.timeout),
-        )
+        self.pool = BackendPool(base_url, CONNECT_TIMEOUT, timeout, POOL_SIZE)
 
     def send(
         self,
@@ -165,24 +144,13 @@ class BackendClient:
     def _exchange(
         self, method: str, target: str, body: bytes, headers: dict[str, str]
     ) -> BackendResponse:
-        pool = self.pool  # urllib3 is loaded with it
-        from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
-
-        try:
-            # No body rather than an empty one, so a GET carries no Content-Length.
-            answer = pool.urlopen(
-                method, target, body=body or None, headers=headers, redirect=False
-            )
-        except NewConnectionError as err:  # urllib3 counts a refused connection as timed out
-            raise BackendUnavailable(str(err)) from None
-        except TimeoutError as err:
-            raise BackendTimeout(str(err)) from None
-        except HTTPError as err:
-            raise BackendUnavailable(str(err)) from None
+        # No body rather than an empty one, so a GET carries no Content-Length.
+        answer = self.pool.exchange(method, target, body or None, headers)
+        given = answer.headers
         kept = {
-            name: answer.headers[name] for name in RELAYED_ANSWER_HEADERS if name in answer.headers
+            name: given[name.lower()] for name in RELAYED_ANSWER_HEADERS if name.lower() in given
         }
-        return BackendResponse(answer.status, answer.data, answer.headers.get("Retry-After"), kept)
+        return BackendResponse(answer.status, answer.body, given.get("retry-after"), kept)
 
     def _fc_headers(
         self,
@@ -214,9 +182,8 @@ class BackendClient:
         return {**signed, "Authorization": value}
 
     def close(self) -> None:
-        """Close the pooled connections, if any were made."""
-        if "pool" in self.__dict__:
-            self.pool.close()
+        """Close the pooled connections."""
+        self.pool.close()
 
 
 def query_parameters(query: str) -> dict[str, str]:

@@ -17,8 +17,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 AUTHORITY = re.compile(
     r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+(?:%25[A-Za-z0-9._~-]+)?\])(?::[0-9]{1,5})?"
 )
-"""BACKEND_URL's host and port, as urllib3 takes them: a name or IPv4 address, or an IPv6
-address in brackets (with its %25-escaped zone), and an optional port."""
+"""BACKEND_URL's host and port, as frontend/backend_pool.py connects to them: a name or IPv4
+address, or an IPv6 address in brackets (with its %25-escaped zone), and an optional port."""
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 import json
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, text
@@ -20,6 +22,7 @@ from backend.signed_requests import CLIENT_IP, IDEMPOTENCY_KEY, SIGNATURE, TIMES
 from backend.storage import migrate
 from backend.storage.database import MYSQL_CONNECT_ARGS, Database, make_engine
 from backend.storage.schema import metadata
+from frontend.backend_pool import BackendPool
 from tests.conftest import CATALOGUE, a_form  # noqa: F401 -- tests import it from here
 
 MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
@@ -327,3 +330,69 @@ def approving_api(dingtalk_config, database, clock):
     )
     yield SignedClient(app)
     app.extensions["database"].dispose()
+
+
+class KeptAliveServer:
+    """An HTTP/1.1 server on loopback that keeps connections open and notes which one each
+    request came on. Paths: ``/close`` answers and then closes its end, as a server whose
+    idle timeout has passed; ``/last`` answers with ``Connection: close``; ``/slow`` takes a
+    second; any other path answers at once."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        ports: list[int] = []
+        self.ports = ports
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 -- http.server's name
+                ports.append(self.client_address[1])
+                if self.path == "/slow":
+                    time.sleep(1)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                if self.path == "/last":
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(b"ok")
+                self.close_connection = self.path in ("/close", "/last")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def connections(self) -> int:
+        """How many connections the requests so far came on."""
+        return len(set(self.ports))
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def kept_alive() -> Iterator[KeptAliveServer]:
+    server = KeptAliveServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pool_for() -> Iterator[Callable[..., BackendPool]]:
+    """Pools of connections to a URL (a read timeout and TLS context as given), closed after."""
+    pools: list[BackendPool] = []
+
+    def pool(url: str, read_timeout: float = 2.0, tls: ssl.SSLContext | None = None) -> BackendPool:
+        pools.append(
+            BackendPool(url, connect_timeout=1.0, read_timeout=read_timeout, size=4, tls=tls)
+        )
+        return pools[-1]
+
+    yield pool
+    for each in pools:
+        each.close()

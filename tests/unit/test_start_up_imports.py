@@ -18,11 +18,11 @@ DEFERRED = {
     "backend": (*EVERY_FUNCTION, "backend.work", "backend.approvals.opener"),
     "approval": (*EVERY_FUNCTION, "backend.changes.service", "backend.cloud.plugins"),
     "runner": EVERY_FUNCTION,
-    "frontend": ("urllib3",),
+    "frontend": ("requests", "urllib3"),
 }
-"""Besides: the backend makes its job runner (for redemptions) on its first redemption, the
-approval function queues an agreed change's steps without its planner, and the frontend serves
-the page and catalogue before its first call to the backend."""
+"""Besides: the backend makes its job runner (for redemptions) on its first redemption, and the
+approval function queues an agreed change's steps without its planner. The frontend's code
+package has neither HTTP library (frontend/backend_pool.py calls the backend)."""
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+"""The frontend's kept-alive connections to the backend (frontend/backend_pool.py)."""
+
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+from cryptography import x509
+
+from frontend.backend_pool import BackendPool
+from frontend.exceptions import BackendTimeout, BackendUnavailable
+from tests.certificates import self_signed
+from tests.integration.conftest import KeptAliveServer
+
+
+def get(pool: BackendPool, path: str = "/") -> bytes:
+    answer = pool.exchange("GET", path, None, {})
+    assert answer.status == 200
+    return answer.body
+
+
+def test_calls_one_after_another_share_one_connection(kept_alive, pool_for):
+    pool = pool_for(kept_alive.url)
+    assert [get(pool) for _ in range(3)] == [b"ok"] * 3
+    assert kept_alive.connections() == 1
+
+
+def test_calls_at_once_each_have_a_connection_and_the_idle_ones_are_kept(kept_alive, pool_for):
+    pool = pool_for(kept_alive.url)
+    calls = [threading.Thread(target=get, args=(pool, "/slow")) for _ in range(3)]
+    for call in calls:
+        call.start()
+    for call in calls:
+        call.join()
+    for _ in range(3):
+        get(pool)
+    assert kept_alive.connections() == 3
+
+
+def test_a_connection_the_backend_closed_while_idle_is_not_used_again(kept_alive, pool_for):
+    pool = pool_for(kept_alive.url)
+    get(pool, "/close")
+    time.sleep(0.1)  # the backend's end is closed by now
+    assert get(pool) == b"ok"
+    assert kept_alive.connections() == 2
+
+
+def test_an_answer_that_closes_its_connection_leaves_none_behind(kept_alive, pool_for):
+    pool = pool_for(kept_alive.url)
+    get(pool, "/last")
+    assert get(pool) == b"ok"
+    assert kept_alive.connections() == 2
+
+
+def test_a_backend_that_refuses_connections_is_unavailable(pool_for):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(BackendUnavailable, match="no connection"):
+        get(pool_for(f"http://127.0.0.1:{port}"))
+
+
+def test_a_backend_slower_than_the_read_timeout_is_a_timeout_and_its_connection_is_dropped(
+    kept_alive, pool_for
+):
+    pool = pool_for(kept_alive.url, read_timeout=0.3)
+    with pytest.raises(BackendTimeout, match="no answer within 0.3 s"):
+        get(pool, "/slow")
+    time.sleep(1)  # the late answer arrives on the dropped connection, not on the next call's
+    assert get(pool) == b"ok"
+    assert kept_alive.connections() == 2
+
+
+@pytest.fixture
+def tls_backend(tmp_path):
+    """An https backend on loopback, its certificate self-signed; and a context trusting it."""
+    loopback = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+    server_context, ca_file = self_signed(tmp_path, "backend.test", [loopback])
+    server = KeptAliveServer(tls=server_context)
+    yield server, ssl.create_default_context(cafile=ca_file)
+    server.stop()
+
+
+def test_an_https_backend_whose_certificate_checks_out_is_called_over_tls(tls_backend, pool_for):
+    server, trusting = tls_backend
+    pool = pool_for(server.url, tls=trusting)
+    assert [get(pool), get(pool)] == [b"ok", b"ok"]
+    assert server.connections() == 1
+
+
+def test_an_https_backend_whose_certificate_the_system_does_not_trust_is_never_called(
+    tls_backend, pool_for
+):
+    server, _ = tls_backend
+    with pytest.raises(BackendUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        get(pool_for(server.url))
+    assert server.ports == []
