@@ -10,6 +10,7 @@ import http.client
 import select
 import ssl
 import threading
+import zlib
 from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import unquote, urlsplit
@@ -19,11 +20,18 @@ from frontend.exceptions import BackendTimeout, BackendUnavailable
 
 @dataclass(frozen=True)
 class Answer:
-    """The backend's answer: its status, headers (by lower-case name) and whole body."""
+    """The backend's answer: its status, headers and whole body, decoded as urllib3 would.
+
+    Headers by lower-case name; a header given twice keeps its last value.
+    """
 
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+DECODED = frozenset({"gzip", "x-gzip", "deflate"})
+"""Content-Encodings of an answer that the pool decodes (a relayed caller may ask for them)."""
 
 
 class BackendPool:
@@ -45,36 +53,41 @@ class BackendPool:
     ) -> None:
         """``tls``: whom an https backend is checked against; by default, the system's CAs."""
         parts = urlsplit(url)
-        # An IPv6 zone comes %25-escaped in a URL and plain to the resolver.
-        self.host, self.port = unquote(parts.hostname or ""), parts.port
         self.https, self._tls = parts.scheme == "https", tls
+        # An IPv6 zone comes %25-escaped in a URL and plain to the resolver; with no port given,
+        # http.client would read one out of an IPv6 address.
+        self.host = unquote(parts.hostname or "")
+        self.port = parts.port or (443 if self.https else 80)
         self.connect_timeout, self.read_timeout, self.size = connect_timeout, read_timeout, size
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        self._closes = 0
+        """How often close() ran: a connection taken before the last one is not kept."""
 
     def exchange(
         self, method: str, target: str, body: bytes | None, headers: dict[str, str]
     ) -> Answer:
         """Send one request and read its whole answer; BackendUnavailable or BackendTimeout."""
-        connection = self._connection()
+        connection, taken = self._connection(), self._closes
         try:
             connection.request(method, target, body=body, headers=headers)
             response = connection.getresponse()
-            body = response.read()
+            content = response.read()
         except TimeoutError as err:
             connection.close()
             raise BackendTimeout(f"no answer within {self.read_timeout:g} s: {err}") from None
         except (OSError, http.client.HTTPException) as err:
             connection.close()
             raise BackendUnavailable(f"the exchange failed: {err!r}") from None
-        self._keep(connection)
-        headers = {name.lower(): value for name, value in response.getheaders()}
-        return Answer(response.status, headers, body)
+        self._keep(connection, taken)
+        given = {name.lower(): value for name, value in response.getheaders()}
+        return Answer(response.status, *_decoded(given, content))
 
     def close(self) -> None:
-        """Close the idle connections; one in use closes when its call is done with it."""
+        """Close the idle connections; one in use is closed when its call is done with it."""
         with self._lock:
             idle, self._idle = self._idle, []
+            self._closes += 1
         for connection in idle:
             connection.close()
 
@@ -110,12 +123,18 @@ class BackendPool:
         except OSError as err:  # refused, unreachable, a name that does not resolve, TLS
             raise BackendUnavailable(f"no connection: {err!r}") from None
         connection.sock.settimeout(self.read_timeout)
+        # Never a second connection behind the pool's back, under the connect timeout.
+        connection.auto_open = 0
         return connection
 
-    def _keep(self, connection: http.client.HTTPConnection) -> None:
+    def _keep(self, connection: http.client.HTTPConnection, taken: int) -> None:
         # http.client lets go of the socket when the answer said it would close the connection.
         with self._lock:
-            if connection.sock is not None and len(self._idle) < self.size:
+            if (
+                connection.sock is not None
+                and taken == self._closes
+                and len(self._idle) < self.size
+            ):
                 self._idle.append(connection)
                 return
         connection.close()
@@ -124,8 +143,20 @@ class BackendPool:
 def _dropped(connection: http.client.HTTPConnection) -> bool:
     """Whether an idle connection can no longer carry a call: closed by the backend (readable
     at its end), or holding bytes no request asked for. Either way it is readable."""
-    if connection.sock is None:
-        return True
     poller = select.poll()
     poller.register(connection.sock, select.POLLIN)
     return bool(poller.poll(0))
+
+
+def _decoded(headers: dict[str, str], content: bytes) -> tuple[dict[str, str], bytes]:
+    """The answer as sent before its gzip or deflate Content-Encoding, if it has one of them;
+    BackendUnavailable if it does not decode."""
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding not in DECODED:
+        return headers, content
+    try:  # 32 + 15: a gzip or a zlib header, whichever the answer has
+        content = zlib.decompress(content, 32 + zlib.MAX_WBITS)
+    except zlib.error as err:
+        raise BackendUnavailable(f"an answer said {encoding} and is not: {err}") from None
+    kept = {name: value for name, value in headers.items() if name != "content-encoding"}
+    return kept, content

@@ -59,8 +59,8 @@ class FrontendConfig:
 def _backend_url(value: str) -> str:
     """BACKEND_URL without its trailing slash; ValueError unless an http(s) URL with a host.
 
-    Checked as strictly as the backend client parses it (on the first call, not at start):
-    a host with a space, say, would otherwise fail every proxied request instead of the start.
+    Checked as strictly as the backend's pool connects (frontend/backend_pool.py): a host with
+    a space, say, would otherwise fail every proxied request instead of the start.
     """
     if " " in value or not value.isprintable():
         raise ValueError("it has a space or a control character")
@@ -73,6 +73,10 @@ def _backend_url(value: str) -> str:
             " optional :port"
         )
     parts.port  # noqa: B018 -- raises ValueError for a port that is not a number up to 65535
+    try:
+        parts.hostname.encode("idna")  # what the resolver is given: no empty or overlong label
+    except UnicodeError:
+        raise ValueError(f"{parts.hostname!r} is not a host name the resolver takes") from None
     return value.rstrip("/")
 
 

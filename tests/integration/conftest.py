@@ -384,13 +384,17 @@ def kept_alive() -> Iterator[KeptAliveServer]:
 
 @pytest.fixture
 def pool_for() -> Iterator[Callable[..., BackendPool]]:
-    """Pools of connections to a URL (a read timeout and TLS context as given), closed after."""
+    """Pools of connections to a URL (timeouts, size and TLS context as given), closed after."""
     pools: list[BackendPool] = []
 
-    def pool(url: str, read_timeout: float = 2.0, tls: ssl.SSLContext | None = None) -> BackendPool:
-        pools.append(
-            BackendPool(url, connect_timeout=1.0, read_timeout=read_timeout, size=4, tls=tls)
-        )
+    def pool(
+        url: str,
+        read_timeout: float = 2.0,
+        connect_timeout: float = 1.0,
+        size: int = 4,
+        tls: ssl.SSLContext | None = None,
+    ) -> BackendPool:
+        pools.append(BackendPool(url, connect_timeout, read_timeout, size, tls))
         return pools[-1]
 
     yield pool

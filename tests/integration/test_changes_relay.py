@@ -3,6 +3,7 @@ signed headers reach the backend, and the backend's statuses and headers come ba
 403 is relayed when it is the backend's answer to the caller's app signature, and is the
 frontend's 503 when FC's gateway or the backend refused the proxy itself."""
 
+import gzip
 import http
 import json
 import re
@@ -169,6 +170,18 @@ def test_no_accept_is_added_when_the_caller_signed_none(front, stand_in):
     front.get(CHANGES, headers=headers)
     (seen,) = stand_in.seen
     assert "accept" not in seen.headers and "content-type" not in seen.headers
+
+
+def test_an_answer_compressed_for_the_caller_comes_back_as_the_backend_wrote_it(front, stand_in):
+    headers = signed(
+        "GET", CHANGES, extra={"Accept-Encoding": "gzip"}, sign_also=["Accept-Encoding"]
+    )
+    stand_in.headers = {"Content-Encoding": "gzip"}
+    stand_in.body = gzip.compress(b'{"changes": [], "next_cursor": null}')
+    answer = front.get(CHANGES, headers=headers)
+    assert stand_in.seen[0].headers["accept-encoding"] == "gzip"
+    assert answer.get_json() == {"changes": [], "next_cursor": None}
+    assert "Content-Encoding" not in answer.headers
 
 
 def test_the_relay_still_signs_as_the_proxy_over_the_path_and_query(front, stand_in):

@@ -137,6 +137,8 @@ def test_a_body_over_16_kb_is_refused(front):
         "http://exa%mple",
         "http://back\tend:9000",
         "http://user@backend:9000",
+        "http://backend..example.com",
+        f"https://{'b' * 64}.example.com",
     ],
 )
 def test_a_backend_url_that_is_not_an_http_url_is_refused_at_start(url):
