@@ -45,6 +45,8 @@ RELAYED_ANSWER_HEADERS = (
     "Retry-After",
 )
 """The backend's answer headers a relay hands back to the caller."""
+_RELAYED_BY_KEY = tuple((name.lower(), name) for name in RELAYED_ANSWER_HEADERS)
+"""The same, each beside the lower-case name the pool's answer keeps it under."""
 FC2_DATE_SKEW = 15 * 60
 """Seconds FC 2.0's gateway lets a signed request's Date be off (its signature reference)."""
 UNRESERVED_NAME = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -147,9 +149,7 @@ class BackendClient:
         # No body rather than an empty one, so a GET carries no Content-Length.
         answer = self.pool.exchange(method, target, body or None, headers)
         given = answer.headers
-        kept = {
-            name: given[name.lower()] for name in RELAYED_ANSWER_HEADERS if name.lower() in given
-        }
+        kept = {name: given[key] for key, name in _RELAYED_BY_KEY if key in given}
         return BackendResponse(answer.status, answer.body, given.get("retry-after"), kept)
 
     def _fc_headers(

@@ -5,6 +5,8 @@ import socket
 import ssl
 import threading
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -99,14 +101,22 @@ def test_a_backend_slower_than_the_read_timeout_is_a_timeout_and_its_connection_
     assert kept_alive.connections() == 2
 
 
+@contextmanager
+def served_over_tls(folder: Path, name: x509.GeneralName):
+    """An https backend on loopback, its certificate self-signed for ``name``; and a context
+    trusting that certificate."""
+    server_context, ca_file = self_signed(folder, "backend.test", [name])
+    server = KeptAliveServer(tls=server_context)
+    try:
+        yield server, ssl.create_default_context(cafile=ca_file)
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def tls_backend(tmp_path):
-    """An https backend on loopback, its certificate self-signed; and a context trusting it."""
-    loopback = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
-    server_context, ca_file = self_signed(tmp_path, "backend.test", [loopback])
-    server = KeptAliveServer(tls=server_context)
-    yield server, ssl.create_default_context(cafile=ca_file)
-    server.stop()
+    with served_over_tls(tmp_path, x509.IPAddress(ipaddress.ip_address("127.0.0.1"))) as both:
+        yield both
 
 
 def test_an_https_backend_whose_certificate_checks_out_is_called_over_tls(tls_backend, pool_for):
@@ -126,12 +136,7 @@ def test_an_https_backend_whose_certificate_the_system_does_not_trust_is_never_c
 
 
 def test_an_https_backend_whose_certificate_names_another_host_is_never_called(tmp_path, pool_for):
-    server_context, ca_file = self_signed(tmp_path, "elsewhere", [x509.DNSName("elsewhere.test")])
-    server = KeptAliveServer(tls=server_context)
-    try:
-        trusting = ssl.create_default_context(cafile=ca_file)
+    with served_over_tls(tmp_path, x509.DNSName("elsewhere.test")) as (server, trusting):
         with pytest.raises(BackendUnavailable, match="mismatch"):
             get(pool_for(server.url, tls=trusting))
         assert server.ports == []
-    finally:
-        server.stop()
