@@ -202,16 +202,16 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         """Give ``conn`` to a thread if its request is in, else wait for it in the event loop.
 
         gthread calls this for new connections, kept-alive ones that became readable, and ones
-        whose parser holds bytes already (a pipelined request): each waits here.
+        whose parser holds bytes already (a pipelined request): each waits here. What the
+        socket holds is read at once: a kept-alive connection comes readable, most often with
+        its whole request, which would otherwise wait one more turn of the loop.
         """
         held = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
         arrival = _Arrival(time.monotonic() + ARRIVAL_SECONDS, bytearray(held))
-        if _is_in(arrival.data):
-            self._hand_over(conn, arrival)
-            return
         conn.sock.setblocking(False)
-        self.arriving[conn] = arrival
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        if not self._receive(conn, arrival):
+            self.arriving[conn] = arrival
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
 
     def handle(self, conn: Any) -> Any:
         """Serve the request: gunicorn's parser reads what arrived before it reads the socket."""
@@ -233,41 +233,52 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             self._close(conn, _TIMED_OUT if arrival.data else b"")
 
     def _on_readable(self, conn: Any, _sock: socket.socket) -> None:
+        self._receive(conn, self.arriving[conn])
+
+    def _receive(self, conn: Any, arrival: _Arrival) -> bool:
+        """Read what ``conn`` holds into ``arrival``, then hand the request over or refuse it;
+        False while it is still arriving (its socket non-blocking)."""
+        if _is_in(arrival.data):  # a pipelined request, in before anything is read
+            self._hand_over(conn, arrival)
+            return True
         try:
             data = conn.sock.recv(RECV_BYTES)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             data = b""
         if not data:  # the client went away
             self._close(conn, b"")
-            return
-        arrival = self.arriving[conn]
+            return True
+        return self._add(conn, arrival, data)
+
+    def _add(self, conn: Any, arrival: _Arrival, data: bytes) -> bool:
         had_head = request_size(arrival.data) is not None
         arrival.data += data
         size = request_size(arrival.data)
         if _is_in(arrival.data):
-            self.poller.unregister(conn.sock)
-            del self.arriving[conn]
             self._hand_over(conn, arrival)
         elif size == TOO_LARGE:
             self._close(conn, _BODY_TOO_LARGE)
         elif size is None and len(arrival.data) > HEAD_LIMIT_BYTES:
             self._close(conn, _TOO_LARGE)
-        elif not had_head and _expects_continue(arrival.data):
-            # The client waits for this before it sends the body; gunicorn says it again in
-            # the thread, and a second interim answer is allowed (RFC 9110 15.2).
-            with contextlib.suppress(OSError):
-                conn.sock.send(_CONTINUE)
+        else:
+            if not had_head and _expects_continue(arrival.data):
+                # The client waits for this before it sends the body; gunicorn says it again
+                # in the thread, and a second interim answer is allowed (RFC 9110 15.2).
+                with contextlib.suppress(OSError):
+                    conn.sock.send(_CONTINUE)
+            return False
+        return True
 
     def _hand_over(self, conn: Any, arrival: _Arrival) -> None:
+        self._stop_waiting(conn)
         conn.arrived = bytes(arrival.data)
         conn.data_ready = True  # gthread's own wait for a first byte is over, too
         super().enqueue_req(conn)
 
     def _close(self, conn: Any, answer: bytes) -> None:
-        if self.arriving.pop(conn, None) is not None:
-            self.poller.unregister(conn.sock)
+        self._stop_waiting(conn)
         self.nr_conns -= 1
         if answer:
             # Closing with unread bytes resets the connection, and the client loses the answer.
@@ -275,6 +286,10 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             with contextlib.suppress(OSError):  # non-blocking: a full buffer loses the courtesy
                 conn.sock.send(answer)
         conn.close()
+
+    def _stop_waiting(self, conn: Any) -> None:
+        if self.arriving.pop(conn, None) is not None:
+            self.poller.unregister(conn.sock)
 
 
 def _drain(sock: socket.socket) -> None:
