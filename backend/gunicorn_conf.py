@@ -207,8 +207,12 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         its whole request, which would otherwise wait one more turn of the loop.
         """
         held = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
-        arrival = _Arrival(time.monotonic() + ARRIVAL_SECONDS, bytearray(held))
+        arrival = _Arrival(time.monotonic() + ARRIVAL_SECONDS)
         conn.sock.setblocking(False)
+        # What the parser held is judged as if it had just come: too large, or waiting for
+        # 100 Continue, as much as a request read from the socket.
+        if held and self._add(conn, arrival, held):
+            return
         if not self._receive(conn, arrival):
             self.arriving[conn] = arrival
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
@@ -238,9 +242,6 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
     def _receive(self, conn: Any, arrival: _Arrival) -> bool:
         """Read what ``conn`` holds into ``arrival``, then hand the request over or refuse it;
         False while it is still arriving (its socket non-blocking)."""
-        if _is_in(arrival.data):  # a pipelined request, in before anything is read
-            self._hand_over(conn, arrival)
-            return True
         try:
             data = conn.sock.recv(RECV_BYTES)
         except BlockingIOError:
@@ -253,6 +254,8 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         return self._add(conn, arrival, data)
 
     def _add(self, conn: Any, arrival: _Arrival, data: bytes) -> bool:
+        """Add ``data`` to ``arrival``, then hand the request over or refuse it (True), or
+        wait for more (False), having told a client that expects it to go on."""
         had_head = request_size(arrival.data) is not None
         arrival.data += data
         size = request_size(arrival.data)

@@ -5,6 +5,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import secrets
 import select
 import socket
@@ -218,6 +219,14 @@ SLOW_CHUNKED = (
 )
 
 
+def port_of(function: Function) -> int:
+    """The loopback port ``function`` listens on."""
+    return int(function.url.rsplit(":", 1)[1])
+
+
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
 def slow_clients(port: int) -> list[tuple[socket.socket, bytes]]:
     """Connections and what each will trickle: their head, a sized body, or a chunked body."""
     clients = []
@@ -265,7 +274,7 @@ def until_closed(connection: socket.socket) -> bytes:
 
 def test_slow_clients_hold_no_worker_thread_and_are_closed_in_the_end(start):
     function = start("frontend")
-    clients = slow_clients(int(function.url.rsplit(":", 1)[1]))
+    clients = slow_clients(port_of(function))
     stop = threading.Event()
     threading.Thread(target=trickle, args=(clients, stop), daemon=True).start()
     try:
@@ -283,8 +292,7 @@ def test_slow_clients_hold_no_worker_thread_and_are_closed_in_the_end(start):
 
 def test_a_body_larger_than_any_function_takes_is_refused_unread(start):
     function = start("frontend")
-    port = int(function.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port)) as connection:
+    with socket.create_connection(("127.0.0.1", port_of(function))) as connection:
         connection.sendall(
             b"POST /api/applications HTTP/1.1\r\nHost: big\r\nContent-Length: 20000\r\n\r\n"
         )
@@ -294,8 +302,7 @@ def test_a_body_larger_than_any_function_takes_is_refused_unread(start):
 
 def test_a_client_that_waits_for_100_continue_is_told_to_go_on(start):
     function = start("frontend")
-    port = int(function.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port)) as connection:
+    with socket.create_connection(("127.0.0.1", port_of(function))) as connection:
         connection.sendall(
             b"POST /api/applications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Expect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
@@ -306,6 +313,58 @@ def test_a_client_that_waits_for_100_continue_is_told_to_go_on(start):
         answer = until_closed(connection)
     final = answer[answer.rfind(b"HTTP/1.1 ") :].split(b"\r\n", 1)[0]
     assert final.split()[1] not in (b"100", b"408")  # the app read the body and answered it
+
+
+def statuses(answers: bytes) -> list[bytes]:
+    """The status codes of the answers one connection received, in order."""
+    return re.findall(rb"HTTP/1\.1 (\d{3}) ", answers)
+
+
+def test_pipelined_requests_are_each_answered_in_turn(start):
+    function = start("frontend")
+    with socket.create_connection(("127.0.0.1", port_of(function))) as connection:
+        connection.sendall(HEALTHZ + HEALTHZ.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        assert statuses(until_closed(connection)) == [b"200", b"200"]
+
+
+def test_a_pipelined_request_too_large_is_refused_at_once(start):
+    function = start("frontend")
+    with socket.create_connection(("127.0.0.1", port_of(function))) as connection:
+        connection.sendall(
+            HEALTHZ + b"POST /api/applications HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n"
+        )
+        assert statuses(until_closed(connection)) == [b"200", b"413"]  # not 408, ten s later
+
+
+def test_a_pipelined_request_that_waits_for_100_continue_is_told_to_go_on(start):
+    function = start("frontend")
+    with socket.create_connection(("127.0.0.1", port_of(function))) as connection:
+        connection.sendall(
+            HEALTHZ + b"POST /api/applications HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            b"application/json\r\nExpect: 100-continue\r\nContent-Length: 2\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        connection.settimeout(5)
+        received = b""
+        while b"100 Continue" not in received:
+            received += connection.recv(1024)
+        connection.sendall(b"{}")
+        answers = statuses(received + until_closed(connection))
+    # gunicorn's thread says 100 Continue again, as it may: the last answer is the app's own.
+    assert answers[:2] == [b"200", b"100"] and answers[-1] not in (b"100", b"408")
+
+
+def test_a_kept_alive_request_that_comes_in_pieces_is_answered_when_whole(start):
+    function = start("frontend")
+    with socket.create_connection(("127.0.0.1", port_of(function))) as connection:
+        connection.sendall(HEALTHZ)
+        connection.settimeout(5)
+        assert statuses(connection.recv(1024)) == [b"200"]
+        last = HEALTHZ.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+        for piece in (last[:7], last[7:20], last[20:]):
+            connection.sendall(piece)
+            time.sleep(0.2)  # each piece on its own: the worker reads it and waits for more
+        assert statuses(until_closed(connection)) == [b"200"]
 
 
 def test_a_kept_alive_connection_serves_one_request_after_another(start):
