@@ -149,11 +149,6 @@ def _expects_continue(data: bytes | bytearray) -> bool:
     return end is not None and _EXPECT_CONTINUE.search(data[: end.start()]) is not None
 
 
-def _is_in(data: bytes | bytearray) -> bool:
-    size = request_size(data)
-    return size is not None and size != TOO_LARGE and len(data) >= size
-
-
 @dataclass
 class _Arrival:
     """A request on its way in: the bytes so far, and when it stops being waited for."""
@@ -259,10 +254,10 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         had_head = request_size(arrival.data) is not None
         arrival.data += data
         size = request_size(arrival.data)
-        if _is_in(arrival.data):
-            self._hand_over(conn, arrival)
-        elif size == TOO_LARGE:
+        if size == TOO_LARGE:
             self._close(conn, _BODY_TOO_LARGE)
+        elif size is not None and len(arrival.data) >= size:
+            self._hand_over(conn, arrival)
         elif size is None and len(arrival.data) > HEAD_LIMIT_BYTES:
             self._close(conn, _TOO_LARGE)
         else:
