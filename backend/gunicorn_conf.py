@@ -1,6 +1,6 @@
 """gunicorn's settings for every function: `./bootstrap` runs ``-c python:backend.gunicorn_conf``.
 
-Two things the stock gthread worker and logger do not do:
+What the stock gthread worker and logger do not do:
 
 * A slow client must not hold a worker thread. gunicorn's gthread worker hands a connection to a
   thread as soon as its first byte arrives, and the thread then blocks reading the rest of the
@@ -17,6 +17,9 @@ Two things the stock gthread worker and logger do not do:
   sockets that the runner and the SQLAlchemy pool rely on, and slows the cold start. gthread with
   this guard keeps gunicorn's own worker and dependencies, and costs nothing until a client is
   slow. The guard reads plain HTTP/1.1 only, which is what FC's HTTP trigger sends.
+
+* An answer's head leaves with its body, in one write where gunicorn makes two, so the client
+  gets one segment and wakes once (backend/answer_socket.py).
 
 * Every line is in the one log format (backend/request_log.py), with the request id, and
   carries no status token: ``RedactingLogger`` cuts them to their first 4 characters
@@ -41,6 +44,7 @@ from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
 
 from backend import request_log
+from backend.answer_socket import HeadHoldingSocket
 
 ARRIVAL_SECONDS = 10.0
 """Time a request has to arrive in full, from the connection (or the previous response) on."""
@@ -220,6 +224,21 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             conn.init()
             conn.parser.unreader.unread(arrived)
         return super().handle(conn)
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        """Serve ``req``, its answer's head sent with its body (backend/answer_socket.py).
+
+        Only the answer sees the holding socket: the connection gets its own socket back before
+        gunicorn writes an error page to it or returns it to the event loop.
+        """
+        sock = conn.sock
+        conn.sock = answer = HeadHoldingSocket(sock, head_request=req.method == "HEAD")
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            conn.sock = sock
+            with contextlib.suppress(OSError):  # the client is gone: nothing to send it
+                answer.flush()
 
     def murder_keepalived(self, force: bool = False) -> None:
         """Close idle kept-alive connections, and requests that did not arrive in time."""

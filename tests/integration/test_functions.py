@@ -9,6 +9,7 @@ import re
 import secrets
 import select
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -365,6 +366,25 @@ def test_a_kept_alive_request_that_comes_in_pieces_is_answered_when_whole(start)
             connection.sendall(piece)
             time.sleep(0.2)  # each piece on its own: the worker reads it and waits for more
         assert statuses(until_closed(connection)) == [b"200"]
+
+
+DATA_SEGMENTS_IN = 152
+"""Where Linux's struct tcp_info keeps tcpi_data_segs_in: the segments received with data."""
+
+
+def data_segments_received(connection: socket.socket) -> int:
+    """How many TCP segments with data ``connection`` has received."""
+    info = connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return int(struct.unpack_from("I", info, DATA_SEGMENTS_IN)[0])
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/favicon.ico"])  # a JSON answer, a file answer
+def test_an_answer_reaches_its_client_in_one_segment(start, path):
+    function = start("frontend")
+    with socket.create_connection(("127.0.0.1", port_of(function))) as connection:
+        connection.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        assert statuses(until_closed(connection)) == [b"200"]
+        assert data_segments_received(connection) == 1  # gunicorn alone sends head, then body
 
 
 def test_a_kept_alive_connection_serves_one_request_after_another(start):
