@@ -52,8 +52,14 @@ class Function:
 
 
 # The frontend imports only frontend/ (tests/unit/test_architecture.py), and bootstrap runs
-# gunicorn with backend/gunicorn_conf.py, which imports backend/request_log.py.
-FRONTEND_RUNTIME = ("backend/__init__.py", "backend/gunicorn_conf.py", "backend/request_log.py")
+# gunicorn with backend/gunicorn_conf.py, which imports backend/request_log.py and
+# backend/answer_socket.py.
+FRONTEND_RUNTIME = (
+    "backend/__init__.py",
+    "backend/gunicorn_conf.py",
+    "backend/request_log.py",
+    "backend/answer_socket.py",
+)
 FUNCTIONS = {
     "frontend": Function("frontend.txt", ("frontend", *FRONTEND_RUNTIME)),
     "backend": Function("functions.txt", ("backend", "license")),
