@@ -52,16 +52,14 @@ class HeadHoldingSocket:
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send a file answer: the kernel puts its head in the file's first segment."""
-        held, self._held = self._held, b""
-        if held:
-            self.sock.sendall(held, socket.MSG_MORE)  # sendfile's data ends the MSG_MORE
+        self.flush(socket.MSG_MORE)  # sendfile's data ends the MSG_MORE
         return self.sock.sendfile(file, offset, count)
 
-    def flush(self) -> None:
+    def flush(self, flags: int = 0) -> None:
         """Send the head if it is still waiting."""
         held, self._held = self._held, b""
         if held:
-            self.sock.sendall(held)
+            self.sock.sendall(held, flags)
 
     def __getattr__(self, name: str) -> Any:
         """The socket's own attribute, after the head: nothing may overtake it."""
