@@ -228,6 +228,11 @@ def port_of(function: Function) -> int:
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
+def closing(request: bytes) -> bytes:
+    """``request``, asking the server to close the connection once it has answered."""
+    return request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+
+
 def slow_clients(port: int) -> list[tuple[socket.socket, bytes]]:
     """Connections and what each will trickle: their head, a sized body, or a chunked body."""
     clients = []
@@ -324,7 +329,7 @@ def statuses(answers: bytes) -> list[bytes]:
 def test_pipelined_requests_are_each_answered_in_turn(start):
     function = start("frontend")
     with socket.create_connection(("127.0.0.1", port_of(function))) as connection:
-        connection.sendall(HEALTHZ + HEALTHZ.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        connection.sendall(HEALTHZ + closing(HEALTHZ))
         assert statuses(until_closed(connection)) == [b"200", b"200"]
 
 
@@ -361,7 +366,7 @@ def test_a_kept_alive_request_that_comes_in_pieces_is_answered_when_whole(start)
         connection.sendall(HEALTHZ)
         connection.settimeout(5)
         assert statuses(connection.recv(1024)) == [b"200"]
-        last = HEALTHZ.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+        last = closing(HEALTHZ)
         for piece in (last[:7], last[7:20], last[20:]):
             connection.sendall(piece)
             time.sleep(0.2)  # each piece on its own: the worker reads it and waits for more
@@ -382,7 +387,7 @@ def data_segments_received(connection: socket.socket) -> int:
 def test_an_answer_reaches_its_client_in_one_segment(start, path):
     function = start("frontend")
     with socket.create_connection(("127.0.0.1", port_of(function))) as connection:
-        connection.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        connection.sendall(closing(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()))
         assert statuses(until_closed(connection)) == [b"200"]
         assert data_segments_received(connection) == 1  # gunicorn alone sends head, then body
 
