@@ -8,6 +8,12 @@ straight to the backend (GET /applications/<token>), alternating, so both see th
 at the same moment. For scale, also each function's /healthz, which never leaves the function,
 and the CPU time the frontend's processes spend on each request of either kind.
 
+Beside the frontend, in the same turns, its floor (bench/proxy_floor_app.py): a bare Flask app
+under the very same gunicorn command that signs the read and forwards it over a kept-alive
+connection, and nothing more. Its hop is what the stack alone costs on this machine (gunicorn's
+worker, Flask, http.client, one more loopback crossing); the frontend's distance above it is
+dingpass's own.
+
 Goal (issue 13): the hop adds at most 1 ms to the p50 (keep-alive pooled connections).
 """
 
@@ -27,6 +33,7 @@ from served import (
     Timings,
     backend_environment,
     base_environment,
+    baseline_environment,
     p50_p99,
     served,
     signed,
@@ -37,6 +44,7 @@ from sandbox.server import Sandbox, SandboxSettings
 REQUESTS = 3000
 WARMUP = 200
 GOAL_MS = 1.0
+FLOOR_APP = "bench.proxy_floor_app:app"
 FORM = {
     "product": "acme-erp",
     "feature_code": "9F2C-41AB-77D0-E5C3",
@@ -69,18 +77,22 @@ def alternate(pairs: list[tuple[KeptAlive, Request]], count: int) -> list[Timing
     return timings
 
 
-def measure(front: Served, back: Served, token: str) -> tuple[list[Timings], list[float]]:
-    """Proxied and direct status reads, then both /healthz, each pair alternating; and the
-    frontend's CPU milliseconds per request it served, status reads and /healthz."""
-    proxied, direct = KeptAlive(front.port), KeptAlive(back.port)
+def measure(
+    front: Served, floor: Served, back: Served, token: str
+) -> tuple[list[Timings], list[float]]:
+    """Status reads through the frontend, through the floor and direct, then the frontend's
+    and the backend's /healthz, each set alternating; and the frontend's CPU milliseconds per
+    request it served, status reads and /healthz."""
+    proxied, floored, direct = KeptAlive(front.port), KeptAlive(floor.port), KeptAlive(back.port)
     path = f"/applications/{token}"
 
     def status_pairs() -> list[tuple[KeptAlive, Request]]:
         # Signed anew each time round: a signature holds for a few minutes only.
-        return [(proxied, ("GET", f"/api{path}", b"", {})), (direct, signed_get(path))]
+        via = ("GET", f"/api{path}", b"", {})
+        return [(proxied, via), (floored, via), (direct, signed_get(path))]
 
     alternate(status_pairs(), WARMUP)
-    reads, used = [Timings(), Timings()], front.cpu_seconds()
+    reads, used = [Timings(), Timings(), Timings()], front.cpu_seconds()
     for _ in range(REQUESTS // 100):
         for total, part in zip(reads, alternate(status_pairs(), 100), strict=True):
             total.add(part)
@@ -115,23 +127,37 @@ def main() -> None:
         folder = Path(name)
         with served("backend", backend_environment(folder, url, sandbox.url), folder) as back:
             front_env = {**base_environment(folder), "BACKEND_URL": back.url}
-            with served("frontend", front_env, folder) as front:
-                figures, cpu = measure(front, back, submitted(back.port))
+            floor_env = {**baseline_environment(folder, FLOOR_APP), "BACKEND_URL": back.url}
+            with (
+                served("frontend", front_env, folder) as front,
+                served("floor", floor_env, folder) as floor,
+            ):
+                figures, cpu = measure(front, floor, back, submitted(back.port))
     sandbox.stop()
+    print_figures(figures, cpu)
+
+
+def print_figures(figures: list[Timings], cpu: list[float]) -> None:
+    """The reads' and /healthz's figures, the frontend's CPU, the hop's and its floor's."""
     print(
         f"proxy_hop: {REQUESTS} sequential requests each on one keep-alive client, alternating;"
-        " both functions under ./bootstrap"
+        " the functions and the floor under ./bootstrap's gunicorn command"
     )
     via, via99 = report("GET /api/applications/<token> via the frontend", figures[0])
-    direct, direct99 = report("GET /applications/<token> signed, direct", figures[1])
-    report("frontend /healthz (no backend call)", figures[2])
-    report("backend /healthz", figures[3])
+    floor, floor99 = report("the same via the floor", figures[1])
+    direct, direct99 = report("GET /applications/<token> signed, direct", figures[2])
+    report("frontend /healthz (no backend call)", figures[3])
+    report("backend /healthz", figures[4])
     print(
         f"  frontend CPU per request (master and workers): {cpu[0]:.2f} ms a proxied read, "
         f"{cpu[1]:.2f} ms a /healthz"
     )
     added = via - direct
     print(f"  the hop adds: p50 {added:+.2f} ms, p99 {via99 - direct99:+.2f} ms")
+    print(
+        f"  the floor's hop adds: p50 {floor - direct:+.2f} ms, p99 {floor99 - direct99:+.2f} ms;"
+        f" the frontend is p50 {via - floor:+.2f} ms above it"
+    )
     verdict = "meets" if added <= GOAL_MS else "BELOW"
     print(f"  goal p50 <= +{GOAL_MS:g} ms: {verdict}")
 
