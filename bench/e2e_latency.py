@@ -486,7 +486,8 @@ def main() -> None:
         f"paced at {args.rate:g} decisions/s (Poisson), {LOADED} within 1 s when loaded"
     )
     met = [report(result) for result in results]
-    print(f"  whole run: {time.monotonic() - started:.0f} s; every scenario: {verdict(all(met))}")
+    took = time.monotonic() - started
+    print(f"  whole run: {took:.0f} s; {sum(met)} of {len(met)} scenarios meet their goals")
 
 
 if __name__ == "__main__":
